@@ -1,0 +1,102 @@
+/* Topic mapping: see topic.h. */
+#include "topic.h"
+#include "jsonutil.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool topic_channel_valid(const char *name)
+{
+	size_t len;
+	if(!name) return false;
+	len = strlen(name);
+	if(len == 0 || len > WSGW_CHANNEL_MAX || name[0] == '$') return false;
+	for(size_t i = 0; i < len; i++){
+		unsigned char c = (unsigned char)name[i];
+		if(c < 0x20 || c == 0x7F || c == '/' || c == '+' || c == '#') return false;
+	}
+	return jsonutil_utf8_valid(name, len);
+}
+
+bool topic_level_valid(const char *s)
+{
+	return s && s[0] && !strpbrk(s, "/+#");
+}
+
+bool topic_prefix_valid(const char *prefix)
+{
+	size_t len;
+	if(!prefix) return false;
+	len = strlen(prefix);
+	if(len == 0) return true;
+	if(prefix[0] == '/' || prefix[len-1] == '/' || strstr(prefix, "//")) return false;
+	if(strpbrk(prefix, "+#")) return false;
+	return jsonutil_utf8_valid(prefix, len);
+}
+
+char *topic_join(const char *first, ...)
+{
+	va_list ap;
+	size_t total = 0;
+	const char *p;
+	char *out, *w;
+
+	va_start(ap, first);
+	for(p = first; p; p = va_arg(ap, const char *)){
+		if(*p) total += strlen(p) + 1;
+	}
+	va_end(ap);
+
+	out = malloc(total ? total : 1);
+	if(!out) return NULL;
+	w = out;
+	*w = '\0';
+	va_start(ap, first);
+	for(p = first; p; p = va_arg(ap, const char *)){
+		size_t n;
+		if(!*p) continue;
+		if(w != out) *w++ = '/';
+		n = strlen(p);
+		memcpy(w, p, n);
+		w += n;
+	}
+	va_end(ap);
+	*w = '\0';
+	return out;
+}
+
+bool topic_presence_split(const char *presence_prefix, const char *topic,
+		char **key, const char **member)
+{
+	size_t plen = strlen(presence_prefix);
+	const char *rest, *last;
+
+	*key = NULL;
+	*member = NULL;
+	if(plen){
+		if(strncmp(topic, presence_prefix, plen) != 0 || topic[plen] != '/') return false;
+		rest = topic + plen + 1;
+	}else{
+		rest = topic;
+	}
+	last = strrchr(rest, '/');
+	if(!last || last == rest || last[1] == '\0') return false;
+	*key = strndup(rest, (size_t)(last - rest));
+	if(!*key) return false;
+	*member = last + 1;
+	return true;
+}
+
+const char *topic_match_suffix(const char *base, const char *word, const char *topic)
+{
+	size_t blen = strlen(base), wlen = strlen(word);
+	const char *p;
+
+	if(strncmp(topic, base, blen) != 0 || topic[blen] != '/') return NULL;
+	p = topic + blen + 1;
+	if(strncmp(p, word, wlen) != 0 || p[wlen] != '/') return NULL;
+	p += wlen + 1;
+	if(!*p || strchr(p, '/')) return NULL;
+	return p;
+}

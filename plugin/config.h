@@ -1,0 +1,57 @@
+/* Plugin options (plugin_opt_* lines): parsing and validation. No broker calls,
+ * so it is unit-tested alone. The option table is in config.c and README.md. */
+#ifndef WSGW_CONFIG_H
+#define WSGW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct wsgw_config {
+	char *listen_address;     /* NULL = all interfaces */
+	int listen_port;
+	char *broker_socket;      /* unix socket of the broker listener, or NULL */
+	char *broker_host;        /* TCP fallback */
+	int broker_port;
+	char *gateway_id;         /* NULL until config_finish fills in hostname:port */
+	char *topic_prefix;
+	char *presence_prefix;
+	double presence_ttl;      /* seconds */
+	char *core_username;
+	int max_connections;
+	long max_frame_size;
+	long max_queue_bytes;
+	char **origins;           /* exact Origin strings, NULL-terminated; NULL = any */
+	double handshake_timeout;
+	double idle_timeout;      /* 0 = off */
+	double rate_limit;        /* frames per second */
+	double rate_burst;
+	int mqtt_keepalive;
+
+	bool wsdo_enable;
+	char *wsdo_mount;
+	char *wsdo_root;
+	char *wsdo_username;
+	double wsdo_ping_interval;
+	double wsdo_ping_timeout;
+	double wsdo_ack_timeout;
+};
+
+/* Fills defaults. Returns 0 or -1 (allocation failure). */
+int config_init(struct wsgw_config *cfg);
+
+/* Applies one option. Returns 0, or -1 and writes a sentence naming the option
+ * to err. */
+int config_set(struct wsgw_config *cfg, const char *key, const char *value,
+		char *err, size_t errlen);
+
+/* Checks the whole set (required options, cross-option rules) and fills
+ * derived defaults. Returns 0, or -1 with a sentence in err. */
+int config_finish(struct wsgw_config *cfg, char *err, size_t errlen);
+
+void config_free(struct wsgw_config *cfg);
+
+/* True if origin is in the allow-list (whole-string comparison), or if there
+ * is no list. */
+bool config_origin_allowed(const struct wsgw_config *cfg, const char *origin);
+
+#endif

@@ -1,0 +1,173 @@
+/* The gateway's own broker session ("core"): it keeps the presence mirror fed
+ * from the retained presence tree, clears entries left by this gateway's
+ * previous run, publishes on behalf of HTTP requests, and carries what the
+ * dialects subscribe to gateway-wide (acks). Reconnects every second if lost. */
+#include "wsgw.h"
+#include "topic.h"
+
+#include <mosquitto_broker.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CORE_RETRY_MS 1000
+
+static void mirror_event(void *ud, const char *key, enum mirror_event ev, const struct mirror_member *m)
+{
+	struct wsgw_gw *gw = ud;
+	enum wsgw_presence_event pev = ev == MIRROR_JOINED ? WSGW_PRESENCE_JOINED
+		: ev == MIRROR_UPDATED ? WSGW_PRESENCE_UPDATED : WSGW_PRESENCE_LEFT;
+	gw_presence_dispatch(gw, key, pev, m);
+}
+
+/* True if payload is a presence entry of this gateway from an earlier run. */
+static bool is_stale_own(struct wsgw_gw *gw, const void *payload, size_t len)
+{
+	json_t *root;
+	const char *g, *b;
+	bool stale = false;
+
+	if(!len || !memmem(payload, len, gw->cfg->gateway_id, strlen(gw->cfg->gateway_id))) return false;
+	root = json_loadb(payload, len, 0, NULL);
+	g = json_string_value(json_object_get(root, "gateway"));
+	b = json_string_value(json_object_get(root, "boot"));
+	if(g && b && !strcmp(g, gw->cfg->gateway_id) && strcmp(b, gw->boot_id)) stale = true;
+	json_decref(root);
+	return stale;
+}
+
+static void presence_message(struct wsgw_gw *gw, const struct mosquitto_message *msg,
+		const mosquitto_property *props)
+{
+	char *key = NULL;
+	const char *member;
+	uint32_t expiry = 0;
+
+	if(!topic_presence_split(gw->cfg->presence_prefix, msg->topic, &key, &member)) return;
+	if(is_stale_own(gw, msg->payload, (size_t)msg->payloadlen)){
+		/* Left by our previous run (crash, kill -9): clear it at once. */
+		wsgw_log(MOSQ_LOG_INFO, "clearing stale presence %s from an earlier run", msg->topic);
+		core_publish(gw, NULL, msg->topic, NULL, 0, 1, true, NULL);
+		mirror_apply(&gw->mirror, key, member, NULL, 0, 0, gw_now_ms(), mirror_event, gw);
+		free(key);
+		return;
+	}
+	mosquitto_property_read_int32(props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, &expiry, false);
+	if(mirror_apply(&gw->mirror, key, member, msg->payload, (size_t)msg->payloadlen,
+			expiry, gw_now_ms(), mirror_event, gw)){
+		wsgw_log(MOSQ_LOG_WARNING, "out of memory mirroring presence %s", msg->topic);
+	}
+	free(key);
+}
+
+static void core_connected(void *ud, int rc)
+{
+	struct wsgw_gw *gw = ud;
+	char *filter;
+
+	if(rc){
+		wsgw_log(MOSQ_LOG_ERR, "the broker refused the core session: %s (%d); "
+				"check that the listener in plugin_opt_broker_socket/broker_port exists", mosquitto_reason_string(rc), rc);
+		return;
+	}
+	filter = topic_join(gw->cfg->presence_prefix, "#", (char *)NULL);
+	if(!filter || core_subscribe(gw, filter)){
+		wsgw_log(MOSQ_LOG_ERR, "cannot subscribe the presence tree");
+	}
+	free(filter);
+	for(int i = 0; i < gw->nmounts; i++){
+		if(gw->mounts[i].dialect->core_up) gw->mounts[i].dialect->core_up(gw);
+	}
+	wsgw_log(MOSQ_LOG_INFO, "core session up (gateway %s, boot %s)", gw->cfg->gateway_id, gw->boot_id);
+}
+
+static void core_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
+{
+	struct wsgw_gw *gw = ud;
+	size_t plen = strlen(gw->cfg->presence_prefix);
+
+	if(!plen || (!strncmp(msg->topic, gw->cfg->presence_prefix, plen) && msg->topic[plen] == '/')){
+		presence_message(gw, msg, props);
+		if(plen) return;
+	}
+	for(int i = 0; i < gw->nmounts; i++){
+		if(gw->mounts[i].dialect->core_message && gw->mounts[i].dialect->core_message(gw, msg, props)) return;
+	}
+}
+
+static void core_published(void *ud, int mid, int reason)
+{
+	struct wsgw_gw *gw = ud;
+	for(int i = 0; i < gw->nmounts; i++){
+		if(gw->mounts[i].dialect->core_published) gw->mounts[i].dialect->core_published(gw, mid, reason);
+	}
+}
+
+static void core_lost(void *ud, int rc)
+{
+	struct wsgw_gw *gw = ud;
+	if(!gw->stopping) wsgw_log(MOSQ_LOG_WARNING, "core session lost (%s); reconnecting", mosquitto_strerror(rc));
+	link_close(gw->core);
+	gw->core = NULL;
+	gw->core_retry_ms = gw_now_ms() + CORE_RETRY_MS;
+}
+
+static const struct wsgw_link_ops core_ops = {
+	.connected = core_connected,
+	.message = core_message,
+	.published = core_published,
+	.lost = core_lost,
+};
+
+int core_start(struct wsgw_gw *gw)
+{
+	char client_id[300];
+	struct wsgw_link_params p;
+
+	snprintf(client_id, sizeof(client_id), "wsgw-core-%s", gw->cfg->gateway_id);
+	memset(&p, 0, sizeof(p));
+	p.client_id = client_id;
+	p.username = gw->cfg->core_username;
+	p.clean_start = true;
+	gw->core = link_open(gw, &p, &core_ops, gw);
+	if(!gw->core){
+		gw->core_retry_ms = gw_now_ms() + CORE_RETRY_MS;
+		return -1;
+	}
+	return 0;
+}
+
+void core_tick(struct wsgw_gw *gw, int64_t now_ms)
+{
+	if(!gw->core && !gw->stopping && now_ms >= gw->core_retry_ms) core_start(gw);
+	if(now_ms - gw->last_expire_ms >= 250){
+		gw->last_expire_ms = now_ms;
+		mirror_expire(&gw->mirror, now_ms, mirror_event, gw);
+	}
+}
+
+void core_stop(struct wsgw_gw *gw)
+{
+	if(gw->core){
+		link_close(gw->core);
+		gw->core = NULL;
+	}
+}
+
+bool core_is_up(const struct wsgw_gw *gw)
+{
+	return link_is_up(gw->core);
+}
+
+int core_publish(struct wsgw_gw *gw, int *mid, const char *topic, const void *payload,
+		size_t len, int qos, bool retain, const mosquitto_property *props)
+{
+	if(!gw->core) return MOSQ_ERR_NO_CONN;
+	return link_publish(gw->core, mid, topic, payload, len, qos, retain, props);
+}
+
+int core_subscribe(struct wsgw_gw *gw, const char *topic)
+{
+	if(!gw->core) return MOSQ_ERR_NO_CONN;
+	return link_subscribe(gw->core, NULL, topic, 1);
+}

@@ -1,0 +1,218 @@
+/* Plain HTTP requests (emit and the like): method, origin and route checks,
+ * body collection with a cap, and replies that may come later (require-ack). */
+#include "wsgw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HDR_MAX 1024
+
+void http_free(struct wsgw_http *h)
+{
+	if(!h) return;
+	if(h->priv && h->dialect && h->dialect->http_gone) h->dialect->http_gone(h);
+	free(h->subpath);
+	free(h->body);
+	free(h->reply);
+	free(h);
+}
+
+void http_reply(struct wsgw_http *h, int status, char *json_body)
+{
+	if(h->status){
+		free(json_body);
+		return;
+	}
+	h->status = status;
+	h->reply = json_body ? json_body : strdup("{}");
+	lws_callback_on_writable(h->wsi);
+}
+
+void http_reply_error(struct wsgw_http *h, int status, const char *code, const char *message)
+{
+	json_t *o = message ? json_pack("{s:s,s:s}", "error", code, "message", message)
+		: json_pack("{s:s}", "error", code);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	http_reply(h, status, text);
+}
+
+size_t http_query(struct wsgw_http *h, char *buf, size_t buflen, const char **keys,
+		const char **values, size_t max)
+{
+	size_t n = 0, used = 0;
+
+	for(int idx = 0; n < max; idx++){
+		char *frag = buf + used;
+		int len;
+		char *eq;
+		if(used >= buflen) break;
+		len = lws_hdr_copy_fragment(h->wsi, frag, (int)(buflen - used), WSI_TOKEN_HTTP_URI_ARGS, idx);
+		if(len < 0) break;
+		used += (size_t)len + 1;
+		if(len == 0) continue;
+		eq = strchr(frag, '=');
+		if(eq) *eq = '\0';
+		keys[n] = frag;
+		values[n] = eq ? eq + 1 : "";
+		n++;
+	}
+	return n;
+}
+
+static int method_of(struct lws *wsi, bool *is_post)
+{
+	*is_post = false;
+	if(lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) return 0;
+	if(lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI)){
+		*is_post = true;
+		return 0;
+	}
+	return -1;   /* HEAD, PUT, DELETE, PATCH, OPTIONS, ... */
+}
+
+static void dispatch(struct wsgw_http *h)
+{
+	const struct wsgw_mount *m;
+	const char *sub = NULL;
+
+	if(h->body_too_large){
+		http_reply_error(h, 413, "PAYLOAD_TOO_LARGE", "the body is larger than max_frame_size");
+		return;
+	}
+	m = gw_route(h->gw, h->subpath, &sub);
+	if(!m){
+		http_reply_error(h, 404, "NOT_FOUND", NULL);
+		return;
+	}
+	h->dialect = m->dialect;
+	if(!m->dialect->http){
+		http_reply_error(h, 404, "NOT_FOUND", NULL);
+		return;
+	}
+	m->dialect->http(h, sub);
+}
+
+static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, const char *path)
+{
+	struct wsgw_http *h = calloc(1, sizeof(*h));
+	char origin[HDR_MAX];
+	bool known;
+
+	if(!h) return -1;
+	h->gw = gw;
+	h->wsi = wsi;
+	h->subpath = strdup(path);
+	if(!h->subpath){
+		free(h);
+		return -1;
+	}
+	pss->kind = WSGW_PSS_HTTP;
+	pss->u.http = h;
+	known = method_of(wsi, &h->is_post) == 0;
+	h->is_other_method = !known;
+	if(gw->stopping){
+		http_reply_error(h, 503, "SHUTDOWN", NULL);
+		return 0;
+	}
+	if(lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0
+			&& !config_origin_allowed(gw->cfg, origin)){
+		http_reply_error(h, 403, "ORIGIN_NOT_ALLOWED", NULL);
+		return 0;
+	}
+	if(h->is_post) return 0;   /* wait for the body */
+	dispatch(h);
+	return 0;
+}
+
+static int write_reply(struct wsgw_http *h, struct lws *wsi)
+{
+	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+	size_t len = strlen(h->reply);
+
+	if(!h->headers_sent){
+		if(lws_add_http_common_headers(wsi, (unsigned)h->status, "application/json", len, &p, end)
+				|| lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+					(const unsigned char *)"no-store", 8, &p, end)
+				|| (h->allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
+					(const unsigned char *)h->allow, (int)strlen(h->allow), &p, end))
+				|| lws_finalize_write_http_header(wsi, start, &p, end)){
+			return -1;
+		}
+		h->headers_sent = true;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	{
+		unsigned char *out = malloc(LWS_PRE + len + 1);
+		int n;
+		if(!out) return -1;
+		memcpy(out + LWS_PRE, h->reply, len);
+		n = lws_write(wsi, out + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
+		free(out);
+		if(n < 0) return -1;
+	}
+	return 1;   /* done */
+}
+
+int http_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons reason,
+		struct wsgw_pss *pss, void *in, size_t len)
+{
+	struct wsgw_http *h = pss && pss->kind == WSGW_PSS_HTTP ? pss->u.http : NULL;
+
+	switch(reason){
+	case LWS_CALLBACK_HTTP:
+		if(!pss) return -1;
+		if(h){   /* a keep-alive connection's previous request */
+			http_free(h);
+			pss->kind = WSGW_PSS_NONE;
+		}
+		return begin(gw, wsi, pss, in ? (const char *)in : "/");
+	case LWS_CALLBACK_HTTP_BODY:
+		if(!h || h->status) return 0;
+		if(h->body_len + len > (size_t)gw->cfg->max_frame_size){
+			h->body_too_large = true;
+			return 0;
+		}
+		{
+			char *grown = realloc(h->body, h->body_len + len + 1);
+			if(!grown) return -1;
+			h->body = grown;
+			memcpy(h->body + h->body_len, in, len);
+			h->body_len += len;
+			h->body[h->body_len] = '\0';
+		}
+		return 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if(h && !h->status){
+			h->body_complete = true;
+			dispatch(h);
+		}
+		return 0;
+	case LWS_CALLBACK_HTTP_WRITEABLE: {
+		int rc;
+		bool reuse;
+		if(!h || !h->status) return 0;
+		rc = write_reply(h, wsi);
+		if(rc <= 0) return rc;
+		/* Keep the connection only when the whole request was read. */
+		reuse = !h->is_other_method && (!h->is_post || h->body_complete);
+		http_free(h);
+		pss->kind = WSGW_PSS_NONE;
+		pss->u.http = NULL;
+		if(!reuse) return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if(h){
+			http_free(h);
+			pss->kind = WSGW_PSS_NONE;
+			pss->u.http = NULL;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}

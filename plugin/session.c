@@ -1,0 +1,275 @@
+/* One WebSocket client: message assembly, limits (frame size, rate, send
+ * queue) and the close sequence. What the frames mean is the dialect's. */
+#include "wsgw.h"
+
+#include <mosquitto_broker.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HDR_MAX 1024
+
+static void queue_free(struct wsgw_session *s)
+{
+	struct wsgw_frame *f, *next;
+	for(f = s->qhead; f; f = next){
+		next = f->next;
+		free(f);
+	}
+	s->qhead = s->qtail = NULL;
+	s->qbytes = 0;
+}
+
+void session_send(struct wsgw_session *s, char *text)
+{
+	struct wsgw_frame *f;
+	size_t len;
+
+	if(!text) return;
+	if(s->closing){
+		free(text);
+		return;
+	}
+	len = strlen(text);
+	if(s->qbytes + len > (size_t)s->gw->cfg->max_queue_bytes){
+		/* The client does not read: it cannot get an error frame either. */
+		free(text);
+		wsgw_log(MOSQ_LOG_NOTICE, "closing a slow client: %zu bytes unsent", s->qbytes);
+		queue_free(s);
+		s->closing = true;
+		s->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+		snprintf(s->close_reason, sizeof(s->close_reason), "SLOW_CONSUMER");
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	f = malloc(sizeof(*f) + LWS_PRE + len);
+	if(!f){
+		free(text);
+		return;
+	}
+	f->next = NULL;
+	f->len = len;
+	memcpy(f->buf + LWS_PRE, text, len);
+	free(text);
+	if(s->qtail) s->qtail->next = f;
+	else s->qhead = f;
+	s->qtail = f;
+	s->qbytes += len;
+	lws_callback_on_writable(s->wsi);
+}
+
+void session_close(struct wsgw_session *s, int code, const char *reason)
+{
+	if(s->closing) return;
+	s->closing = true;
+	s->close_code = code;
+	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+	lws_callback_on_writable(s->wsi);
+	/* A client that never lets us write still goes, a little later. */
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+}
+
+/* Answers a refused upgrade with a status and a JSON body. */
+static int refuse(struct lws *wsi, int status, const char *code)
+{
+	char body[128];
+	snprintf(body, sizeof(body), "{\"error\":\"%s\"}", code);
+	lws_return_http_status(wsi, (unsigned)status, body);
+	return -1;
+}
+
+static int filter(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss)
+{
+	char uri[HDR_MAX], origin[HDR_MAX];
+	const struct wsgw_mount *m;
+	const char *sub = NULL;
+	char *rt = NULL;
+	struct wsgw_session *s;
+	int status;
+
+	if(gw->stopping) return refuse(wsi, 503, "SHUTDOWN");
+	if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) return refuse(wsi, 400, "BAD_REQUEST");
+	if(lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0
+			&& !config_origin_allowed(gw->cfg, origin)){
+		return refuse(wsi, 403, "ORIGIN_NOT_ALLOWED");
+	}
+	m = gw_route(gw, uri, &sub);
+	if(!m) return refuse(wsi, 404, "NOT_FOUND");
+	if(gw->nsessions >= gw->cfg->max_connections) return refuse(wsi, 503, "TOO_MANY_CONNECTIONS");
+	status = m->dialect->ws_filter(gw, sub, &rt);
+	if(status){
+		free(rt);
+		return refuse(wsi, status, status == 404 ? "NOT_FOUND" : status == 400 ? "BAD_CHANNEL" : "REFUSED");
+	}
+	s = calloc(1, sizeof(*s));
+	if(!s){
+		free(rt);
+		return refuse(wsi, 503, "OUT_OF_MEMORY");
+	}
+	s->gw = gw;
+	s->wsi = wsi;
+	s->dialect = m->dialect;
+	s->priv = rt;   /* the route, until ESTABLISHED hands it to ws_open */
+	s->next = gw->sessions;
+	if(gw->sessions) gw->sessions->prev = s;
+	gw->sessions = s;
+	gw->nsessions++;
+	pss->kind = WSGW_PSS_SESSION;
+	pss->u.session = s;
+	return 0;
+}
+
+void session_free(struct wsgw_session *s)
+{
+	struct wsgw_gw *gw = s->gw;
+
+	if(s->opened && s->dialect->ws_close) s->dialect->ws_close(s);
+	else free(s->priv);
+	s->priv = NULL;
+	if(s->link){
+		link_close(s->link);
+		s->link = NULL;
+	}
+	gw_unindex(s);
+	queue_free(s);
+	free(s->rx);
+	if(s->prev) s->prev->next = s->next;
+	else gw->sessions = s->next;
+	if(s->next) s->next->prev = s->prev;
+	gw->nsessions--;
+	free(s);
+}
+
+/* Token bucket: true if the frame may be handled. */
+static bool rate_ok(struct wsgw_session *s, int64_t now)
+{
+	const struct wsgw_config *cfg = s->gw->cfg;
+	s->tokens += (double)(now - s->tokens_ms) * cfg->rate_limit / 1000.0;
+	if(s->tokens > cfg->rate_burst) s->tokens = cfg->rate_burst;
+	s->tokens_ms = now;
+	if(s->tokens >= 1.0){
+		s->tokens -= 1.0;
+		return true;
+	}
+	if(now - s->last_rate_error_ms >= 1000){
+		s->last_rate_error_ms = now;
+		s->dialect->ws_error(s, "RATE_LIMITED", "too many frames; some were dropped");
+	}
+	return false;
+}
+
+static void receive(struct wsgw_session *s, struct lws *wsi, const void *in, size_t len)
+{
+	size_t max = (size_t)s->gw->cfg->max_frame_size;
+	int64_t now = gw_now_ms();
+
+	s->last_rx_ms = now;
+	if(lws_is_first_fragment(wsi)){
+		s->rxlen = 0;
+		s->rx_discard = false;
+		s->rx_binary = lws_frame_is_binary(wsi);
+	}
+	if(s->closing || s->rx_discard) return;
+	if(s->rx_binary){
+		if(lws_is_final_fragment(wsi) && rate_ok(s, now)){
+			s->dialect->ws_error(s, "BINARY_UNSUPPORTED", "only text frames are understood");
+		}
+		s->rx_discard = !lws_is_final_fragment(wsi);
+		return;
+	}
+	if(s->rxlen + len > max){
+		s->rx_discard = true;
+		s->dialect->ws_error(s, "FRAME_TOO_LARGE", "message larger than max_frame_size");
+		session_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "FRAME_TOO_LARGE");
+		return;
+	}
+	if(s->rxlen + len > s->rxcap){
+		size_t cap = s->rxcap ? s->rxcap : 1024;
+		char *grown;
+		while(cap < s->rxlen + len) cap *= 2;
+		if(cap > max) cap = max;
+		grown = realloc(s->rx, cap);
+		if(!grown){
+			session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "OUT_OF_MEMORY");
+			return;
+		}
+		s->rx = grown;
+		s->rxcap = cap;
+	}
+	memcpy(s->rx + s->rxlen, in, len);
+	s->rxlen += len;
+	if(!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi)) return;
+	if(rate_ok(s, now)) s->dialect->ws_text(s, s->rx, s->rxlen);
+	s->rxlen = 0;
+	/* Keep small buffers; give back what one large message took. */
+	if(s->rxcap > 16384){
+		free(s->rx);
+		s->rx = NULL;
+		s->rxcap = 0;
+	}
+}
+
+static int writeable(struct wsgw_session *s, struct lws *wsi)
+{
+	struct wsgw_frame *f = s->qhead;
+
+	if(f){
+		int n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+		s->qhead = f->next;
+		if(!s->qhead) s->qtail = NULL;
+		s->qbytes -= f->len;
+		free(f);
+		if(n < 0) return -1;
+		if(s->qhead || s->closing) lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if(s->closing){
+		lws_close_reason(wsi, (enum lws_close_status)s->close_code,
+				(unsigned char *)s->close_reason, strlen(s->close_reason));
+		return -1;
+	}
+	return 0;
+}
+
+int session_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons reason,
+		struct wsgw_pss *pss, void *in, size_t len)
+{
+	struct wsgw_session *s = pss && pss->kind == WSGW_PSS_SESSION ? pss->u.session : NULL;
+
+	switch(reason){
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if(!pss) return -1;
+		return filter(gw, wsi, pss);
+	case LWS_CALLBACK_ESTABLISHED: {
+		char *rt;
+		if(!s) return -1;
+		rt = s->priv;
+		s->priv = NULL;
+		s->opened = true;
+		s->last_rx_ms = s->tokens_ms = gw_now_ms();
+		s->tokens = gw->cfg->rate_burst;
+		if(s->dialect->ws_open(s, rt)){
+			s->dialect->ws_error(s, "BROKER_UNAVAILABLE", "cannot open a broker session");
+			session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
+		}
+		free(rt);
+		return 0;
+	}
+	case LWS_CALLBACK_RECEIVE:
+		if(s) receive(s, wsi, in, len);
+		return 0;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return s ? writeable(s, wsi) : 0;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if(s) s->closing = true;
+		return 0;
+	case LWS_CALLBACK_CLOSED:
+		if(s){
+			session_free(s);
+			pss->kind = WSGW_PSS_NONE;
+			pss->u.session = NULL;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}

@@ -1,0 +1,250 @@
+/* mosquitto_wsgw: private header of the broker-facing part.
+ *
+ * Threads: mosquitto_plugin_init/cleanup and the broker callbacks (auth, tick)
+ * run on the broker's main thread; everything else runs on the gateway thread,
+ * which owns the libwebsockets context and every libmosquitto client. The only
+ * state shared between the two is the log queue (log.c, mutex) and the auth
+ * secret (auth.c, written before the thread starts, read-only after). */
+#ifndef WSGW_H
+#define WSGW_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <libwebsockets.h>
+#include <mosquitto.h>
+#include <mqtt_protocol.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "mirror.h"
+
+#define WSGW_BOOT_ID_SIZE 17          /* 16 hex characters + NUL */
+#define WSGW_TICK_MS 100              /* housekeeping timer */
+
+struct wsgw_gw;
+struct wsgw_session;
+struct wsgw_http;
+struct wsgw_link;
+
+/* ---- log.c: logging from any thread, printed by the broker thread ---- */
+void wsgw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void wsgw_log_drain(void);   /* broker thread only */
+void wsgw_log_cleanup(void);
+
+/* ---- auth.c: the HMAC password of the gateway's own MQTT sessions ---- */
+#define WSGW_PASSWORD_SIZE 65        /* hex HMAC-SHA256 + NUL */
+int wsgw_auth_init(void);            /* new per-boot secret */
+void wsgw_auth_password(const char *client_id, const char *username, char out[WSGW_PASSWORD_SIZE]);
+bool wsgw_auth_check(const char *client_id, const char *username, const char *password);
+
+/* ---- link.c: one libmosquitto client driven by the lws loop ---- */
+struct wsgw_link_ops {
+	void (*connected)(void *ud, int reason_code);
+	void (*message)(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props);
+	void (*subscribed)(void *ud, int mid, int count, const int *granted);
+	void (*published)(void *ud, int mid, int reason_code);
+	/* The session to the broker ended; the link is dead (destroy it). */
+	void (*lost)(void *ud, int rc);
+};
+
+struct wsgw_link_params {
+	const char *client_id;
+	const char *username;       /* the password is the HMAC of client_id + username */
+	bool clean_start;
+	uint32_t session_expiry;    /* seconds, with clean_start false */
+	const char *will_topic;     /* NULL = no will; the will is an empty retained message */
+};
+
+/* Creates and connects a link. Returns NULL on failure (logged). */
+struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p,
+		const struct wsgw_link_ops *ops, void *ud);
+/* Sends DISCONNECT (if connected), flushes what it can and frees the link. */
+void link_close(struct wsgw_link *link);
+int link_publish(struct wsgw_link *link, int *mid, const char *topic, const void *payload,
+		size_t len, int qos, bool retain, const mosquitto_property *props);
+int link_subscribe(struct wsgw_link *link, int *mid, const char *topic, int qos);
+int link_unsubscribe(struct wsgw_link *link, const char *topic);
+bool link_is_up(const struct wsgw_link *link);
+void link_misc(struct wsgw_link *link);   /* keepalive; called every second */
+/* The lws callback of the adopted socket descriptors (protocol "wsgw-mqtt"). */
+int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason);
+
+/* ---- dialects ---- */
+enum wsgw_presence_event { WSGW_PRESENCE_JOINED, WSGW_PRESENCE_UPDATED, WSGW_PRESENCE_LEFT };
+
+struct wsgw_dialect {
+	const char *name;
+	/* WebSocket upgrade on a path below the mount: returns 0 to accept (and may
+	 * set *route, a string handed to ws_open and then freed), or an HTTP status. */
+	int (*ws_filter)(struct wsgw_gw *gw, const char *subpath, char **route);
+	/* The socket is open: set up s->priv and the broker session. Nonzero closes. */
+	int (*ws_open)(struct wsgw_session *s, const char *route);
+	void (*ws_text)(struct wsgw_session *s, const char *buf, size_t len);
+	/* A frame the core refused (binary, too large, rate limited): send the error. */
+	void (*ws_error)(struct wsgw_session *s, const char *code, const char *message);
+	void (*ws_tick)(struct wsgw_session *s, int64_t now_ms);
+	/* The socket is gone: release s->priv and the broker session. */
+	void (*ws_close)(struct wsgw_session *s);
+	void (*presence)(struct wsgw_session *s, enum wsgw_presence_event ev,
+			const struct mirror_member *m);
+	/* HTTP request on a path below the mount. Replies now or later through
+	 * http_reply(). */
+	void (*http)(struct wsgw_http *h, const char *subpath);
+	void (*http_gone)(struct wsgw_http *h);
+	/* Gateway-wide: the core session came up (subscribe what the dialect needs),
+	 * a message or PUBACK on it, the housekeeping tick, and the end. */
+	void (*core_up)(struct wsgw_gw *gw);
+	bool (*core_message)(struct wsgw_gw *gw, const struct mosquitto_message *msg,
+			const mosquitto_property *props);
+	void (*core_published)(struct wsgw_gw *gw, int mid, int reason_code);
+	void (*gw_tick)(struct wsgw_gw *gw, int64_t now_ms);
+	int (*gw_init)(struct wsgw_gw *gw);
+	void (*gw_free)(struct wsgw_gw *gw);
+};
+
+struct wsgw_mount {
+	const char *prefix;              /* "/" or "/x" (borrowed from the config) */
+	const struct wsgw_dialect *dialect;
+};
+
+/* Per-connection data lws keeps for us: what the connection is. */
+struct wsgw_pss {
+	enum { WSGW_PSS_NONE, WSGW_PSS_SESSION, WSGW_PSS_HTTP } kind;
+	union {
+		struct wsgw_session *session;
+		struct wsgw_http *http;
+	} u;
+};
+
+/* Routes a request path to a mounted dialect; *subpath is the rest. */
+const struct wsgw_mount *gw_route(struct wsgw_gw *gw, const char *path, const char **subpath);
+
+/* ---- session.c: one WebSocket client ---- */
+struct wsgw_frame {
+	struct wsgw_frame *next;
+	size_t len;
+	unsigned char buf[];            /* LWS_PRE bytes, then len bytes of text */
+};
+
+struct wsgw_session {
+	struct wsgw_gw *gw;
+	struct lws *wsi;
+	const struct wsgw_dialect *dialect;
+	void *priv;                      /* the dialect's, freed by ws_close */
+	struct wsgw_link *link;          /* the client's broker session, closed after ws_close */
+	char *channel;                   /* presence key while indexed, owned */
+	struct wsgw_session *prev, *next;       /* gw->sessions */
+	struct wsgw_session *cprev, *cnext;     /* channel index */
+
+	struct wsgw_frame *qhead, *qtail;
+	size_t qbytes;
+
+	char *rx;                        /* message being assembled */
+	size_t rxlen, rxcap;
+	bool rx_binary, rx_discard;
+
+	double tokens;                   /* rate limit bucket */
+	int64_t tokens_ms;
+	int64_t last_rate_error_ms;
+	int64_t last_rx_ms;
+
+	bool opened;                     /* ESTABLISHED ran: ws_close is owed */
+	bool closing;
+	int close_code;
+	char close_reason[64];
+};
+
+void session_send(struct wsgw_session *s, char *text);   /* takes ownership of text */
+/* Queues nothing more: flush what is queued, then close with code and reason. */
+void session_close(struct wsgw_session *s, int code, const char *reason);
+/* Indexes the session under a presence channel key for presence events. */
+int session_index(struct wsgw_session *s, const char *channel_key);
+int session_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons reason,
+		struct wsgw_pss *pss, void *in, size_t len);
+void session_free(struct wsgw_session *s);
+
+/* ---- http.c: plain HTTP requests ---- */
+struct wsgw_http {
+	struct wsgw_gw *gw;
+	struct lws *wsi;
+	const struct wsgw_dialect *dialect;
+	void *priv;                      /* the dialect's pending state, if any */
+	char *subpath;
+	bool is_post;
+	bool is_other_method;            /* neither GET nor POST */
+	bool body_complete;
+	char *body;
+	size_t body_len;
+	bool body_too_large;
+	int status;                      /* 0 until the reply is ready */
+	char *reply;
+	bool headers_sent;
+	const char *allow;               /* Allow header for 405 */
+};
+
+/* Sets the reply (takes the body) and asks lws to write it. */
+void http_reply(struct wsgw_http *h, int status, char *json_body);
+void http_reply_error(struct wsgw_http *h, int status, const char *code, const char *message);
+/* Copies the decoded query parameters: returns a count, fills kv from buf. */
+size_t http_query(struct wsgw_http *h, char *buf, size_t buflen, const char **keys,
+		const char **values, size_t max);
+int http_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons reason,
+		struct wsgw_pss *pss, void *in, size_t len);
+void http_free(struct wsgw_http *h);
+
+/* ---- core.c: the gateway's own broker session and the presence mirror ---- */
+int core_start(struct wsgw_gw *gw);
+void core_tick(struct wsgw_gw *gw, int64_t now_ms);
+void core_stop(struct wsgw_gw *gw);
+bool core_is_up(const struct wsgw_gw *gw);
+int core_publish(struct wsgw_gw *gw, int *mid, const char *topic, const void *payload,
+		size_t len, int qos, bool retain, const mosquitto_property *props);
+int core_subscribe(struct wsgw_gw *gw, const char *topic);
+
+/* ---- gateway.c ---- */
+struct wsgw_channel_index;
+
+struct wsgw_gw {
+	struct wsgw_config *cfg;         /* owned by plugin.c */
+	char boot_id[WSGW_BOOT_ID_SIZE];
+	struct lws_context *ctx;
+	struct lws_vhost *vhost;
+	pthread_t thread;
+	atomic_int stop;                 /* set by the broker thread */
+	bool stopping;                   /* gateway thread: shutdown under way */
+	bool thread_running;
+
+	struct wsgw_mount mounts[4];
+	int nmounts;
+
+	struct wsgw_session *sessions;
+	int nsessions;
+	struct wsgw_channel_index *channels;
+
+	struct wsgw_link *core;
+	int64_t core_retry_ms;
+	struct mirror mirror;
+
+	void *wsdo;                      /* the websockets.do dialect's gateway state */
+
+	lws_sorted_usec_list_t tick_sul;
+	int64_t last_misc_ms;
+	int64_t last_expire_ms;
+};
+
+int gw_start(struct wsgw_gw *gw);    /* broker thread: context + thread */
+void gw_stop(struct wsgw_gw *gw);    /* broker thread: stop, join, free */
+int64_t gw_now_ms(void);             /* monotonic */
+int64_t gw_wall_ms(void);            /* since the epoch */
+void gw_random(void *buf, size_t len);
+uint32_t gw_random32(void *unused);
+void gw_unindex(struct wsgw_session *s);
+/* Dispatches a presence event to the local sessions indexed under key. */
+void gw_presence_dispatch(struct wsgw_gw *gw, const char *key, enum wsgw_presence_event ev,
+		const struct mirror_member *m);
+
+extern const struct wsgw_dialect wsgw_dialect_wsdo;
+
+#endif
