@@ -121,7 +121,15 @@ static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, cons
 		http_reply_error(h, 403, "ORIGIN_NOT_ALLOWED", NULL);
 		return 0;
 	}
-	if(h->is_post) return 0;   /* wait for the body */
+	if(h->is_post || h->is_other_method){
+		if(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)){
+			/* lws 4.1 does not decode chunked request bodies. */
+			http_reply_error(h, 411, "LENGTH_REQUIRED", "send the body with a Content-Length");
+			return 0;
+		}
+		if(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH)) return 0;   /* wait for the body */
+		h->body_complete = true;   /* no body at all */
+	}
 	dispatch(h);
 	return 0;
 }
@@ -197,7 +205,7 @@ int http_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons r
 		rc = write_reply(h, wsi);
 		if(rc <= 0) return rc;
 		/* Keep the connection only when the whole request was read. */
-		reuse = !h->is_other_method && (!h->is_post || h->body_complete);
+		reuse = (!h->is_post && !h->is_other_method) || h->body_complete;
 		http_free(h);
 		pss->kind = WSGW_PSS_NONE;
 		pss->u.http = NULL;

@@ -68,12 +68,21 @@ void session_close(struct wsgw_session *s, int code, const char *reason)
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 }
 
-/* Answers a refused upgrade with a status and a JSON body. */
+/* Answers a refused upgrade with a status and a JSON body, then closes. */
 static int refuse(struct lws *wsi, int status, const char *code)
 {
+	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
 	char body[128];
-	snprintf(body, sizeof(body), "{\"error\":\"%s\"}", code);
-	lws_return_http_status(wsi, (unsigned)status, body);
+	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", code);
+
+	if(lws_add_http_common_headers(wsi, (unsigned)status, "application/json", (lws_filepos_t)n, &p, end)
+			|| lws_finalize_http_header(wsi, &p, end)
+			|| end - p < n){
+		return -1;
+	}
+	memcpy(p, body, (size_t)n);
+	p += n;
+	lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS);
 	return -1;
 }
 

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs what is missing (Debian 12 packages) and builds the plugin.
+#   scripts/setup.sh            runtime + build dependencies, build into build/
+#   scripts/setup.sh --test     also the test dependencies
+# Used by scripts/run.sh, scripts/test.sh and docker/Dockerfile.
+set -eu
+cd "$(dirname "$0")/.."
+
+PKGS="build-essential cmake pkg-config mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev \
+libwebsockets-dev libjansson-dev libssl-dev uthash-dev"
+TEST_PKGS="libcmocka-dev python3 python3-websockets python3-paho-mqtt python3-pytest valgrind clang"
+
+want="$PKGS"
+[ "${1:-}" = "--test" ] && want="$want $TEST_PKGS"
+
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "setup: installing$missing"
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	$SUDO apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)"

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs what is missing, builds, and runs every test twice: a normal build
+# (unit + integration, plus a valgrind shutdown check) and an AddressSanitizer +
+# UBSan build (unit + integration with the sanitizer runtime preloaded into
+# mosquitto). ctest prints its summary line for each.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+
+echo "== tests: normal build =="
+(cd build && WSGW_VALGRIND=1 ctest --output-on-failure)
+
+echo "== tests: ASan + UBSan build =="
+cmake -S . -B build-asan -DWSGW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-asan -j"$(nproc)"
+ASAN_LIB=$(gcc -print-file-name=libasan.so)
+(cd build-asan && \
+	WSGW_PRELOAD="$ASAN_LIB" \
+	ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:detect_odr_violation=0" \
+	LSAN_OPTIONS="suppressions=$(pwd)/../tests/lsan.supp:print_suppressions=0" \
+	UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0" \
+	ctest --output-on-failure)
