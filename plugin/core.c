@@ -107,7 +107,7 @@ static void core_lost(void *ud, int rc)
 {
 	struct wsgw_gw *gw = ud;
 	if(!gw->stopping) wsgw_log(MOSQ_LOG_WARNING, "core session lost (%s); reconnecting", mosquitto_strerror(rc));
-	link_close(gw->core);
+	link_close(gw->core, false);
 	gw->core = NULL;
 	gw->core_retry_ms = gw_now_ms() + CORE_RETRY_MS;
 }
@@ -149,7 +149,7 @@ void core_tick(struct wsgw_gw *gw, int64_t now_ms)
 void core_stop(struct wsgw_gw *gw)
 {
 	if(gw->core){
-		link_close(gw->core);
+		link_close(gw->core, false);
 		gw->core = NULL;
 	}
 }

@@ -145,13 +145,15 @@ fail:
 	return NULL;
 }
 
-void link_close(struct wsgw_link *link)
+void link_close(struct wsgw_link *link, bool send_will)
 {
 	if(!link) return;
 	detach_raw(link, true);
 	if(!link->dead){
-		/* Normal disconnect: the will is not sent. Unix sockets take it at once. */
-		mosquitto_disconnect_v5(link->mosq, MQTT_RC_NORMAL_DISCONNECTION, NULL);
+		/* One DISCONNECT packet; with 0x04 the broker publishes the will itself,
+		 * so nothing it answers can be lost when we close the socket next. */
+		mosquitto_disconnect_v5(link->mosq, send_will ? MQTT_RC_DISCONNECT_WITH_WILL_MSG
+				: MQTT_RC_NORMAL_DISCONNECTION, NULL);
 	}
 	mosquitto_destroy(link->mosq);
 	free(link);

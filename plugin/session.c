@@ -135,7 +135,7 @@ void session_free(struct wsgw_session *s)
 	else free(s->priv);
 	s->priv = NULL;
 	if(s->link){
-		link_close(s->link);
+		link_close(s->link, s->link_will);
 		s->link = NULL;
 	}
 	gw_unindex(s);

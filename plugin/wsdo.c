@@ -241,7 +241,7 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 static void on_lost(void *ud, int rc)
 {
 	struct wsdo_client *c = ud;
-	link_close(c->s->link);
+	link_close(c->s->link, false);
 	c->s->link = NULL;
 	if(!c->s->closing){
 		wsgw_log(MOSQ_LOG_NOTICE, "broker session of %s lost: %s", c->id, mosquitto_strerror(rc));
@@ -408,8 +408,9 @@ static void ws_close(struct wsgw_session *s)
 {
 	struct wsdo_client *c = s->priv;
 	if(!c) return;
-	/* Leaving: clear the retained entry before the normal DISCONNECT. */
-	if(link_is_up(s->link)) link_publish(s->link, NULL, c->presence_topic, NULL, 0, 1, true, NULL);
+	/* Leaving: the session's will (an empty retained message on the presence
+	 * topic) clears the entry; the core asks the broker to send it. */
+	s->link_will = true;
 	client_free(c);
 	s->priv = NULL;
 }

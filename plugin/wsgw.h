@@ -60,8 +60,9 @@ struct wsgw_link_params {
 /* Creates and connects a link. Returns NULL on failure (logged). */
 struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p,
 		const struct wsgw_link_ops *ops, void *ud);
-/* Sends DISCONNECT (if connected), flushes what it can and frees the link. */
-void link_close(struct wsgw_link *link);
+/* Sends DISCONNECT (if connected; with send_will the broker publishes the
+ * session's will) and frees the link. */
+void link_close(struct wsgw_link *link, bool send_will);
 int link_publish(struct wsgw_link *link, int *mid, const char *topic, const void *payload,
 		size_t len, int qos, bool retain, const mosquitto_property *props);
 int link_subscribe(struct wsgw_link *link, int *mid, const char *topic, int qos);
@@ -134,6 +135,7 @@ struct wsgw_session {
 	const struct wsgw_dialect *dialect;
 	void *priv;                      /* the dialect's, freed by ws_close */
 	struct wsgw_link *link;          /* the client's broker session, closed after ws_close */
+	bool link_will;                  /* close it with its will (e.g. presence clear) */
 	char *channel;                   /* presence key while indexed, owned */
 	struct wsgw_session *prev, *next;       /* gw->sessions */
 	struct wsgw_session *cprev, *cnext;     /* channel index */
