@@ -139,7 +139,7 @@ enum wsdo_route wsdo_route(const char *subpath, char **channel)
 
 static int parse_clients(const char *v, struct wsdo_emit *e, const char **msg)
 {
-	char *end, *copy, *tok, *save = NULL;
+	char *end, *copy, *tok, *rest;
 	unsigned long n;
 
 	if(v[0] >= '0' && v[0] <= '9'){
@@ -154,7 +154,8 @@ static int parse_clients(const char *v, struct wsdo_emit *e, const char **msg)
 	}
 	copy = strdup(v);
 	if(!copy) return -1;
-	for(tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)){
+	/* strsep, not strtok: "a,,b" and "a," hold an empty ID, which is an error. */
+	for(rest = copy; (tok = strsep(&rest, ",")) != NULL; ){
 		char **grown;
 		if(!topic_level_valid(tok) || e->nids >= WSDO_CLIENTS_MAX){
 			*msg = "clients holds an empty or invalid client ID";

@@ -1,0 +1,604 @@
+/* Unit tests for plugin/config.c (plugin_opt_* parsing). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static int setup(void **state)
+{
+	struct wsgw_config *cfg = calloc(1, sizeof(*cfg));
+	if(!cfg) return -1;
+	if(config_init(cfg)){
+		free(cfg);
+		return -1;
+	}
+	*state = cfg;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	config_free(cfg);
+	free(cfg);
+	return 0;
+}
+
+static void set_ok(struct wsgw_config *cfg, const char *key, const char *value)
+{
+	char err[256] = "";
+	if(config_set(cfg, key, value, err, sizeof(err)) != 0){
+		fail_msg("plugin_opt_%s %s rejected: %s", key, value ? value : "(null)", err);
+	}
+}
+
+/* Rejected with a message that names the option. */
+static void set_bad(struct wsgw_config *cfg, const char *key, const char *value)
+{
+	char err[256] = "";
+	char want[128];
+	if(config_set(cfg, key, value, err, sizeof(err)) != -1){
+		fail_msg("plugin_opt_%s %s accepted", key, value ? value : "(null)");
+	}
+	snprintf(want, sizeof(want), "plugin_opt_%s", key);
+	if(!strstr(err, want)) fail_msg("error for %s %s does not name it: \"%s\"", key, value ? value : "(null)", err);
+}
+
+/* ---- defaults ---- */
+
+static void test_defaults(void **state)
+{
+	struct wsgw_config *cfg = *state;
+
+	assert_null(cfg->listen_address);
+	assert_int_equal(cfg->listen_port, 8080);
+	assert_null(cfg->broker_socket);
+	assert_null(cfg->broker_host);
+	assert_int_equal(cfg->broker_port, 0);
+	assert_null(cfg->gateway_id);
+	assert_string_equal(cfg->topic_prefix, "wsgw");
+	assert_string_equal(cfg->presence_prefix, "wsgw/presence");
+	assert_true(cfg->presence_ttl == 60.0);
+	assert_string_equal(cfg->core_username, "wsgw");
+	assert_int_equal(cfg->max_connections, 10000);
+	assert_int_equal(cfg->max_frame_size, 65536);
+	assert_int_equal(cfg->max_queue_bytes, 1048576);
+	assert_null(cfg->origins);
+	assert_true(cfg->handshake_timeout == 10.0);
+	assert_true(cfg->idle_timeout == 120.0);
+	assert_true(cfg->rate_limit == 100.0);
+	assert_true(cfg->rate_burst == 200.0);
+	assert_int_equal(cfg->mqtt_keepalive, 60);
+	assert_true(cfg->wsdo_enable);
+	assert_string_equal(cfg->wsdo_mount, "/");
+	assert_string_equal(cfg->wsdo_root, "wsdo");
+	assert_string_equal(cfg->wsdo_username, "wsdo");
+	assert_true(cfg->wsdo_ping_interval == 20.0);
+	assert_true(cfg->wsdo_ping_timeout == 10.0);
+	assert_true(cfg->wsdo_ack_timeout == 5.0);
+}
+
+static void test_init_free_repeat(void **state)
+{
+	struct wsgw_config c;
+	(void)state;
+	for(int i = 0; i < 3; i++){
+		assert_int_equal(config_init(&c), 0);
+		config_free(&c);
+		assert_null(c.topic_prefix);
+		assert_null(c.wsdo_mount);
+	}
+	/* config_free on a freed config is harmless (it is zeroed). */
+	config_free(&c);
+}
+
+/* ---- integers ---- */
+
+static void test_int_ok(void **state)
+{
+	struct wsgw_config *cfg = *state;
+
+	set_ok(cfg, "listen_port", "1");
+	assert_int_equal(cfg->listen_port, 1);
+	set_ok(cfg, "listen_port", "65535");
+	assert_int_equal(cfg->listen_port, 65535);
+	set_ok(cfg, "listen_port", "9000");
+	assert_int_equal(cfg->listen_port, 9000);
+	set_ok(cfg, "broker_port", "0");
+	assert_int_equal(cfg->broker_port, 0);
+	set_ok(cfg, "broker_port", "1883");
+	assert_int_equal(cfg->broker_port, 1883);
+	set_ok(cfg, "max_connections", "1000000");
+	assert_int_equal(cfg->max_connections, 1000000);
+	set_ok(cfg, "mqtt_keepalive", "5");
+	assert_int_equal(cfg->mqtt_keepalive, 5);
+	set_ok(cfg, "max_frame_size", "256");
+	assert_int_equal(cfg->max_frame_size, 256);
+	set_ok(cfg, "max_frame_size", "268435455");
+	assert_int_equal(cfg->max_frame_size, 268435455);
+	set_ok(cfg, "max_queue_bytes", "1024");
+	assert_int_equal(cfg->max_queue_bytes, 1024);
+	set_ok(cfg, "max_queue_bytes", "1073741824");
+	assert_int_equal(cfg->max_queue_bytes, 1073741824);
+}
+
+static void test_int_bad(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	static const char *const bad_port[] = {
+		"0", "65536", "-1", "abc", "", "80x", "80 ", "8080.5", "1e3", "0x50",
+		"99999999999999999999999", "-99999999999999999999999", "nan", "inf", NULL,
+	};
+
+	for(size_t i = 0; bad_port[i]; i++) set_bad(cfg, "listen_port", bad_port[i]);
+	set_bad(cfg, "listen_port", NULL);
+	/* A rejected value leaves the old one. */
+	assert_int_equal(cfg->listen_port, 8080);
+
+	set_bad(cfg, "broker_port", "-1");
+	set_bad(cfg, "broker_port", "65536");
+	assert_int_equal(cfg->broker_port, 0);
+	set_bad(cfg, "max_connections", "0");
+	set_bad(cfg, "max_connections", "1000001");
+	set_bad(cfg, "mqtt_keepalive", "4");
+	set_bad(cfg, "mqtt_keepalive", "65536");
+	assert_int_equal(cfg->mqtt_keepalive, 60);
+	set_bad(cfg, "max_frame_size", "255");
+	set_bad(cfg, "max_frame_size", "268435456");
+	set_bad(cfg, "max_frame_size", "64k");
+	assert_int_equal(cfg->max_frame_size, 65536);
+	set_bad(cfg, "max_queue_bytes", "1023");
+	set_bad(cfg, "max_queue_bytes", "1073741825");
+	set_bad(cfg, "max_queue_bytes", "1.5");
+	assert_int_equal(cfg->max_queue_bytes, 1048576);
+}
+
+static void test_int_error_text(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	assert_int_equal(config_set(cfg, "listen_port", "70000", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "plugin_opt_listen_port"));
+	assert_non_null(strstr(err, "70000"));
+	assert_non_null(strstr(err, "65535"));
+
+	/* A small buffer is not overrun and is terminated. */
+	{
+		char small[16];
+		memset(small, 'Q', sizeof(small));
+		assert_int_equal(config_set(cfg, "listen_port", "x", small, 8), -1);
+		assert_int_equal(strlen(small), 7);
+		assert_int_equal(small[8], 'Q');
+	}
+}
+
+/* ---- seconds ---- */
+
+static void test_seconds(void **state)
+{
+	struct wsgw_config *cfg = *state;
+
+	set_ok(cfg, "idle_timeout", "0.5");
+	assert_true(cfg->idle_timeout == 0.5);
+	set_ok(cfg, "idle_timeout", "0");
+	assert_true(cfg->idle_timeout == 0.0);
+	set_ok(cfg, "idle_timeout", "86400");
+	assert_true(cfg->idle_timeout == 86400.0);
+	set_ok(cfg, "wsdo_ping_interval", "0.1");
+	assert_true(cfg->wsdo_ping_interval == 0.1);
+	set_ok(cfg, "wsdo_ping_interval", "2.5");
+	assert_true(cfg->wsdo_ping_interval == 2.5);
+	set_ok(cfg, "wsdo_ping_timeout", "0.25");
+	assert_true(cfg->wsdo_ping_timeout == 0.25);
+	set_ok(cfg, "wsdo_ack_timeout", "3600");
+	assert_true(cfg->wsdo_ack_timeout == 3600.0);
+	set_ok(cfg, "presence_ttl", "1.5");
+	assert_true(cfg->presence_ttl == 1.5);
+	set_ok(cfg, "presence_ttl", "86400");
+	assert_true(cfg->presence_ttl == 86400.0);
+	set_ok(cfg, "rate_limit", "1");
+	assert_true(cfg->rate_limit == 1.0);
+	set_ok(cfg, "rate_burst", "12.5");
+	assert_true(cfg->rate_burst == 12.5);
+	set_ok(cfg, "handshake_timeout", "30");
+	assert_true(cfg->handshake_timeout == 30.0);
+
+	set_bad(cfg, "presence_ttl", "0.5");
+	set_bad(cfg, "presence_ttl", "0");
+	set_bad(cfg, "presence_ttl", "86400.5");
+	set_bad(cfg, "presence_ttl", "abc");
+	set_bad(cfg, "presence_ttl", "10s");
+	set_bad(cfg, "presence_ttl", "");
+	set_bad(cfg, "presence_ttl", "nan");
+	set_bad(cfg, "presence_ttl", "inf");
+	set_bad(cfg, "presence_ttl", "-inf");
+	set_bad(cfg, "presence_ttl", "1e999");
+	assert_true(cfg->presence_ttl == 86400.0);
+	set_bad(cfg, "idle_timeout", "-0.5");
+	set_bad(cfg, "idle_timeout", "86401");
+	set_bad(cfg, "wsdo_ping_interval", "0.09");
+	set_bad(cfg, "wsdo_ping_interval", "0");
+	set_bad(cfg, "wsdo_ping_timeout", "0");
+	set_bad(cfg, "wsdo_ack_timeout", "3600.1");
+	set_bad(cfg, "rate_limit", "0.5");
+	set_bad(cfg, "rate_burst", "0");
+	set_bad(cfg, "handshake_timeout", "0.5");
+	set_bad(cfg, "handshake_timeout", "3601");
+}
+
+/* ---- bool ---- */
+
+static void test_bool(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	static const char *const bad[] = {"TRUE", "True", "1", "0", "yes", "no", "on", "", "true ", " false", NULL};
+
+	set_ok(cfg, "wsdo_enable", "false");
+	assert_false(cfg->wsdo_enable);
+	set_ok(cfg, "wsdo_enable", "true");
+	assert_true(cfg->wsdo_enable);
+	for(size_t i = 0; bad[i]; i++) set_bad(cfg, "wsdo_enable", bad[i]);
+	set_bad(cfg, "wsdo_enable", NULL);
+	assert_true(cfg->wsdo_enable);
+}
+
+/* ---- prefixes and levels ---- */
+
+static void test_prefix(void **state)
+{
+	struct wsgw_config *cfg = *state;
+
+	set_ok(cfg, "topic_prefix", "a/b");
+	assert_string_equal(cfg->topic_prefix, "a/b");
+	set_ok(cfg, "topic_prefix", "");
+	assert_string_equal(cfg->topic_prefix, "");
+	set_ok(cfg, "topic_prefix", "site1");
+	assert_string_equal(cfg->topic_prefix, "site1");
+	set_ok(cfg, "presence_prefix", "x/presence");
+	assert_string_equal(cfg->presence_prefix, "x/presence");
+	set_ok(cfg, "wsdo_root", "rt");
+	assert_string_equal(cfg->wsdo_root, "rt");
+	set_ok(cfg, "wsdo_root", "");
+	assert_string_equal(cfg->wsdo_root, "");
+
+	set_bad(cfg, "topic_prefix", "/a");
+	set_bad(cfg, "topic_prefix", "a/");
+	set_bad(cfg, "topic_prefix", "a//b");
+	set_bad(cfg, "topic_prefix", "a/+");
+	set_bad(cfg, "topic_prefix", "#");
+	set_bad(cfg, "topic_prefix", "/");
+	set_bad(cfg, "topic_prefix", "a/\xC0\x80");
+	assert_string_equal(cfg->topic_prefix, "site1");
+	set_bad(cfg, "presence_prefix", "p/+/x");
+	set_bad(cfg, "wsdo_root", "w/");
+	assert_string_equal(cfg->presence_prefix, "x/presence");
+}
+
+static void test_level(void **state)
+{
+	struct wsgw_config *cfg = *state;
+
+	set_ok(cfg, "gateway_id", "gw-1:8080");
+	assert_string_equal(cfg->gateway_id, "gw-1:8080");
+	set_ok(cfg, "core_username", "core");
+	assert_string_equal(cfg->core_username, "core");
+	set_ok(cfg, "wsdo_username", "web");
+	assert_string_equal(cfg->wsdo_username, "web");
+
+	set_bad(cfg, "gateway_id", "");
+	set_bad(cfg, "gateway_id", "a/b");
+	set_bad(cfg, "gateway_id", "a+b");
+	set_bad(cfg, "gateway_id", "#");
+	set_bad(cfg, "gateway_id", NULL);
+	assert_string_equal(cfg->gateway_id, "gw-1:8080");
+	set_bad(cfg, "core_username", "");
+	set_bad(cfg, "wsdo_username", "a/b");
+	assert_string_equal(cfg->core_username, "core");
+	assert_string_equal(cfg->wsdo_username, "web");
+}
+
+static void test_strings(void **state)
+{
+	struct wsgw_config *cfg = *state;
+
+	set_ok(cfg, "listen_address", "127.0.0.1");
+	assert_string_equal(cfg->listen_address, "127.0.0.1");
+	set_ok(cfg, "listen_address", "::1");       /* replaced, the old one freed */
+	assert_string_equal(cfg->listen_address, "::1");
+	set_ok(cfg, "broker_socket", "/run/mosquitto/wsgw.sock");
+	assert_string_equal(cfg->broker_socket, "/run/mosquitto/wsgw.sock");
+	set_ok(cfg, "broker_host", "broker.local");
+	assert_string_equal(cfg->broker_host, "broker.local");
+
+	set_bad(cfg, "listen_address", "");
+	set_bad(cfg, "listen_address", NULL);
+	set_bad(cfg, "broker_socket", "");
+	set_bad(cfg, "broker_host", "");
+	assert_string_equal(cfg->listen_address, "::1");
+	assert_string_equal(cfg->broker_socket, "/run/mosquitto/wsgw.sock");
+}
+
+/* ---- mount ---- */
+
+static void test_mount(void **state)
+{
+	struct wsgw_config *cfg = *state;
+
+	set_ok(cfg, "wsdo_mount", "/rt");
+	assert_string_equal(cfg->wsdo_mount, "/rt");
+	set_ok(cfg, "wsdo_mount", "/a/b");
+	assert_string_equal(cfg->wsdo_mount, "/a/b");
+	set_ok(cfg, "wsdo_mount", "/");
+	assert_string_equal(cfg->wsdo_mount, "/");
+
+	set_bad(cfg, "wsdo_mount", "rt");
+	set_bad(cfg, "wsdo_mount", "/rt/");
+	set_bad(cfg, "wsdo_mount", "");
+	set_bad(cfg, "wsdo_mount", NULL);
+	set_bad(cfg, "wsdo_mount", "//");
+	set_bad(cfg, "wsdo_mount", "//rt");
+	set_bad(cfg, "wsdo_mount", "/a//b");
+	set_bad(cfg, "wsdo_mount", "rt/");
+	assert_string_equal(cfg->wsdo_mount, "/");
+}
+
+/* ---- unknown ---- */
+
+static void test_unknown(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	assert_int_equal(config_set(cfg, "nope", "1", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "plugin_opt_nope"));
+	set_bad(cfg, "listen_portx", "80");
+	set_bad(cfg, "Listen_port", "80");
+	set_bad(cfg, "", "80");
+	set_bad(cfg, "plugin_opt_listen_port", "80");
+	assert_int_equal(cfg->listen_port, 8080);
+}
+
+/* ---- origins ---- */
+
+static void test_origins(void **state)
+{
+	struct wsgw_config *cfg = *state;
+
+	/* No list: everything is allowed. */
+	assert_true(config_origin_allowed(cfg, "https://anything.example"));
+	assert_true(config_origin_allowed(cfg, NULL));
+	assert_true(config_origin_allowed(cfg, ""));
+
+	set_ok(cfg, "origins", "https://a, https://b");
+	assert_non_null(cfg->origins);
+	assert_string_equal(cfg->origins[0], "https://a");
+	assert_string_equal(cfg->origins[1], "https://b");
+	assert_null(cfg->origins[2]);
+
+	assert_true(config_origin_allowed(cfg, "https://a"));
+	assert_true(config_origin_allowed(cfg, "https://b"));
+	assert_true(config_origin_allowed(cfg, NULL));      /* non-browser clients */
+	assert_false(config_origin_allowed(cfg, "https://c"));
+	assert_false(config_origin_allowed(cfg, "https://a.example.evil"));
+	assert_false(config_origin_allowed(cfg, "https://ab"));
+	assert_false(config_origin_allowed(cfg, "https://"));
+	assert_false(config_origin_allowed(cfg, "http://a"));
+	assert_false(config_origin_allowed(cfg, "https://A"));
+	assert_false(config_origin_allowed(cfg, "https://a/"));
+	assert_false(config_origin_allowed(cfg, " https://a"));
+	assert_false(config_origin_allowed(cfg, ""));
+}
+
+static void test_origins_whole_string(void **state)
+{
+	struct wsgw_config *cfg = *state;
+
+	set_ok(cfg, "origins", "https://a.example");
+	assert_string_equal(cfg->origins[0], "https://a.example");
+	assert_null(cfg->origins[1]);
+	assert_true(config_origin_allowed(cfg, "https://a.example"));
+	assert_false(config_origin_allowed(cfg, "https://a.example.evil"));
+	assert_false(config_origin_allowed(cfg, "https://a.exampl"));
+	assert_false(config_origin_allowed(cfg, "https://a.example:443"));
+	assert_false(config_origin_allowed(cfg, "https://evil.a.example"));
+}
+
+static void test_origins_separators(void **state)
+{
+	struct wsgw_config *cfg = *state;
+
+	/* Commas, spaces and tabs separate; empty elements are skipped. */
+	set_ok(cfg, "origins", " https://x ,,https://y\thttp://z:8080 ,");
+	assert_string_equal(cfg->origins[0], "https://x");
+	assert_string_equal(cfg->origins[1], "https://y");
+	assert_string_equal(cfg->origins[2], "http://z:8080");
+	assert_null(cfg->origins[3]);
+	assert_true(config_origin_allowed(cfg, "http://z:8080"));
+	assert_false(config_origin_allowed(cfg, "http://z"));
+
+	/* Setting again replaces the list (the old one is freed). */
+	set_ok(cfg, "origins", "https://only");
+	assert_string_equal(cfg->origins[0], "https://only");
+	assert_null(cfg->origins[1]);
+	assert_false(config_origin_allowed(cfg, "https://x"));
+
+	/* An empty list means no list. */
+	set_ok(cfg, "origins", " , ");
+	assert_null(cfg->origins);
+	assert_true(config_origin_allowed(cfg, "https://x"));
+	set_ok(cfg, "origins", "https://again");
+	set_ok(cfg, "origins", "");
+	assert_null(cfg->origins);
+}
+
+/* ---- config_finish ---- */
+
+static char *expected_gateway_id(int port)
+{
+	char host[256], id[300];
+	if(gethostname(host, sizeof(host)) != 0) snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	for(char *p = host; *p; p++) if(*p == '/' || *p == '+' || *p == '#') *p = '_';
+	snprintf(id, sizeof(id), "%s:%d", host, port);
+	return strdup(id);
+}
+
+static void test_finish_needs_broker(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "broker_socket"));
+	assert_null(cfg->broker_host);
+
+	/* broker_host alone is not enough: it needs a port. */
+	set_ok(cfg, "broker_host", "10.0.0.1");
+	err[0] = '\0';
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "broker_socket"));
+}
+
+static void test_finish_port_only(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+	char *want;
+
+	set_ok(cfg, "broker_port", "1883");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), 0);
+	assert_non_null(cfg->broker_host);
+	assert_string_equal(cfg->broker_host, "127.0.0.1");
+	assert_int_equal(cfg->broker_port, 1883);
+	assert_null(cfg->broker_socket);
+
+	want = expected_gateway_id(8080);
+	assert_non_null(cfg->gateway_id);
+	assert_string_equal(cfg->gateway_id, want);
+	free(want);
+	/* The gateway id is usable as a topic level. */
+	assert_null(strpbrk(cfg->gateway_id, "/+#"));
+	assert_true(strlen(cfg->gateway_id) > strlen(":8080"));
+	assert_string_equal(cfg->gateway_id + strlen(cfg->gateway_id) - 5, ":8080");
+}
+
+static void test_finish_port_and_host(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	set_ok(cfg, "broker_port", "1884");
+	set_ok(cfg, "broker_host", "10.0.0.1");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->broker_host, "10.0.0.1");
+	assert_int_equal(cfg->broker_port, 1884);
+}
+
+static void test_finish_socket(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+	char *want;
+
+	set_ok(cfg, "broker_socket", "/run/wsgw.sock");
+	set_ok(cfg, "listen_port", "9001");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->broker_socket, "/run/wsgw.sock");
+	assert_null(cfg->broker_host);
+	want = expected_gateway_id(9001);
+	assert_string_equal(cfg->gateway_id, want);
+	free(want);
+}
+
+static void test_finish_socket_and_host(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	set_ok(cfg, "broker_socket", "/run/wsgw.sock");
+	set_ok(cfg, "broker_host", "127.0.0.1");
+	set_ok(cfg, "broker_port", "1883");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "broker_socket"));
+	assert_non_null(strstr(err, "broker_host"));
+}
+
+static void test_finish_keeps_gateway_id(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	set_ok(cfg, "gateway_id", "edge-7");
+	set_ok(cfg, "broker_port", "1883");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->gateway_id, "edge-7");
+	/* Running it again changes nothing. */
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->gateway_id, "edge-7");
+	assert_string_equal(cfg->broker_host, "127.0.0.1");
+}
+
+static void test_full_config(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	set_ok(cfg, "listen_address", "0.0.0.0");
+	set_ok(cfg, "listen_port", "8443");
+	set_ok(cfg, "broker_socket", "/tmp/m.sock");
+	set_ok(cfg, "topic_prefix", "site/a");
+	set_ok(cfg, "presence_prefix", "site/a/presence");
+	set_ok(cfg, "presence_ttl", "30");
+	set_ok(cfg, "origins", "https://app.example");
+	set_ok(cfg, "wsdo_mount", "/rt");
+	set_ok(cfg, "wsdo_ping_interval", "0.5");
+	set_ok(cfg, "wsdo_enable", "false");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->listen_port, 8443);
+	assert_string_equal(cfg->topic_prefix, "site/a");
+	assert_true(cfg->presence_ttl == 30.0);
+	assert_string_equal(cfg->wsdo_mount, "/rt");
+	assert_false(cfg->wsdo_enable);
+	assert_true(config_origin_allowed(cfg, "https://app.example"));
+	assert_false(config_origin_allowed(cfg, "https://app.example.evil"));
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_defaults),
+		T(test_init_free_repeat),
+		T(test_int_ok),
+		T(test_int_bad),
+		T(test_int_error_text),
+		T(test_seconds),
+		T(test_bool),
+		T(test_prefix),
+		T(test_level),
+		T(test_strings),
+		T(test_mount),
+		T(test_unknown),
+		T(test_origins),
+		T(test_origins_whole_string),
+		T(test_origins_separators),
+		T(test_finish_needs_broker),
+		T(test_finish_port_only),
+		T(test_finish_port_and_host),
+		T(test_finish_socket),
+		T(test_finish_socket_and_host),
+		T(test_finish_keeps_gateway_id),
+		T(test_full_config),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
