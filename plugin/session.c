@@ -31,14 +31,15 @@ void session_send(struct wsgw_session *s, char *text)
 	}
 	len = strlen(text);
 	if(s->qbytes + len > (size_t)s->gw->cfg->max_queue_bytes){
-		/* The client does not read: it cannot get an error frame either. */
+		/* The client does not keep up: drop what is queued (freeing it now), tell
+		 * it why in one last frame, and close. It gets a short while to read
+		 * that, then the connection goes whether it reads or not. */
 		free(text);
 		wsgw_log(MOSQ_LOG_NOTICE, "closing a slow client: %zu bytes unsent", s->qbytes);
 		queue_free(s);
-		s->closing = true;
-		s->close_code = LWS_CLOSE_STATUS_POLICY_VIOLATION;
-		snprintf(s->close_reason, sizeof(s->close_reason), "SLOW_CONSUMER");
-		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		s->dialect->ws_error(s, "SLOW_CONSUMER", "the client did not read fast enough");
+		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "SLOW_CONSUMER");
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
 		return;
 	}
 	f = malloc(sizeof(*f) + LWS_PRE + len);

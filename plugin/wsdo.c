@@ -478,7 +478,10 @@ static void pending_settle(struct wsgw_gw *gw, struct wsdo_pending *p, bool time
 			for(size_t i = 0; i < p->ntargets; i++) if(!p->targets[i].acked) return;
 		}
 	}
-	if(p->forbidden){
+	if(timed_out && p->nmids){
+		status = 503;
+		o = json_pack("{s:s,s:s}", "error", "BROKER_UNAVAILABLE", "message", "the broker did not confirm the publish");
+	}else if(p->forbidden){
 		status = 403;
 		o = json_pack("{s:s,s:s}", "error", "FORBIDDEN", "message", "the broker refused the publish (ACL)");
 	}else if(timed_out){
