@@ -115,16 +115,20 @@ char *wsdo_error_frame(const char *code, const char *message, const char *event_
 enum wsdo_route wsdo_route(const char *subpath, char **channel)
 {
 	const char *slash, *action;
-	size_t alen;
+	size_t len, alen;
 	enum wsdo_route r;
 
 	*channel = NULL;
 	while(*subpath == '/') subpath++;
-	slash = strchr(subpath, '/');
+	len = strlen(subpath);
+	if(len && subpath[len-1] == '/') len--;    /* one trailing '/' is tolerated */
+	/* The action is the last segment; the channel is everything before it, so
+	 * "a/b/emit" (the client encoded a '/' in the name) is an invalid channel,
+	 * not an unknown route. */
+	slash = memrchr(subpath, '/', len);
 	if(!slash || slash == subpath) return WSDO_ROUTE_NONE;
 	action = slash + 1;
-	alen = strlen(action);
-	if(alen && action[alen-1] == '/') alen--;
+	alen = len - (size_t)(action - subpath);
 	if(alen == 6 && !strncmp(action, "listen", 6)) r = WSDO_ROUTE_LISTEN;
 	else if(alen == 4 && !strncmp(action, "emit", 4)) r = WSDO_ROUTE_EMIT;
 	else return WSDO_ROUTE_NONE;

@@ -129,7 +129,10 @@ static void gw_tick(lws_sorted_usec_list_t *sul)
 	for(struct wsgw_session *s = gw->sessions, *next; s; s = next){
 		next = s->next;
 		if(misc && s->link) link_misc(s->link);
-		if(s->closing) continue;
+		if(s->closing){
+			session_tick(s, now);
+			continue;
+		}
 		if(gw->cfg->idle_timeout > 0 && now - s->last_rx_ms > (int64_t)(gw->cfg->idle_timeout * 1000)){
 			if(s->dialect->ws_error) s->dialect->ws_error(s, "IDLE_TIMEOUT", "nothing received for idle_timeout seconds");
 			session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "IDLE_TIMEOUT");

@@ -178,7 +178,7 @@ int http_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons r
 		}
 		return begin(gw, wsi, pss, in ? (const char *)in : "/");
 	case LWS_CALLBACK_HTTP_BODY:
-		if(!h || h->status) return 0;
+		if(!h || h->status || !len) return 0;
 		if(h->body_len + len > (size_t)gw->cfg->max_frame_size){
 			h->body_too_large = true;
 			return 0;

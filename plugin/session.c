@@ -31,6 +31,7 @@ void session_send(struct wsgw_session *s, char *text)
 	}
 	len = strlen(text);
 	if(s->qbytes + len > (size_t)s->gw->cfg->max_queue_bytes){
+		int64_t now = gw_now_ms();
 		/* The client does not keep up: drop what is queued (freeing it now), tell
 		 * it why in one last frame, and close. It gets a short while to read
 		 * that, then the connection goes whether it reads or not. */
@@ -39,6 +40,7 @@ void session_send(struct wsgw_session *s, char *text)
 		queue_free(s);
 		s->dialect->ws_error(s, "SLOW_CONSUMER", "the client did not read fast enough");
 		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "SLOW_CONSUMER");
+		s->close_deadline_ms = now + 2000;
 		lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
 		return;
 	}
@@ -65,8 +67,35 @@ void session_close(struct wsgw_session *s, int code, const char *reason)
 	s->close_code = code;
 	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
 	lws_callback_on_writable(s->wsi);
-	/* A client that never lets us write still goes, a little later. */
+	/* A client that never lets us write still goes, a little later
+	 * (session_tick enforces it too). */
+	s->close_deadline_ms = gw_now_ms() + 5000;
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+}
+
+void session_release(struct wsgw_session *s)
+{
+	if(s->opened && s->dialect->ws_close) s->dialect->ws_close(s);
+	s->opened = false;
+	free(s->priv);   /* the filter's route if ws_open never ran; NULL otherwise */
+	s->priv = NULL;
+	if(s->link){
+		link_close(s->link, s->link_will);
+		s->link = NULL;
+	}
+	gw_unindex(s);
+}
+
+void session_tick(struct wsgw_session *s, int64_t now)
+{
+	/* A closing client needs its broker session no longer: presence goes
+	 * now, not when the socket finally does. (Not done inside session_close,
+	 * which link callbacks may call.) */
+	if(s->opened || s->link) session_release(s);
+	if(now >= s->close_deadline_ms && !s->killed){
+		s->killed = true;
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	}
 }
 
 /* Answers a refused upgrade with a status and a JSON body, then closes. */
@@ -132,14 +161,7 @@ void session_free(struct wsgw_session *s)
 {
 	struct wsgw_gw *gw = s->gw;
 
-	if(s->opened && s->dialect->ws_close) s->dialect->ws_close(s);
-	else free(s->priv);
-	s->priv = NULL;
-	if(s->link){
-		link_close(s->link, s->link_will);
-		s->link = NULL;
-	}
-	gw_unindex(s);
+	session_release(s);
 	queue_free(s);
 	free(s->rx);
 	if(s->prev) s->prev->next = s->next;

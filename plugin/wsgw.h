@@ -154,6 +154,8 @@ struct wsgw_session {
 
 	bool opened;                     /* ESTABLISHED ran: ws_close is owed */
 	bool closing;
+	bool killed;
+	int64_t close_deadline_ms;
 	int close_code;
 	char close_reason[64];
 };
@@ -166,6 +168,9 @@ int session_index(struct wsgw_session *s, const char *channel_key);
 int session_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons reason,
 		struct wsgw_pss *pss, void *in, size_t len);
 void session_free(struct wsgw_session *s);
+/* Gives up the dialect state and the broker session (idempotent). */
+void session_release(struct wsgw_session *s);
+void session_tick(struct wsgw_session *s, int64_t now);
 
 /* ---- http.c: plain HTTP requests ---- */
 struct wsgw_http {

@@ -1,0 +1,178 @@
+/* JWT verification: see jwtauth.h. */
+#include "jwtauth.h"
+
+#include <jansson.h>
+#include <jwt.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* base64url without padding -> bytes (new buffer, NUL-terminated). */
+static unsigned char *b64url_decode(const char *in, size_t len, size_t *outlen)
+{
+	unsigned char *out = malloc(len * 3 / 4 + 4);
+	unsigned int acc = 0;
+	int bits = 0;
+	size_t n = 0;
+
+	if(!out) return NULL;
+	for(size_t i = 0; i < len; i++){
+		char c = in[i];
+		int v;
+		if(c >= 'A' && c <= 'Z') v = c - 'A';
+		else if(c >= 'a' && c <= 'z') v = c - 'a' + 26;
+		else if(c >= '0' && c <= '9') v = c - '0' + 52;
+		else if(c == '-') v = 62;
+		else if(c == '_') v = 63;
+		else if(c == '=' && i + 2 >= len) break;
+		else{
+			free(out);
+			return NULL;
+		}
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if(bits >= 8){
+			bits -= 8;
+			out[n++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	out[n] = '\0';
+	*outlen = n;
+	return out;
+}
+
+/* The "alg" of the token's header, or JWT_ALG_INVAL. */
+static jwt_alg_t header_alg(const char *token)
+{
+	const char *dot = strchr(token, '.');
+	unsigned char *raw;
+	size_t rawlen;
+	json_t *hdr;
+	jwt_alg_t alg = JWT_ALG_INVAL;
+	const char *s;
+
+	if(!dot || !strchr(dot + 1, '.')) return JWT_ALG_INVAL;
+	raw = b64url_decode(token, (size_t)(dot - token), &rawlen);
+	if(!raw) return JWT_ALG_INVAL;
+	hdr = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, NULL);
+	s = json_string_value(json_object_get(hdr, "alg"));
+	if(s && !strcmp(s, "HS256")) alg = JWT_ALG_HS256;
+	else if(s && !strcmp(s, "RS256")) alg = JWT_ALG_RS256;
+	else if(s) alg = JWT_ALG_NONE;   /* known or not: refused below */
+	json_decref(hdr);
+	free(raw);
+	return alg;
+}
+
+static bool audience_ok(jwt_t *jwt, const char *want)
+{
+	const char *aud = jwt_get_grant(jwt, "aud");
+	char *list;
+	json_t *arr;
+	bool ok = false;
+	size_t i;
+	json_t *v;
+
+	if(aud) return !strcmp(aud, want);
+	list = jwt_get_grants_json(jwt, "aud");
+	if(!list) return false;
+	arr = json_loads(list, JSON_DECODE_ANY, NULL);
+	free(list);
+	json_array_foreach(arr, i, v){
+		if(json_is_string(v) && !strcmp(json_string_value(v), want)) ok = true;
+	}
+	json_decref(arr);
+	return ok;
+}
+
+const char *jwtauth_verify(const struct jwtauth_keys *keys, const char *token, time_t now,
+		struct jwtauth_identity *id, const char **why)
+{
+	const unsigned char *key;
+	size_t keylen;
+	jwt_t *jwt = NULL;
+	jwt_alg_t alg;
+	const char *err = NULL, *sub, *name;
+	long exp, nbf;
+
+	memset(id, 0, sizeof(*id));
+	if(!token || !*token || strlen(token) > 16384){
+		*why = "no token, or a token over 16 KiB";
+		return JWTAUTH_E_MALFORMED;
+	}
+	alg = header_alg(token);
+	if(alg == JWT_ALG_INVAL){
+		*why = "the token is not a JWT (header.payload.signature)";
+		return JWTAUTH_E_MALFORMED;
+	}
+	if(alg == JWT_ALG_HS256 && keys->hs256_secret){
+		key = keys->hs256_secret;
+		keylen = keys->hs256_len;
+	}else if(alg == JWT_ALG_RS256 && keys->rs256_pem){
+		key = keys->rs256_pem;
+		keylen = keys->rs256_len;
+	}else{
+		*why = "the token's algorithm is not one the gateway accepts (configured: HS256 and/or RS256)";
+		return JWTAUTH_E_ALG;
+	}
+	if(jwt_decode(&jwt, token, key, (int)keylen) != 0 || !jwt || jwt_get_alg(jwt) != alg){
+		*why = "bad signature or malformed token";
+		err = JWTAUTH_E_SIGNATURE;
+		goto out;
+	}
+	exp = jwt_get_grant_int(jwt, "exp");
+	if(exp <= 0 && keys->require_exp){
+		*why = "the token has no exp";
+		err = JWTAUTH_E_EXPIRED;
+		goto out;
+	}
+	if(exp > 0 && now > exp + keys->leeway_s){
+		*why = "the token has expired";
+		err = JWTAUTH_E_EXPIRED;
+		goto out;
+	}
+	nbf = jwt_get_grant_int(jwt, "nbf");
+	if(nbf > 0 && now + keys->leeway_s < nbf){
+		*why = "the token is not valid yet (nbf)";
+		err = JWTAUTH_E_NOT_YET;
+		goto out;
+	}
+	if(keys->issuer){
+		const char *iss = jwt_get_grant(jwt, "iss");
+		if(!iss || strcmp(iss, keys->issuer)){
+			*why = "wrong or missing issuer (iss)";
+			err = JWTAUTH_E_ISSUER;
+			goto out;
+		}
+	}
+	if(keys->audience && !audience_ok(jwt, keys->audience)){
+		*why = "wrong or missing audience (aud)";
+		err = JWTAUTH_E_AUDIENCE;
+		goto out;
+	}
+	sub = jwt_get_grant(jwt, "sub");
+	if(!sub || !*sub || strlen(sub) > 256 || strpbrk(sub, "/+#")){
+		*why = "the token needs a sub of 1 to 256 characters without '/', '+' or '#'";
+		err = JWTAUTH_E_SUBJECT;
+		goto out;
+	}
+	name = jwt_get_grant(jwt, keys->name_claim ? keys->name_claim : "name");
+	id->sub = strdup(sub);
+	id->name = strdup(name ? name : sub);
+	id->exp = exp > 0 ? exp : 0;
+	if(!id->sub || !id->name){
+		jwtauth_identity_clear(id);
+		*why = "out of memory";
+		err = JWTAUTH_E_MALFORMED;
+	}
+out:
+	jwt_free(jwt);
+	return err;
+}
+
+void jwtauth_identity_clear(struct jwtauth_identity *id)
+{
+	free(id->sub);
+	free(id->name);
+	memset(id, 0, sizeof(*id));
+}

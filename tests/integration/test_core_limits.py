@@ -1,0 +1,107 @@
+"""Limits and guards of the HTTP/WebSocket core: rate limit, Origin allow-list,
+max_connections, slow consumers."""
+import asyncio
+import time
+
+import websockets
+
+from wsgw import RawWS, handshake_status, has_id
+
+
+async def emit_and_time(gw, chan, listener):
+    t0 = time.monotonic()
+    r = await gw.emit_get(chan, {"t": str(t0)})
+    assert r.status == 200, r
+    await listener.recv_type("DATA", 3, lambda f: f["eventID"] == r.json["eventID"])
+    return time.monotonic() - t0
+
+
+async def test_flood_is_rate_limited(start_gateway):
+    gw = start_gateway(rate_limit=50, rate_burst=50)
+    flooder, calm = await gw.listeners("f", 2)
+
+    async def flood():
+        t0 = time.monotonic()
+        for i in range(2000):
+            await flooder.send_raw('{"type":"PONG","payload":{}}' if i % 2 else "garbage")
+            if i % 400 == 399:
+                await asyncio.sleep(0.3)
+        return time.monotonic() - t0
+
+    flooding = asyncio.create_task(flood())
+    delays = []
+    while not flooding.done():
+        delays.append(await emit_and_time(gw, "f", calm))
+        await asyncio.sleep(0.1)
+    duration = await flooding
+    assert delays and max(delays) < 1.0, f"emits during the flood took {delays}"
+
+    await asyncio.sleep(1)
+    limited = [f for f in flooder.frames
+               if f["type"] == "ERROR" and f["payload"].get("code") == "RATE_LIMITED"]
+    assert 1 <= len(limited) <= duration + 2, \
+        f"{len(limited)} RATE_LIMITED errors during a {duration:.1f}s flood"
+    assert not flooder.closed.is_set(), flooder.describe()
+    await emit_and_time(gw, "f", flooder)
+    assert await emit_and_time(gw, "f", await gw.listen("f")) < 1.0
+
+
+async def test_origin_allow_list(start_gateway):
+    gw = start_gateway(origins="https://a.example,https://b.example")
+    path = gw.path("o", "listen")
+    ls = [await gw.listen("o", origin="https://a.example"),
+          await gw.listen("o", origin="https://b.example"),
+          await gw.listen("o")]
+    for bad in ("https://a.example.evil", "https://a.exampl", "http://a.example"):
+        assert await handshake_status(gw.ws_port, path, origin=bad) == 403, bad
+    r = await gw.emit_get("o", {"x": "1"}, headers={"Origin": "https://a.example.evil"})
+    assert r.status == 403 and r.json == {"error": "ORIGIN_NOT_ALLOWED"}, r
+    for headers in ({"Origin": "https://b.example"}, {}):
+        r = await gw.emit_get("o", {"x": "1"}, headers=headers)
+        assert r.status == 200, (headers, r)
+        for listener in ls:
+            f = await listener.recv_type("DATA")
+            assert f["eventID"] == r.json["eventID"], f
+
+
+async def test_max_connections(start_gateway):
+    gw = start_gateway(max_connections=3)
+    ls = [await gw.listen("m") for _ in range(3)]
+    assert await handshake_status(gw.ws_port, gw.path("m", "listen")) == 503
+    gw.mqtt().publish("wsgw/wsdo/m", {"still": "ok"})
+    for listener in ls:
+        assert (await listener.recv_type("DATA"))["payload"] == {"still": "ok"}
+    await ls[0].close()
+    deadline = time.monotonic() + 3
+    while True:
+        try:
+            await gw.listen("m")
+            break
+        except websockets.InvalidHandshake as e:
+            assert time.monotonic() < deadline, f"still refused after a close: {e!r}"
+            await asyncio.sleep(0.1)
+
+
+async def test_slow_consumer_is_disconnected(start_gateway):
+    gw = start_gateway(max_queue_bytes=65536)
+    normal = await gw.listen("s")
+    stuck = await asyncio.to_thread(RawWS, gw.ws_port, gw.path("s", "listen"), 4096)
+    stuck_id = (await asyncio.to_thread(stuck.read_json))["clientID"]
+    await normal.recv_type("PRESENCE:JOINED", 3, has_id(stuck_id))
+
+    # The kernel buffers several MB for a socket (send buffer autotuning): keep emitting
+    # ~4 KB messages until the gateway drops the stuck client, which its peer sees as
+    # PRESENCE:LEFT. 2500 messages (~10 MB) is far beyond what the kernel takes.
+    for n in range(1, 2501):
+        r = await gw.emit_post("s", {"i": n, "pad": "x" * 4000})
+        assert r.status == 200, (n, r)
+        if n % 20 == 0 and normal.take_now("PRESENCE:LEFT", has_id(stuck_id)):
+            break
+    else:
+        raise AssertionError(f"stuck client still a member after {n} messages of 4 KB")
+    for i in range(1, n + 1):
+        f = await normal.recv_type("DATA", 5)
+        assert f["payload"]["i"] == i, f"normal listener: message {f['payload']['i']}, not {i}"
+    total, code = await asyncio.to_thread(stuck.drain, 10)
+    assert total < n * 4000, f"stuck client got {total} bytes: nothing was dropped"
+    assert code in (None, 1008), f"close code {code}"

@@ -1,0 +1,140 @@
+"""Presence: frames to listeners, retained MQTT entries, devices, cuts, restarts."""
+import asyncio
+import os
+import time
+
+import pytest
+
+from wsgw import RawWS, final_state, has_id, members, retained, topic_is
+
+
+def presence_topic(chan, cid="+"):
+    return f"wsgw/presence/wsdo/{chan}/{cid}"
+
+
+def file_contains(path, data):
+    try:
+        with open(path, "rb") as f:
+            return data in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def check_entry(m, cid, presence, ttl):
+    entry = m.json()
+    assert entry["clientID"] == cid and entry["presence"] == presence, m
+    assert entry["gateway"] == "test-gw" and entry["boot"] and entry["since"] is not None, m
+    assert m.expiry is not None and 0 < m.expiry <= ttl, f"message expiry: {m}"
+    return entry
+
+
+async def test_presence_between_listeners_and_mqtt(start_gateway):
+    gw = start_gateway(presence_ttl=30)
+    a = await gw.listen("lobby")
+    b = await gw.listen("lobby")
+    joined = await a.recv_type("PRESENCE:JOINED", 3, has_id(b.id))
+    assert joined["payload"] == {"clientID": b.id, "presence": {}}, joined
+    assert members(b.connected) == [{"clientID": a.id, "presence": {}}]
+
+    device = gw.mqtt()
+    device.subscribe(presence_topic("lobby"))
+    boots = set()
+    for listener in (a, b):
+        m = await device.take(lambda m, t=presence_topic("lobby", listener.id): m.topic == t
+                              and m.retain, what=f"retained entry of {listener.id}")
+        boots.add(check_entry(m, listener.id, {}, 30)["boot"])
+    assert len(boots) == 1, f"two members of one gateway run with different boots: {boots}"
+
+    await a.send({"type": "PRESENCE", "payload": {"name": "x"}})
+    for listener in (a, b):
+        u = await listener.recv_type("PRESENCE:UPDATED", 3, has_id(a.id))
+        assert u["payload"] == {"clientID": a.id, "presence": {"name": "x"}}, u
+    m = await device.take(topic_is(presence_topic("lobby", a.id)), what="updated entry")
+    check_entry(m, a.id, {"name": "x"}, 30)
+
+    await b.close()
+    left = await a.recv_type("PRESENCE:LEFT", 3, has_id(b.id))
+    assert left["payload"]["clientID"] == b.id, left
+    m = await device.take(topic_is(presence_topic("lobby", b.id)), what="cleared entry")
+    assert m.payload == b"" and m.retain, m
+    assert set(await retained(gw, presence_topic("lobby"))) == {presence_topic("lobby", a.id)}
+
+
+async def test_device_presence(start_gateway):
+    gw = start_gateway()
+    a = await gw.listen("field")
+    device = gw.mqtt()
+    device.publish(presence_topic("field", "sensor1"), {"presence": {"kind": "sensor"}},
+                   retain=True)
+    sensor = {"clientID": "sensor1", "presence": {"kind": "sensor"}}
+    joined = await a.recv_type("PRESENCE:JOINED", 3, has_id("sensor1"))
+    assert joined["payload"] == sensor, joined
+    b = await gw.listen("field")
+    assert sensor in members(b.connected), b.connected
+
+    device.publish(presence_topic("field", "sensor1"), "", retain=True)
+    for listener in (a, b):
+        await listener.recv_type("PRESENCE:LEFT", 3, has_id("sensor1"))
+
+
+@pytest.mark.parametrize("rst", [True, False], ids=["rst", "fin"])
+async def test_tcp_cut_without_close_frame(start_gateway, rst):
+    gw = start_gateway()
+    a = await gw.listen("cut")
+    raw = await asyncio.to_thread(RawWS, gw.ws_port, gw.path("cut", "listen"))
+    hello = await asyncio.to_thread(raw.read_json)
+    assert hello["type"] == "CONNECTED", hello
+    await a.recv_type("PRESENCE:JOINED", 3, has_id(hello["clientID"]))
+    raw.cut(rst=rst)
+    await a.recv_type("PRESENCE:LEFT", 5, has_id(hello["clientID"]))
+    assert await retained(gw, presence_topic("cut", hello["clientID"])) == {}
+
+
+@pytest.mark.parametrize("ttl", [3, 30])
+async def test_restart_after_kill_clears_stale_presence(start_gateway, ttl):
+    gw = start_gateway(persistence=True, presence_ttl=ttl)
+    old = await gw.listen("r")
+    await asyncio.sleep(2)
+    db = os.path.join(gw.dir, "mosquitto.db")
+    for _ in range(30):  # autosave_interval 1: the entry must reach the disk before kill -9
+        if file_contains(db, old.id.encode()):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("precondition: presence entry not autosaved to mosquitto.db")
+    gw.kill9()
+    gw.start()
+    device = gw.mqtt()
+    device.subscribe(presence_topic("r"))
+    await asyncio.sleep(4)
+    assert presence_topic("r", old.id) not in final_state(device.all), device.all
+    assert presence_topic("r", old.id) not in await retained(gw, presence_topic("r"))
+    new = await gw.listen("r")
+    assert members(new.connected) == [], new.connected
+
+
+async def test_presence_from_other_gateway_expires(start_gateway):
+    gw = start_gateway()
+    ghost = {"clientID": "ghost", "presence": {"k": 1}, "gateway": "other-gw", "boot": "b0",
+             "since": int(time.time())}
+    gw.mqtt().publish(presence_topic("g", "ghost"), ghost, retain=True, expiry=2)
+    t0 = time.monotonic()
+    a = await gw.listen("g")
+    assert {"clientID": "ghost", "presence": {"k": 1}} in members(a.connected), a.connected
+    await a.recv_type("PRESENCE:LEFT", 6, has_id("ghost"))
+    assert time.monotonic() - t0 >= 1.5, "PRESENCE:LEFT before the entry expired"
+    b = await gw.listen("g")
+    assert members(b.connected) == [{"clientID": a.id, "presence": {}}], b.connected
+
+
+async def test_graceful_shutdown_clears_presence(start_gateway):
+    gw = start_gateway(persistence=True)
+    a = await gw.listen("bye")
+    device = gw.mqtt()
+    device.subscribe(presence_topic("bye"))
+    await device.take(topic_is(presence_topic("bye", a.id)), what="presence entry")
+    rc = gw.stop()
+    await a.wait_closed(2)
+    gw.start(plugin=False)  # plain broker on the same persistence: what did shutdown leave?
+    assert await retained(gw, presence_topic("bye")) == {}
+    assert rc == 0, f"broker exit code {rc}"
