@@ -270,6 +270,7 @@ int gw_start(struct wsgw_gw *gw)
 	info.protocols = protocols;
 	info.user = gw;
 	info.timeout_secs = (unsigned)(gw->cfg->handshake_timeout + 0.5);
+	info.timeout_secs_ah_idle = info.timeout_secs;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	info.vhost_name = "wsgw";
 	gw->ctx = lws_create_context(&info);

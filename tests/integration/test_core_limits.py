@@ -1,6 +1,7 @@
 """Limits and guards of the HTTP/WebSocket core: rate limit, Origin allow-list,
-max_connections, slow consumers."""
+max_connections, slow consumers, idle and handshake timeouts."""
 import asyncio
+import socket
 import time
 
 import websockets
@@ -105,3 +106,43 @@ async def test_slow_consumer_is_disconnected(start_gateway):
     total, code = await asyncio.to_thread(stuck.drain, 10)
     assert total < n * 4000, f"stuck client got {total} bytes: nothing was dropped"
     assert code in (None, 1008), f"close code {code}"
+
+
+async def test_idle_timeout(start_gateway):
+    gw = start_gateway(idle_timeout=1, wsdo_ping_interval=100)
+    quiet = await gw.listen("idle")
+    talker = await gw.listen("idle")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 2.5:          # the talker keeps sending
+        await talker.send({"type": "PONG"})
+        await asyncio.sleep(0.3)
+    await quiet.recv_error("IDLE_TIMEOUT", 1)
+    assert await quiet.wait_closed(3) == 1001
+    assert not talker.closed.is_set(), talker.describe()
+    r = await gw.emit_get("idle", {"still": "here"})
+    assert r.status == 200
+    assert (await talker.recv_type("DATA", 3))["payload"] == {"still": "here"}
+
+
+def _silent_connection_lifetime(port, request_head, limit):
+    """Seconds until the server closes a connection that sent only request_head."""
+    with socket.create_connection(("127.0.0.1", port), timeout=limit) as sock:
+        sock.sendall(request_head)
+        t0 = time.monotonic()
+        try:
+            while sock.recv(4096):
+                pass
+        except (socket.timeout, ConnectionResetError):
+            if time.monotonic() - t0 >= limit:
+                return None
+        return time.monotonic() - t0
+
+
+async def test_handshake_timeout(start_gateway):
+    gw = start_gateway(handshake_timeout=1)
+    for head in (b"", b"GET /slow/listen HTTP/1.1\r\nHost: x\r\n"):   # unfinished requests
+        took = await asyncio.to_thread(_silent_connection_lifetime, gw.ws_port, head, 8)
+        assert took is not None and took < 5, f"connection with {head!r} not closed: {took}"
+    # the gateway still serves
+    l = await gw.listen("slow")
+    assert l.id
