@@ -1,6 +1,8 @@
 #include "jsonutil.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 bool jsonutil_utf8_valid(const void *buf, size_t len)
 {
@@ -42,4 +44,62 @@ json_t *jsonutil_from_payload(const void *payload, size_t len)
 char *jsonutil_dump(const json_t *v)
 {
 	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static const char b64url_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+char *jsonutil_b64url_encode(const void *buf, size_t len)
+{
+	const unsigned char *in = buf;
+	char *out = malloc(len / 3 * 4 + 5), *w = out;
+	size_t i;
+
+	if(!out) return NULL;
+	for(i = 0; i + 2 < len; i += 3){
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i+1] << 8 | in[i+2];
+		*w++ = b64url_chars[v >> 18];
+		*w++ = b64url_chars[(v >> 12) & 63];
+		*w++ = b64url_chars[(v >> 6) & 63];
+		*w++ = b64url_chars[v & 63];
+	}
+	if(len - i == 1){
+		uint32_t v = (uint32_t)in[i] << 16;
+		*w++ = b64url_chars[v >> 18];
+		*w++ = b64url_chars[(v >> 12) & 63];
+	}else if(len - i == 2){
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i+1] << 8;
+		*w++ = b64url_chars[v >> 18];
+		*w++ = b64url_chars[(v >> 12) & 63];
+		*w++ = b64url_chars[(v >> 6) & 63];
+	}
+	*w = '\0';
+	return out;
+}
+
+unsigned char *jsonutil_b64url_decode(const char *in, size_t len, size_t *outlen)
+{
+	unsigned char *out = malloc(len * 3 / 4 + 4);
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t n = 0;
+
+	if(!out) return NULL;
+	for(size_t i = 0; i < len; i++){
+		const char *p = in[i] ? strchr(b64url_chars, in[i]) : NULL;
+		if(!p){
+			if(in[i] == '=' && i + 2 >= len) break;   /* tolerate padding */
+			free(out);
+			return NULL;
+		}
+		acc = (acc << 6) | (uint32_t)(p - b64url_chars);
+		bits += 6;
+		if(bits >= 8){
+			bits -= 8;
+			out[n++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	out[n] = '\0';
+	*outlen = n;
+	return out;
 }

@@ -17,4 +17,9 @@ json_t *jsonutil_from_payload(const void *payload, size_t len);
 /* Compact text of v (caller frees), or NULL. Accepts any JSON value. */
 char *jsonutil_dump(const json_t *v);
 
+/* base64url (RFC 4648 section 5) without padding. Both return new buffers
+ * (caller frees), NUL-terminated, or NULL; decode refuses other characters. */
+char *jsonutil_b64url_encode(const void *buf, size_t len);
+unsigned char *jsonutil_b64url_decode(const char *in, size_t len, size_t *outlen);
+
 #endif

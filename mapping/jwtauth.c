@@ -1,45 +1,11 @@
 /* JWT verification: see jwtauth.h. */
 #include "jwtauth.h"
+#include "jsonutil.h"
 
 #include <jansson.h>
 #include <jwt.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* base64url without padding -> bytes (new buffer, NUL-terminated). */
-static unsigned char *b64url_decode(const char *in, size_t len, size_t *outlen)
-{
-	unsigned char *out = malloc(len * 3 / 4 + 4);
-	unsigned int acc = 0;
-	int bits = 0;
-	size_t n = 0;
-
-	if(!out) return NULL;
-	for(size_t i = 0; i < len; i++){
-		char c = in[i];
-		int v;
-		if(c >= 'A' && c <= 'Z') v = c - 'A';
-		else if(c >= 'a' && c <= 'z') v = c - 'a' + 26;
-		else if(c >= '0' && c <= '9') v = c - '0' + 52;
-		else if(c == '-') v = 62;
-		else if(c == '_') v = 63;
-		else if(c == '=' && i + 2 >= len) break;
-		else{
-			free(out);
-			return NULL;
-		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if(bits >= 8){
-			bits -= 8;
-			out[n++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	out[n] = '\0';
-	*outlen = n;
-	return out;
-}
 
 /* The "alg" of the token's header, or JWT_ALG_INVAL. */
 static jwt_alg_t header_alg(const char *token)
@@ -52,7 +18,7 @@ static jwt_alg_t header_alg(const char *token)
 	const char *s;
 
 	if(!dot || !strchr(dot + 1, '.')) return JWT_ALG_INVAL;
-	raw = b64url_decode(token, (size_t)(dot - token), &rawlen);
+	raw = jsonutil_b64url_decode(token, (size_t)(dot - token), &rawlen);
 	if(!raw) return JWT_ALG_INVAL;
 	hdr = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, NULL);
 	s = json_string_value(json_object_get(hdr, "alg"));

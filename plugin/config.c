@@ -50,6 +50,28 @@ static const struct opt opts[] = {
 	{"wsdo_ping_interval", OPT_SECONDS, O(wsdo_ping_interval), 0.1, 3600, "20"},
 	{"wsdo_ping_timeout",  OPT_SECONDS, O(wsdo_ping_timeout),  0.1, 3600, "10"},
 	{"wsdo_ack_timeout",   OPT_SECONDS, O(wsdo_ack_timeout),   0.1, 3600, "5"},
+	{"jwt_hs256_secret",   OPT_STRING,  O(jwt_hs256_secret),   0, 0, NULL},
+	{"jwt_hs256_secret_file", OPT_STRING, O(jwt_hs256_secret_file), 0, 0, NULL},
+	{"jwt_rs256_public_key_file", OPT_STRING, O(jwt_rs256_public_key_file), 0, 0, NULL},
+	{"jwt_issuer",         OPT_STRING,  O(jwt_issuer),         0, 0, NULL},
+	{"jwt_audience",       OPT_STRING,  O(jwt_audience),       0, 0, NULL},
+	{"jwt_leeway",         OPT_SECONDS, O(jwt_leeway),         0, 3600, "30"},
+	{"jwt_require_exp",    OPT_BOOL,    O(jwt_require_exp),    0, 0, "true"},
+	{"jwt_name_claim",     OPT_STRING,  O(jwt_name_claim),     0, 0, "name"},
+	{"session_secret_file", OPT_STRING, O(session_secret_file), 0, 0, NULL},
+	{"session_expiry",     OPT_SECONDS, O(session_expiry),     1, 604800, "300"},
+	{"op_enable",          OPT_BOOL,    O(op_enable),          0, 0, "true"},
+	{"op_mount",           OPT_MOUNT,   O(op_mount),           0, 0, "/pubsub"},
+	{"op_root",            OPT_PREFIX,  O(op_root),            0, 0, "op"},
+	{"op_username",        OPT_LEVEL,   O(op_username),        0, 0, "op"},
+	{"op_anonymous",       OPT_BOOL,    O(op_anonymous),       0, 0, "false"},
+	{"comet_enable",       OPT_BOOL,    O(comet_enable),       0, 0, "true"},
+	{"comet_mount",        OPT_MOUNT,   O(comet_mount),        0, 0, "/comet"},
+	{"comet_root",         OPT_PREFIX,  O(comet_root),         0, 0, "comet"},
+	{"comet_username",     OPT_LEVEL,   O(comet_username),     0, 0, "comet"},
+	{"comet_service_token", OPT_STRING, O(comet_service_token), 0, 0, NULL},
+	{"comet_hb_idle",      OPT_SECONDS, O(comet_hb_idle),      0.1, 86400, "60"},
+	{"comet_hb_drop",      OPT_SECONDS, O(comet_hb_drop),      0.2, 86400, "180"},
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -177,6 +199,48 @@ int config_init(struct wsgw_config *cfg)
 	return 0;
 }
 
+/* op_provider_<name> <none|jwt|mqtt>: a named identity provider of the op
+ * dialect bound to one of the built-in verifiers. */
+static int set_provider(struct wsgw_config *cfg, const char *name, const char *kind,
+		char *err, size_t errlen)
+{
+	size_t n = 0;
+	char **names, **kinds;
+
+	if(!topic_level_valid(name) || strlen(name) > 64){
+		snprintf(err, errlen, "plugin_opt_op_provider_%s: bad provider name", name);
+		return -1;
+	}
+	if(strcmp(kind, "none") && strcmp(kind, "jwt") && strcmp(kind, "mqtt")){
+		snprintf(err, errlen, "plugin_opt_op_provider_%s: \"%s\" is not none, jwt or mqtt", name, kind);
+		return -1;
+	}
+	while(cfg->op_provider_names && cfg->op_provider_names[n]){
+		if(!strcmp(cfg->op_provider_names[n], name)){
+			char *k = strdup(kind);
+			if(!k) return -1;
+			free(cfg->op_provider_kinds[n]);
+			cfg->op_provider_kinds[n] = k;
+			return 0;
+		}
+		n++;
+	}
+	names = realloc(cfg->op_provider_names, (n + 2) * sizeof(char *));
+	if(!names) return -1;
+	cfg->op_provider_names = names;
+	kinds = realloc(cfg->op_provider_kinds, (n + 2) * sizeof(char *));
+	if(!kinds) return -1;
+	cfg->op_provider_kinds = kinds;
+	names[n] = strdup(name);
+	kinds[n] = strdup(kind);
+	names[n+1] = kinds[n+1] = NULL;
+	if(!names[n] || !kinds[n]){
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 int config_set(struct wsgw_config *cfg, const char *key, const char *value,
 		char *err, size_t errlen)
 {
@@ -184,6 +248,7 @@ int config_set(struct wsgw_config *cfg, const char *key, const char *value,
 	for(size_t i = 0; i < NOPTS; i++){
 		if(!strcmp(opts[i].name, key)) return set_opt(cfg, &opts[i], value, err, errlen);
 	}
+	if(!strncmp(key, "op_provider_", 12)) return set_provider(cfg, key + 12, value, err, errlen);
 	snprintf(err, errlen, "plugin_opt_%s: unknown option (see the option table in README.md)", key);
 	return -1;
 }
@@ -205,6 +270,14 @@ int config_finish(struct wsgw_config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if(cfg->jwt_hs256_secret && cfg->jwt_hs256_secret_file){
+		snprintf(err, errlen, "plugin_opt_jwt_hs256_secret and plugin_opt_jwt_hs256_secret_file are exclusive: set one");
+		return -1;
+	}
+	if(cfg->comet_hb_drop <= cfg->comet_hb_idle){
+		snprintf(err, errlen, "plugin_opt_comet_hb_drop must be longer than plugin_opt_comet_hb_idle");
+		return -1;
+	}
 	if(cfg->wsdo_ping_timeout <= 0 || cfg->rate_burst < 1){
 		snprintf(err, errlen, "plugin_opt_wsdo_ping_timeout and plugin_opt_rate_burst must be positive");
 		return -1;
@@ -225,6 +298,8 @@ int config_finish(struct wsgw_config *cfg, char *err, size_t errlen)
 
 void config_free(struct wsgw_config *cfg)
 {
+	free_list(cfg->op_provider_names);
+	free_list(cfg->op_provider_kinds);
 	for(size_t i = 0; i < NOPTS; i++){
 		void *field = (char *)cfg + opts[i].offset;
 		if(opts[i].type == OPT_LIST) free_list(*(char ***)field);

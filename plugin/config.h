@@ -34,6 +34,37 @@ struct wsgw_config {
 	double wsdo_ping_interval;
 	double wsdo_ping_timeout;
 	double wsdo_ack_timeout;
+
+	/* JWT verification (mapping/jwtauth.h), shared by the dialects. */
+	char *jwt_hs256_secret;
+	char *jwt_hs256_secret_file;
+	char *jwt_rs256_public_key_file;
+	char *jwt_issuer;
+	char *jwt_audience;
+	double jwt_leeway;
+	bool jwt_require_exp;
+	char *jwt_name_claim;
+
+	/* Resumable sessions: tokens are HMACs under this secret. */
+	char *session_secret_file;   /* NULL = a random secret per run */
+	double session_expiry;       /* seconds a detached session is kept */
+
+	bool op_enable;
+	char *op_mount;
+	char *op_root;
+	char *op_username;           /* MQTT username of anonymous/jwt op users' sessions */
+	bool op_anonymous;           /* the "none" provider is allowed */
+	/* op_provider_<name> <none|jwt|mqtt>: named providers, NULL-terminated. */
+	char **op_provider_names;
+	char **op_provider_kinds;
+
+	bool comet_enable;
+	char *comet_mount;
+	char *comet_root;
+	char *comet_username;
+	char *comet_service_token;   /* Bearer token of the HTTP API (or a JWT) */
+	double comet_hb_idle;
+	double comet_hb_drop;
 };
 
 /* Fills defaults. Returns 0 or -1 (allocation failure). */

@@ -60,11 +60,12 @@ static void presence_message(struct wsgw_gw *gw, const struct mosquitto_message 
 	free(key);
 }
 
-static void core_connected(void *ud, int rc)
+static void core_connected(void *ud, int rc, bool session_present)
 {
 	struct wsgw_gw *gw = ud;
 	char *filter;
 
+	(void)session_present;
 	if(rc){
 		wsgw_log(MOSQ_LOG_ERR, "the broker refused the core session: %s (%d); "
 				"check that the listener in plugin_opt_broker_socket/broker_port exists", mosquitto_reason_string(rc), rc);

@@ -4,6 +4,8 @@
 
 #include <mosquitto_broker.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -236,6 +238,14 @@ static void *gw_thread(void *arg)
 	return NULL;
 }
 
+static void gw_mount(struct wsgw_gw *gw, const char *prefix, const struct wsgw_dialect *d)
+{
+	if(gw->nmounts >= (int)(sizeof(gw->mounts) / sizeof(gw->mounts[0]))) return;
+	gw->mounts[gw->nmounts].prefix = prefix;
+	gw->mounts[gw->nmounts].dialect = d;
+	gw->nmounts++;
+}
+
 static int mount_cmp(const void *a, const void *b)
 {
 	const struct wsgw_mount *ma = a, *mb = b;
@@ -249,11 +259,23 @@ int gw_start(struct wsgw_gw *gw)
 
 	gw_random(boot, sizeof(boot));
 	for(size_t i = 0; i < sizeof(boot); i++) snprintf(gw->boot_id + 2*i, 3, "%02x", boot[i]);
+	if(gw_load_keys(gw)) return -1;
 
-	if(gw->cfg->wsdo_enable){
-		gw->mounts[gw->nmounts].prefix = gw->cfg->wsdo_mount;
-		gw->mounts[gw->nmounts].dialect = &wsgw_dialect_wsdo;
-		gw->nmounts++;
+	if(gw->cfg->wsdo_enable) gw_mount(gw, gw->cfg->wsdo_mount, &wsgw_dialect_wsdo);
+#ifdef WSGW_HAVE_OP
+	if(gw->cfg->op_enable) gw_mount(gw, gw->cfg->op_mount, &wsgw_dialect_op);
+#endif
+#ifdef WSGW_HAVE_COMET
+	if(gw->cfg->comet_enable) gw_mount(gw, gw->cfg->comet_mount, &wsgw_dialect_comet);
+#endif
+	for(int i = 0; i < gw->nmounts; i++){
+		for(int k = i + 1; k < gw->nmounts; k++){
+			if(!strcmp(gw->mounts[i].prefix, gw->mounts[k].prefix)){
+				mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: the %s and %s dialects are both mounted at %s",
+						gw->mounts[i].dialect->name, gw->mounts[k].dialect->name, gw->mounts[i].prefix);
+				goto fail;
+			}
+		}
 	}
 	/* Longest prefix first, so a dialect at "/" never shadows one at "/x". */
 	qsort(gw->mounts, (size_t)gw->nmounts, sizeof(gw->mounts[0]), mount_cmp);
@@ -300,6 +322,7 @@ fail:
 	for(int i = 0; i < gw->nmounts; i++){
 		if(gw->mounts[i].dialect->gw_free) gw->mounts[i].dialect->gw_free(gw);
 	}
+	gw_free_keys(gw);
 	return -1;
 }
 
@@ -310,6 +333,7 @@ void gw_stop(struct wsgw_gw *gw)
 	lws_cancel_service(gw->ctx);
 	pthread_join(gw->thread, NULL);
 	gw->thread_running = false;
+	gw_free_keys(gw);
 }
 
 const struct wsgw_mount *gw_route(struct wsgw_gw *gw, const char *path, const char **subpath)
@@ -327,4 +351,98 @@ const struct wsgw_mount *gw_route(struct wsgw_gw *gw, const char *path, const ch
 		}
 	}
 	return NULL;
+}
+
+/* ---- keys ---- */
+
+static unsigned char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf = NULL;
+	long n;
+
+	if(!f) return NULL;
+	if(fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < 1024 * 1024 && fseek(f, 0, SEEK_SET) == 0){
+		buf = malloc((size_t)n + 1);
+		if(buf && fread(buf, 1, (size_t)n, f) == (size_t)n){
+			buf[n] = '\0';
+			*len = (size_t)n;
+		}else{
+			free(buf);
+			buf = NULL;
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
+/* Loads the JWT keys and the session secret named by the options. Broker
+ * thread, at start; logs and fails on a missing or unreadable file. */
+int gw_load_keys(struct wsgw_gw *gw)
+{
+	const struct wsgw_config *cfg = gw->cfg;
+	size_t len = 0;
+
+	memset(&gw->jwt, 0, sizeof(gw->jwt));
+	if(cfg->jwt_hs256_secret){
+		gw->jwt_secret = (unsigned char *)strdup(cfg->jwt_hs256_secret);
+		len = strlen(cfg->jwt_hs256_secret);
+	}else if(cfg->jwt_hs256_secret_file){
+		gw->jwt_secret = read_file(cfg->jwt_hs256_secret_file, &len);
+		/* A trailing newline is not part of the secret. */
+		while(gw->jwt_secret && len && (gw->jwt_secret[len-1] == '\n' || gw->jwt_secret[len-1] == '\r')) len--;
+		if(!gw->jwt_secret || !len){
+			mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: plugin_opt_jwt_hs256_secret_file: cannot read %s", cfg->jwt_hs256_secret_file);
+			return -1;
+		}
+	}
+	if(gw->jwt_secret){
+		gw->jwt.hs256_secret = gw->jwt_secret;
+		gw->jwt.hs256_len = len;
+	}
+	if(cfg->jwt_rs256_public_key_file){
+		gw->jwt_pem = read_file(cfg->jwt_rs256_public_key_file, &len);
+		if(!gw->jwt_pem || !strstr((char *)gw->jwt_pem, "-----BEGIN")){
+			mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: plugin_opt_jwt_rs256_public_key_file: cannot read a PEM key from %s",
+					cfg->jwt_rs256_public_key_file);
+			return -1;
+		}
+		gw->jwt.rs256_pem = gw->jwt_pem;
+		gw->jwt.rs256_len = len;
+	}
+	gw->jwt.issuer = cfg->jwt_issuer;
+	gw->jwt.audience = cfg->jwt_audience;
+	gw->jwt.leeway_s = (long)cfg->jwt_leeway;
+	gw->jwt.require_exp = cfg->jwt_require_exp;
+	gw->jwt.name_claim = cfg->jwt_name_claim;
+
+	if(cfg->session_secret_file){
+		unsigned char *sec = read_file(cfg->session_secret_file, &len);
+		if(!sec || len < 16){
+			free(sec);
+			mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: plugin_opt_session_secret_file: %s must hold at least 16 bytes",
+					cfg->session_secret_file);
+			return -1;
+		}
+		/* Any length: reduce it to the 32 bytes the tokens are signed with. */
+		SHA256(sec, len, gw->session_secret);
+		free(sec);
+	}else{
+		gw_random(gw->session_secret, sizeof(gw->session_secret));
+	}
+	return 0;
+}
+
+void gw_free_keys(struct wsgw_gw *gw)
+{
+	free(gw->jwt_secret);
+	free(gw->jwt_pem);
+	gw->jwt_secret = gw->jwt_pem = NULL;
+	memset(&gw->jwt, 0, sizeof(gw->jwt));
+}
+
+const char *gw_jwt_verify(struct wsgw_gw *gw, const char *token, struct jwtauth_identity *id,
+		const char **why)
+{
+	return jwtauth_verify(&gw->jwt, token, time(NULL), id, why);
 }

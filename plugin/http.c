@@ -38,6 +38,12 @@ void http_reply_error(struct wsgw_http *h, int status, const char *code, const c
 	http_reply(h, status, text);
 }
 
+int http_header(struct wsgw_http *h, enum lws_token_indexes t, char *buf, size_t len)
+{
+	if(lws_hdr_total_length(h->wsi, t) <= 0 || (size_t)lws_hdr_total_length(h->wsi, t) >= len) return -1;
+	return lws_hdr_copy(h->wsi, buf, (int)len, t);
+}
+
 size_t http_query(struct wsgw_http *h, char *buf, size_t buflen, const char **keys,
 		const char **values, size_t max)
 {

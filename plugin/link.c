@@ -47,9 +47,9 @@ static void link_fail(struct wsgw_link *link, int rc, bool in_raw_callback)
 static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags, const mosquitto_property *props)
 {
 	struct wsgw_link *link = obj;
-	(void)mosq; (void)flags; (void)props;
+	(void)mosq; (void)props;
 	link->up = rc == 0;
-	link->ops->connected(link->ud, rc);
+	link->ops->connected(link->ud, rc, (flags & 1) != 0);
 }
 
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,

@@ -277,6 +277,7 @@ int session_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reason
 		rt = s->priv;
 		s->priv = NULL;
 		s->opened = true;
+		lws_get_peer_simple(wsi, s->peer, sizeof(s->peer));
 		s->last_rx_ms = s->tokens_ms = gw_now_ms();
 		s->tokens = gw->cfg->rate_burst;
 		if(s->dialect->ws_open(s, rt)){

@@ -142,11 +142,12 @@ static void publish_presence(struct wsdo_client *c)
 
 /* ---- link callbacks ---- */
 
-static void on_connected(void *ud, int rc)
+static void on_connected(void *ud, int rc, bool session_present)
 {
 	struct wsdo_client *c = ud;
 	int mid;
 
+	(void)session_present;   /* clean sessions */
 	if(rc){
 		client_fail(c, rc == MQTT_RC_NOT_AUTHORIZED || rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD ? "FORBIDDEN" : "BROKER_UNAVAILABLE",
 				mosquitto_reason_string(rc), rc == MQTT_RC_NOT_AUTHORIZED ? LWS_CLOSE_STATUS_POLICY_VIOLATION : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);

@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "jwtauth.h"
 #include "mirror.h"
 
 #define WSGW_BOOT_ID_SIZE 17          /* 16 hex characters + NUL */
@@ -41,7 +42,7 @@ bool wsgw_auth_check(const char *client_id, const char *username, const char *pa
 
 /* ---- link.c: one libmosquitto client driven by the lws loop ---- */
 struct wsgw_link_ops {
-	void (*connected)(void *ud, int reason_code);
+	void (*connected)(void *ud, int reason_code, bool session_present);
 	void (*message)(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props);
 	void (*subscribed)(void *ud, int mid, int count, const int *granted);
 	void (*published)(void *ud, int mid, int reason_code);
@@ -152,6 +153,7 @@ struct wsgw_session {
 	int64_t last_rate_error_ms;
 	int64_t last_rx_ms;
 
+	char peer[64];                   /* client address */
 	bool opened;                     /* ESTABLISHED ran: ws_close is owed */
 	bool closing;
 	bool killed;
@@ -194,6 +196,8 @@ struct wsgw_http {
 /* Sets the reply (takes the body) and asks lws to write it. */
 void http_reply(struct wsgw_http *h, int status, char *json_body);
 void http_reply_error(struct wsgw_http *h, int status, const char *code, const char *message);
+/* Copies header t into buf (NUL-terminated); returns its length or -1. */
+int http_header(struct wsgw_http *h, enum lws_token_indexes t, char *buf, size_t len);
 /* Copies the decoded query parameters: returns a count, fills kv from buf. */
 size_t http_query(struct wsgw_http *h, char *buf, size_t buflen, const char **keys,
 		const char **values, size_t max);
@@ -235,6 +239,12 @@ struct wsgw_gw {
 	struct mirror mirror;
 
 	void *wsdo;                      /* the websockets.do dialect's gateway state */
+	void *op;                        /* the op dialect's */
+	void *comet;                     /* the Comet dialect's */
+
+	struct jwtauth_keys jwt;         /* keys point into jwt_secret / jwt_pem */
+	unsigned char *jwt_secret, *jwt_pem;
+	unsigned char session_secret[32];
 
 	lws_sorted_usec_list_t tick_sul;
 	int64_t last_misc_ms;
@@ -242,7 +252,12 @@ struct wsgw_gw {
 };
 
 int gw_start(struct wsgw_gw *gw);    /* broker thread: context + thread */
+int gw_load_keys(struct wsgw_gw *gw);
+void gw_free_keys(struct wsgw_gw *gw);
 void gw_stop(struct wsgw_gw *gw);    /* broker thread: stop, join, free */
+/* Verifies a bearer JWT with the configured keys (see jwtauth_verify). */
+const char *gw_jwt_verify(struct wsgw_gw *gw, const char *token, struct jwtauth_identity *id,
+		const char **why);
 int64_t gw_now_ms(void);             /* monotonic */
 int64_t gw_wall_ms(void);            /* since the epoch */
 void gw_random(void *buf, size_t len);
@@ -253,5 +268,8 @@ void gw_presence_dispatch(struct wsgw_gw *gw, const char *key, enum wsgw_presenc
 		const struct mirror_member *m);
 
 extern const struct wsgw_dialect wsgw_dialect_wsdo;
+extern const struct wsgw_dialect wsgw_dialect_op;
+extern const struct wsgw_dialect wsgw_dialect_comet;
+extern const struct wsgw_dialect wsgw_dialect_telegraphy;
 
 #endif
