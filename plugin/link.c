@@ -100,7 +100,9 @@ struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p
 	if(!link->mosq) goto fail;
 	mosquitto_int_option(link->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
 	wsgw_auth_password(p->client_id, p->username, password);
-	if(mosquitto_username_pw_set(link->mosq, p->username, password) != MOSQ_ERR_SUCCESS) goto fail;
+	if(mosquitto_username_pw_set(link->mosq, p->username, p->password ? p->password : password) != MOSQ_ERR_SUCCESS){
+		goto fail;
+	}
 	if(p->will_topic && mosquitto_will_set_v5(link->mosq, p->will_topic, 0, NULL, 1, true, NULL)){
 		goto fail;
 	}

@@ -83,7 +83,7 @@ void session_release(struct wsgw_session *s)
 		link_close(s->link, s->link_will);
 		s->link = NULL;
 	}
-	gw_unindex(s);
+	session_unwatch_all(s);
 }
 
 void session_tick(struct wsgw_session *s, int64_t now)

@@ -26,6 +26,7 @@ struct wsdo_client {
 	char *topic;             /* channel messages */
 	char *direct_topic;      /* messages for this client only */
 	char *presence_topic;
+	char *key;               /* presence key: wsdo_root/channel */
 	char *presence;          /* compact JSON object */
 	int64_t since_ms;        /* wall clock */
 	int subs_pending;
@@ -165,7 +166,7 @@ static void send_connected(struct wsdo_client *c)
 {
 	struct wsgw_gw *gw = c->s->gw;
 	json_t *members = json_array();
-	struct mirror_channel *ch = mirror_channel_find(&gw->mirror, c->s->channel);
+	struct mirror_channel *ch = mirror_channel_find(&gw->mirror, c->key);
 	struct mirror_member *m, *tmp;
 
 	if(ch){
@@ -285,6 +286,7 @@ static void client_free(struct wsdo_client *c)
 	free(c->topic);
 	free(c->direct_topic);
 	free(c->presence_topic);
+	free(c->key);
 	free(c->presence);
 	free(c);
 }
@@ -295,7 +297,6 @@ static int ws_open(struct wsgw_session *s, const char *channel)
 	struct wsdo_client *c = calloc(1, sizeof(*c));
 	unsigned char rnd[WSDO_ID_LEN];
 	struct wsgw_link_params p;
-	char *key = NULL;
 
 	if(!c) return -1;
 	c->s = s;
@@ -307,12 +308,10 @@ static int ws_open(struct wsgw_session *s, const char *channel)
 	c->topic = topic_join(gw->cfg->topic_prefix, gw->cfg->wsdo_root, channel, (char *)NULL);
 	c->direct_topic = topic_join(c->topic ? c->topic : "", "to", c->id, (char *)NULL);
 	c->presence_topic = topic_join(gw->cfg->presence_prefix, gw->cfg->wsdo_root, channel, c->id, (char *)NULL);
-	key = presence_key(gw, channel);
-	if(!c->presence || !c->topic || !c->direct_topic || !c->presence_topic || !key || session_index(s, key)){
-		free(key);
+	c->key = presence_key(gw, channel);
+	if(!c->presence || !c->topic || !c->direct_topic || !c->presence_topic || !c->key || session_watch(s, c->key)){
 		return -1;
 	}
-	free(key);
 
 	memset(&p, 0, sizeof(p));
 	p.client_id = c->id;
@@ -427,11 +426,13 @@ static void ws_close(struct wsgw_session *s)
 	s->priv = NULL;
 }
 
-static void on_presence(struct wsgw_session *s, enum wsgw_presence_event ev, const struct mirror_member *m)
+static void on_presence(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
+		const struct mirror_member *m)
 {
 	struct wsdo_client *c = s->priv;
 	bool self;
 
+	(void)key;   /* a listener watches its one channel */
 	if(!c || !c->ready) return;
 	self = !strcmp(m->id, c->id);
 	switch(ev){

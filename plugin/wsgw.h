@@ -28,6 +28,7 @@ struct wsgw_gw;
 struct wsgw_session;
 struct wsgw_http;
 struct wsgw_link;
+struct wsgw_watch;
 
 /* ---- log.c: logging from any thread, printed by the broker thread ---- */
 void wsgw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -52,7 +53,8 @@ struct wsgw_link_ops {
 
 struct wsgw_link_params {
 	const char *client_id;
-	const char *username;       /* the password is the HMAC of client_id + username */
+	const char *username;       /* the password is the HMAC of client_id + username, */
+	const char *password;       /* unless this is set: the install's own auth decides */
 	bool clean_start;
 	uint32_t session_expiry;    /* seconds, with clean_start false */
 	const char *will_topic;     /* NULL = no will; the will is an empty retained message */
@@ -89,7 +91,7 @@ struct wsgw_dialect {
 	void (*ws_tick)(struct wsgw_session *s, int64_t now_ms);
 	/* The socket is gone: release s->priv and the broker session. */
 	void (*ws_close)(struct wsgw_session *s);
-	void (*presence)(struct wsgw_session *s, enum wsgw_presence_event ev,
+	void (*presence)(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
 			const struct mirror_member *m);
 	/* HTTP request on a path below the mount. Replies now or later through
 	 * http_reply(). */
@@ -137,9 +139,8 @@ struct wsgw_session {
 	void *priv;                      /* the dialect's, freed by ws_close */
 	struct wsgw_link *link;          /* the client's broker session, closed after ws_close */
 	bool link_will;                  /* close it with its will (e.g. presence clear) */
-	char *channel;                   /* presence key while indexed, owned */
+	struct wsgw_watch *watches;      /* presence keys it gets events for */
 	struct wsgw_session *prev, *next;       /* gw->sessions */
-	struct wsgw_session *cprev, *cnext;     /* channel index */
 
 	struct wsgw_frame *qhead, *qtail;
 	size_t qbytes;
@@ -165,8 +166,10 @@ struct wsgw_session {
 void session_send(struct wsgw_session *s, char *text);   /* takes ownership of text */
 /* Queues nothing more: flush what is queued, then close with code and reason. */
 void session_close(struct wsgw_session *s, int code, const char *reason);
-/* Indexes the session under a presence channel key for presence events. */
-int session_index(struct wsgw_session *s, const char *channel_key);
+/* Presence events of channel key go to the session's dialect (idempotent). */
+int session_watch(struct wsgw_session *s, const char *key);
+void session_unwatch(struct wsgw_session *s, const char *key);
+void session_unwatch_all(struct wsgw_session *s);
 int session_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons reason,
 		struct wsgw_pss *pss, void *in, size_t len);
 void session_free(struct wsgw_session *s);
@@ -262,7 +265,6 @@ int64_t gw_now_ms(void);             /* monotonic */
 int64_t gw_wall_ms(void);            /* since the epoch */
 void gw_random(void *buf, size_t len);
 uint32_t gw_random32(void *unused);
-void gw_unindex(struct wsgw_session *s);
 /* Dispatches a presence event to the local sessions indexed under key. */
 void gw_presence_dispatch(struct wsgw_gw *gw, const char *key, enum wsgw_presence_event ev,
 		const struct mirror_member *m);
