@@ -1,0 +1,903 @@
+/* The "op" pub/sub dialect (seed 000): connect with pluggable identity
+ * providers, sub/unsub/pub with request ids, server pushes (mesg, pres), and
+ * resume of a persistent broker session. Contract: docs/protocols/op-pubsub.md.
+ * Parsing and topic names are in mapping/op_proto.c; this file binds them to
+ * the core. */
+#include "wsgw.h"
+#include "jsonutil.h"
+#include "op_proto.h"
+#include "stoken.h"
+#include "topic.h"
+
+#include <math.h>
+#include <mosquitto_broker.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#define OP_ID_LEN 16
+#define CLIENT_ID_SIZE (3 + OP_ID_LEN + 1)      /* "op-" + id */
+#define REQUEST_TIMEOUT_MS 10000
+#define CLOSE_RESUMED 4001
+
+/* One subscription of a session, as the client named it. */
+struct op_sub {
+	struct op_sub *next;
+	char *name;
+	char *mqtt;             /* MQTT topic (plain subscriptions) */
+	char *key;              /* presence key: op_root/path */
+	char *member_topic;     /* this session's presence entry (plain subscriptions) */
+	bool presence;          /* "<topic>/presence": pres events, no MQTT subscription */
+};
+
+/* What outlives the socket for resume: from connect until session_expiry
+ * after the socket went. */
+struct op_state {
+	UT_hash_handle hh;
+	char client_id[CLIENT_ID_SIZE];
+	char *user_id, *user_name;
+	char *username, *password;   /* MQTT credentials; password only for the "mqtt" provider */
+	struct op_sub *subs;
+	struct op_client *attached;
+	int64_t expires_ms;
+	int64_t since_ms;
+};
+
+/* A request waiting for the broker (SUBACK, PUBACK). */
+struct op_pending {
+	struct op_pending *next;
+	enum op_kind op;
+	json_t *id;
+	json_t *topics;
+	int *mids;
+	size_t nmids;
+	char *denied;           /* first topic the broker refused */
+	int64_t deadline_ms;
+};
+
+struct op_client {
+	struct wsgw_session *s;
+	struct op_state *st;     /* set by connect/resume */
+	bool ready;              /* CONNACK received */
+	bool resuming;
+	bool recovered;          /* resume found the state */
+	json_t *hello_id;        /* id of the pending connect/resume */
+	struct op_pending *pending;
+	int64_t connect_deadline_ms;
+	int64_t next_refresh_ms;
+};
+
+struct op_gw {
+	struct op_state *states;  /* by client id */
+};
+
+static struct op_gw *state_of(struct wsgw_gw *gw)
+{
+	return gw->op;
+}
+
+static void random_id(char *out, size_t outlen, const char *prefix)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char rnd[OP_ID_LEN];
+	size_t plen = strlen(prefix);
+
+	gw_random(rnd, sizeof(rnd));
+	snprintf(out, outlen, "%s", prefix);
+	for(size_t i = 0; i < OP_ID_LEN && plen + i + 1 < outlen; i++){
+		out[plen + i] = alphabet[rnd[i] % 62];
+		out[plen + i + 1] = '\0';
+	}
+}
+
+static void reply(struct op_client *c, char *text)
+{
+	session_send(c->s, text);
+}
+
+static void reply_error(struct op_client *c, const char *op, const json_t *id, int code, const char *message)
+{
+	reply(c, op_error(op, id, code, message));
+}
+
+static json_t *user_json(const struct op_state *st)
+{
+	return json_pack("{s:s,s:s}", "id", st->user_id, "name", st->user_name);
+}
+
+/* ---- subscriptions and presence entries ---- */
+
+static void sub_free(struct op_sub *sub)
+{
+	free(sub->name);
+	free(sub->mqtt);
+	free(sub->key);
+	free(sub->member_topic);
+	free(sub);
+}
+
+static struct op_sub *sub_find(struct op_state *st, const char *name)
+{
+	for(struct op_sub *sub = st->subs; sub; sub = sub->next){
+		if(!strcmp(sub->name, name)) return sub;
+	}
+	return NULL;
+}
+
+static void sub_remove(struct op_state *st, struct op_sub *sub)
+{
+	for(struct op_sub **pp = &st->subs; *pp; pp = &(*pp)->next){
+		if(*pp == sub){
+			*pp = sub->next;
+			sub_free(sub);
+			return;
+		}
+	}
+}
+
+static struct op_sub *sub_new(struct wsgw_gw *gw, struct op_state *st, const char *name)
+{
+	struct op_sub *sub = calloc(1, sizeof(*sub));
+	char *path;
+
+	if(!sub) return NULL;
+	path = op_topic_path(name, st->user_id, &sub->presence);
+	sub->name = strdup(name);
+	if(path){
+		sub->key = topic_join(gw->cfg->op_root, path, (char *)NULL);
+		sub->mqtt = topic_join(gw->cfg->topic_prefix, gw->cfg->op_root, path, (char *)NULL);
+		sub->member_topic = topic_join(gw->cfg->presence_prefix, gw->cfg->op_root, path, st->client_id, (char *)NULL);
+	}
+	free(path);
+	if(!sub->name || !sub->key || !sub->mqtt || !sub->member_topic){
+		sub_free(sub);
+		return NULL;
+	}
+	return sub;
+}
+
+/* The retained entry that makes this session a member of sub's topic. */
+static void publish_member(struct op_client *c, struct op_sub *sub)
+{
+	struct wsgw_gw *gw = c->s->gw;
+	mosquitto_property *props = NULL;
+	json_t *o = json_pack("{s:s,s:o,s:s,s:s,s:I}", "clientID", c->st->client_id, "presence", user_json(c->st),
+			"gateway", gw->cfg->gateway_id, "boot", gw->boot_id, "since", (json_int_t)c->st->since_ms);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	if(!text || !c->s->link) goto out;
+	mosquitto_property_add_int32(&props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, (uint32_t)ceil(gw->cfg->presence_ttl));
+	link_publish(c->s->link, NULL, sub->member_topic, text, strlen(text), 1, true, props);
+	mosquitto_property_free_all(&props);
+out:
+	free(text);
+}
+
+static void clear_member(struct op_client *c, struct op_sub *sub)
+{
+	if(c->s->link) link_publish(c->s->link, NULL, sub->member_topic, NULL, 0, 0, true, NULL);
+}
+
+/* Tells the client who is in sub's topic now (the seed defines only join and
+ * leave: current members come as joins). */
+static void send_members(struct op_client *c, struct op_sub *sub)
+{
+	struct mirror_channel *ch = mirror_channel_find(&c->s->gw->mirror, sub->key);
+	struct mirror_member *m, *tmp;
+	const char *topic = sub->name;
+	size_t tlen = strlen(topic) - strlen("/presence");
+	char *plain = strndup(topic, tlen);
+
+	if(!ch || !plain){
+		free(plain);
+		return;
+	}
+	HASH_ITER(hh, ch->members, m, tmp){
+		char id[32];
+		if(!strcmp(m->id, c->st->client_id)) continue;
+		random_id(id, sizeof(id), "pres-");
+		reply(c, op_pres("join", id, plain, json_loads(m->presence, 0, NULL)));
+	}
+	free(plain);
+}
+
+/* ---- pending requests ---- */
+
+static void pending_free(struct op_pending *p)
+{
+	json_decref(p->id);
+	json_decref(p->topics);
+	free(p->mids);
+	free(p->denied);
+	free(p);
+}
+
+static void pending_answer(struct op_client *c, struct op_pending *p, bool timed_out)
+{
+	const char *op = p->op == OP_SUB ? "sub" : p->op == OP_UNSUB ? "unsub" : "pub";
+
+	if(timed_out){
+		reply_error(c, op, p->id, OP_E_UNAVAILABLE, "the broker did not answer in time");
+	}else if(p->denied){
+		char msg[OP_TOPIC_NAME_MAX + 64];
+		snprintf(msg, sizeof(msg), "the broker refused topic %s (ACL)", p->denied);
+		reply_error(c, op, p->id, OP_E_FORBIDDEN, msg);
+	}else if(p->op == OP_SUB){
+		reply(c, op_success(op, p->id, json_pack("{s:O,s:o}", "topics", p->topics, "user", user_json(c->st))));
+	}else if(p->op == OP_UNSUB){
+		reply(c, op_success(op, p->id, json_pack("{s:O}", "topics", p->topics)));
+	}else{
+		reply(c, op_success(op, p->id, NULL));
+	}
+}
+
+static void pending_unlink(struct op_client *c, struct op_pending *p)
+{
+	for(struct op_pending **pp = &c->pending; *pp; pp = &(*pp)->next){
+		if(*pp == p){
+			*pp = p->next;
+			return;
+		}
+	}
+}
+
+static struct op_pending *pending_new(struct op_client *c, const struct op_request *r)
+{
+	struct op_pending *p = calloc(1, sizeof(*p));
+	if(!p) return NULL;
+	p->op = r->op;
+	p->id = r->id ? json_incref(r->id) : NULL;
+	p->topics = json_incref(r->topics);
+	p->mids = calloc(json_array_size(r->topics) + 1, sizeof(int));
+	if(!p->mids){
+		pending_free(p);
+		return NULL;
+	}
+	p->deadline_ms = gw_now_ms() + REQUEST_TIMEOUT_MS;
+	p->next = c->pending;
+	c->pending = p;
+	return p;
+}
+
+/* Answers p if nothing is outstanding any more. */
+static void pending_settle(struct op_client *c, struct op_pending *p)
+{
+	if(p->nmids) return;
+	pending_unlink(c, p);
+	pending_answer(c, p, false);
+	pending_free(p);
+}
+
+/* A broker answer for mid: the index of the topic it was for. */
+static struct op_pending *pending_for_mid(struct op_client *c, int mid, size_t *topic_index)
+{
+	for(struct op_pending *p = c->pending; p; p = p->next){
+		for(size_t i = 0; i < json_array_size(p->topics); i++){
+			if(p->mids[i] == mid){
+				*topic_index = i;
+				return p;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void pending_done_mid(struct op_client *c, struct op_pending *p, size_t i, bool refused)
+{
+	p->mids[i] = 0;
+	p->nmids--;
+	if(refused && !p->denied) p->denied = strdup(json_string_value(json_array_get(p->topics, i)));
+	if(refused && p->op == OP_SUB && c->st){
+		struct op_sub *sub = sub_find(c->st, json_string_value(json_array_get(p->topics, i)));
+		if(sub){
+			clear_member(c, sub);
+			sub_remove(c->st, sub);
+		}
+	}
+	pending_settle(c, p);
+}
+
+/* ---- session state ---- */
+
+static void state_free(struct op_state *st)
+{
+	struct op_sub *sub, *next;
+	for(sub = st->subs; sub; sub = next){
+		next = sub->next;
+		sub_free(sub);
+	}
+	free(st->user_id);
+	free(st->user_name);
+	free(st->username);
+	if(st->password){
+		OPENSSL_cleanse(st->password, strlen(st->password));
+		free(st->password);
+	}
+	free(st);
+}
+
+static void state_drop(struct wsgw_gw *gw, struct op_state *st)
+{
+	HASH_DEL(state_of(gw)->states, st);
+	state_free(st);
+}
+
+static char *make_token(struct wsgw_gw *gw, const struct op_state *st)
+{
+	int64_t exp = gw_wall_ms() / 1000 + (int64_t)gw->cfg->session_expiry;
+	return stoken_make(gw->session_secret, st->client_id, exp, NULL);
+}
+
+/* ---- link callbacks ---- */
+
+static void hello_failed(struct op_client *c, int code, const char *message)
+{
+	reply_error(c, c->resuming ? "resume" : "connect", c->hello_id, code, message);
+	json_decref(c->hello_id);
+	c->hello_id = NULL;
+	if(c->st){
+		c->st->attached = NULL;
+		if(!c->resuming) state_drop(c->s->gw, c->st);
+		else c->st->expires_ms = gw_now_ms() + (int64_t)(c->s->gw->cfg->session_expiry * 1000);
+		c->st = NULL;
+	}
+	c->resuming = false;
+}
+
+static void resubscribe(struct op_client *c)
+{
+	for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
+		if(!sub->presence) link_subscribe(c->s->link, NULL, sub->mqtt, 1);
+	}
+}
+
+static void on_connected(void *ud, int rc, bool session_present)
+{
+	struct op_client *c = ud;
+	struct wsgw_gw *gw = c->s->gw;
+	json_t *extra;
+	char *token;
+
+	if(!c->st) return;
+	if(rc){
+		hello_failed(c, rc == MQTT_RC_NOT_AUTHORIZED || rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD
+				? OP_E_UNAUTHORIZED : OP_E_UNAVAILABLE,
+				rc == MQTT_RC_NOT_AUTHORIZED || rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD
+				? "Unauthorized" : mosquitto_reason_string(rc));
+		return;
+	}
+	c->ready = true;
+	token = make_token(gw, c->st);
+	if(!token){
+		hello_failed(c, OP_E_UNAVAILABLE, "out of memory");
+		return;
+	}
+	if(c->resuming){
+		json_t *topics = json_array();
+		bool complete = c->recovered && session_present;
+		/* The broker lost the session (expired, or restarted without
+		 * persistence): subscriptions come back, messages in between do not. */
+		if(!session_present) resubscribe(c);
+		for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
+			json_array_append_new(topics, json_string(sub->name));
+			if(sub->presence) session_watch(c->s, sub->key);
+			else publish_member(c, sub);
+		}
+		extra = json_pack("{s:s,s:o,s:o,s:b}", "session", token, "user", user_json(c->st),
+				"topics", topics, "recovered", complete);
+		reply(c, op_success("resume", c->hello_id, extra));
+	}else{
+		extra = json_pack("{s:s,s:o}", "session", token, "user", user_json(c->st));
+		reply(c, op_success("connect", c->hello_id, extra));
+	}
+	free(token);
+	json_decref(c->hello_id);
+	c->hello_id = NULL;
+	c->next_refresh_ms = gw_now_ms() + (int64_t)(gw->cfg->presence_ttl * 1000 / 3);
+}
+
+static void on_subscribed(void *ud, int mid, int count, const int *granted)
+{
+	struct op_client *c = ud;
+	size_t i;
+	struct op_pending *p = pending_for_mid(c, mid, &i);
+	if(p) pending_done_mid(c, p, i, count < 1 || granted[0] >= 0x80);
+}
+
+static void on_published(void *ud, int mid, int reason)
+{
+	struct op_client *c = ud;
+	size_t i;
+	struct op_pending *p = pending_for_mid(c, mid, &i);
+	if(p) pending_done_mid(c, p, i, reason >= 0x80);
+}
+
+static json_t *sender_of(const mosquitto_property *props, char id_out[64])
+{
+	const mosquitto_property *p;
+	char *name = NULL, *value = NULL;
+	json_t *sender = NULL;
+
+	id_out[0] = '\0';
+	for(p = mosquitto_property_read_string_pair(props, MQTT_PROP_USER_PROPERTY, &name, &value, false);
+			p; p = mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &name, &value, true)){
+		if(!strcmp(name, "sender_id") || !strcmp(name, "sender_name")){
+			if(!sender) sender = json_object();
+			json_object_set_new(sender, name + 7, json_string(value));
+		}else if(!strcmp(name, "id") && strlen(value) < 64){
+			strcpy(id_out, value);
+		}
+		free(name);
+		free(value);
+		name = value = NULL;
+	}
+	return sender;
+}
+
+static void on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
+{
+	struct op_client *c = ud;
+	char id[64];
+	json_t *data, *sender;
+
+	if(!c->st) return;
+	for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
+		if(sub->presence || strcmp(sub->mqtt, msg->topic)) continue;
+		data = jsonutil_from_payload(msg->payload, (size_t)msg->payloadlen);
+		if(!data){
+			wsgw_log(MOSQ_LOG_NOTICE, "dropped a non-UTF-8 payload on %s", msg->topic);
+			return;
+		}
+		sender = sender_of(props, id);
+		if(!id[0]) random_id(id, sizeof(id), "mesg-");
+		reply(c, op_mesg(id, sub->name, data, sender));
+		return;
+	}
+}
+
+static void on_lost(void *ud, int rc)
+{
+	struct op_client *c = ud;
+	link_close(c->s->link, false);
+	c->s->link = NULL;
+	if(c->hello_id){
+		/* The broker closed before answering the CONNECT. */
+		hello_failed(c, OP_E_UNAVAILABLE, "the broker closed the session");
+		return;
+	}
+	/* After a refused connect there is nothing to lose: the client may retry. */
+	if(c->st && c->ready && !c->s->closing){
+		wsgw_log(MOSQ_LOG_NOTICE, "op session %s lost: %s", c->st ? c->st->client_id : "-", mosquitto_strerror(rc));
+		reply_error(c, "session", NULL, OP_E_UNAVAILABLE, "the broker session was lost");
+		session_close(c->s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
+	}
+}
+
+static const struct wsgw_link_ops client_ops = {
+	.connected = on_connected,
+	.message = on_message,
+	.subscribed = on_subscribed,
+	.published = on_published,
+	.lost = on_lost,
+};
+
+static int open_link(struct op_client *c, bool clean)
+{
+	struct wsgw_link_params p;
+	memset(&p, 0, sizeof(p));
+	p.client_id = c->st->client_id;
+	p.username = c->st->username;
+	p.password = c->st->password;
+	p.clean_start = clean;
+	p.session_expiry = (uint32_t)c->s->gw->cfg->session_expiry;
+	c->s->link = link_open(c->s->gw, &p, &client_ops, c);
+	return c->s->link ? 0 : -1;
+}
+
+/* ---- requests ---- */
+
+/* The verifier a provider name is bound to: "none", "jwt", "mqtt" or NULL. */
+static const char *provider_kind(const struct wsgw_config *cfg, const char *name)
+{
+	for(size_t i = 0; cfg->op_provider_names && cfg->op_provider_names[i]; i++){
+		if(!strcmp(cfg->op_provider_names[i], name)) return cfg->op_provider_kinds[i];
+	}
+	if(!strcmp(name, "jwt") || !strcmp(name, "mqtt") || !strcmp(name, "none")) return name;
+	return NULL;
+}
+
+static void do_connect(struct op_client *c, const struct op_request *r)
+{
+	struct wsgw_gw *gw = c->s->gw;
+	const char *kind = provider_kind(gw->cfg, r->provider);
+	struct op_state *st;
+	struct jwtauth_identity id = {0};
+	const char *why = NULL;
+
+	if(!kind){
+		reply_error(c, "connect", r->id, OP_E_UNAUTHORIZED, "unknown provider");
+		return;
+	}
+	st = calloc(1, sizeof(*st));
+	if(!st){
+		reply_error(c, "connect", r->id, OP_E_UNAVAILABLE, "out of memory");
+		return;
+	}
+	random_id(st->client_id, sizeof(st->client_id), "op-");
+	st->since_ms = gw_wall_ms();
+	if(!strcmp(kind, "none")){
+		char anon[32];
+		if(!gw->cfg->op_anonymous){
+			why = "anonymous access is off (plugin_opt_op_anonymous)";
+			goto refused;
+		}
+		random_id(anon, 14, "anon-");
+		st->user_id = strdup(anon);
+		st->user_name = strdup("anonymous");
+		st->username = strdup(gw->cfg->op_username);
+	}else if(!strcmp(kind, "jwt")){
+		if(gw_jwt_verify(gw, r->access_token, &id, &why)) goto refused;
+		st->user_id = id.sub;
+		st->user_name = id.name;
+		st->username = strdup(id.sub);
+		id.sub = id.name = NULL;
+	}else{   /* mqtt: the broker's own auth decides */
+		if(!r->username || !topic_level_valid(r->username) || !r->access_token){
+			why = "the mqtt provider needs auth.username and auth.access_token";
+			goto refused;
+		}
+		st->user_id = strdup(r->username);
+		st->user_name = strdup(r->username);
+		st->username = strdup(r->username);
+		st->password = strdup(r->access_token);
+		if(!st->password) goto refused;
+	}
+	if(!st->user_id || !st->user_name || !st->username){
+		why = "out of memory";
+		goto refused;
+	}
+	if(!strcmp(st->username, gw->cfg->core_username)){
+		why = "that user name is reserved";
+		goto refused;
+	}
+	HASH_ADD_STR(state_of(gw)->states, client_id, st);
+	st->attached = c;
+	c->st = st;
+	c->resuming = false;
+	c->hello_id = r->id ? json_incref(r->id) : NULL;
+	if(open_link(c, false)) hello_failed(c, OP_E_UNAVAILABLE, "cannot reach the broker");
+	return;
+
+refused:
+	wsgw_log(MOSQ_LOG_NOTICE, "op connect refused (%s): %s", r->provider, why ? why : "");
+	jwtauth_identity_clear(&id);
+	state_free(st);
+	reply_error(c, "connect", r->id, OP_E_UNAUTHORIZED, "Unauthorized");
+}
+
+static void do_resume(struct op_client *c, const struct op_request *r)
+{
+	struct wsgw_gw *gw = c->s->gw;
+	char *client_id = NULL;
+	const char *err = stoken_check(gw->session_secret, r->session, gw_wall_ms() / 1000, NULL, &client_id);
+	struct op_state *st = NULL;
+
+	if(err){
+		reply_error(c, "resume", r->id, !strcmp(err, "EXPIRED") ? OP_E_GONE : OP_E_UNAUTHORIZED,
+				!strcmp(err, "EXPIRED") ? "the session has expired; connect again" : "invalid session");
+		return;
+	}
+	HASH_FIND_STR(state_of(gw)->states, client_id, st);
+	free(client_id);
+	if(!st){
+		reply_error(c, "resume", r->id, OP_E_GONE,
+				"this gateway no longer holds the session (expired or restarted); connect again");
+		return;
+	}
+	if(st->attached){
+		/* Resumed from another socket: that one is over. Its broker session
+		 * is handed over, not ended, and its presence stays for the new one. */
+		struct op_client *old = st->attached;
+		reply_error(old, "session", NULL, OP_E_CONFLICT, "the session was resumed elsewhere");
+		if(old->s->link){
+			link_close(old->s->link, false);
+			old->s->link = NULL;
+		}
+		old->st = NULL;
+		session_close(old->s, CLOSE_RESUMED, "RESUMED_ELSEWHERE");
+	}
+	st->attached = c;
+	c->st = st;
+	c->resuming = true;
+	c->recovered = true;
+	c->hello_id = r->id ? json_incref(r->id) : NULL;
+	if(open_link(c, false)) hello_failed(c, OP_E_UNAVAILABLE, "cannot reach the broker");
+}
+
+static void do_sub(struct op_client *c, const struct op_request *r)
+{
+	struct wsgw_gw *gw = c->s->gw;
+	struct op_pending *p = pending_new(c, r);
+	size_t i;
+	json_t *t;
+
+	if(!p){
+		reply_error(c, "sub", r->id, OP_E_UNAVAILABLE, "out of memory");
+		return;
+	}
+	json_array_foreach(r->topics, i, t){
+		const char *name = json_string_value(t);
+		struct op_sub *sub = sub_find(c->st, name);
+		if(sub) continue;   /* already subscribed: a no-op */
+		sub = sub_new(gw, c->st, name);
+		if(!sub) continue;   /* validated by op_parse; only out of memory */
+		sub->next = c->st->subs;
+		c->st->subs = sub;
+		if(sub->presence){
+			session_watch(c->s, sub->key);
+			send_members(c, sub);
+			continue;
+		}
+		if(link_subscribe(c->s->link, &p->mids[i], sub->mqtt, 1) == MOSQ_ERR_SUCCESS){
+			p->nmids++;
+			publish_member(c, sub);
+		}else if(!p->denied){
+			p->denied = strdup(name);
+		}
+	}
+	pending_settle(c, p);
+}
+
+static void do_unsub(struct op_client *c, const struct op_request *r)
+{
+	size_t i;
+	json_t *t;
+
+	json_array_foreach(r->topics, i, t){
+		struct op_sub *sub = sub_find(c->st, json_string_value(t));
+		if(!sub) continue;
+		if(sub->presence){
+			bool other = false;
+			for(struct op_sub *o = c->st->subs; o; o = o->next){
+				other = other || (o != sub && o->presence && !strcmp(o->key, sub->key));
+			}
+			if(!other) session_unwatch(c->s, sub->key);
+		}else{
+			link_unsubscribe(c->s->link, sub->mqtt);
+			clear_member(c, sub);
+		}
+		sub_remove(c->st, sub);
+	}
+	reply(c, op_success("unsub", r->id, json_pack("{s:O}", "topics", r->topics)));
+}
+
+static void do_pub(struct op_client *c, const struct op_request *r)
+{
+	struct wsgw_gw *gw = c->s->gw;
+	struct op_pending *p;
+	mosquitto_property *props = NULL;
+	char *text, id[32];
+	size_t i;
+	json_t *t;
+
+	json_array_foreach(r->topics, i, t){
+		bool presence;
+		char *path = op_topic_path(json_string_value(t), c->st->user_id, &presence);
+		free(path);
+		if(presence){
+			reply_error(c, "pub", r->id, OP_E_BAD_REQUEST, "presence topics cannot be published to");
+			return;
+		}
+	}
+	text = jsonutil_dump(r->data);
+	p = text ? pending_new(c, r) : NULL;
+	random_id(id, sizeof(id), "mesg-");
+	/* The sender is stamped from the authenticated user: clients cannot set it. */
+	if(!p || mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "id", id)
+			|| mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "sender_id", c->st->user_id)
+			|| mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "sender_name", c->st->user_name)){
+		reply_error(c, "pub", r->id, OP_E_UNAVAILABLE, "out of memory");
+		if(p){
+			pending_unlink(c, p);
+			pending_free(p);
+		}
+		goto out;
+	}
+	json_array_foreach(r->topics, i, t){
+		bool presence;
+		char *path = op_topic_path(json_string_value(t), c->st->user_id, &presence);
+		char *topic = path ? topic_join(gw->cfg->topic_prefix, gw->cfg->op_root, path, (char *)NULL) : NULL;
+		if(topic && link_publish(c->s->link, &p->mids[i], topic, text, strlen(text), 1, false, props) == MOSQ_ERR_SUCCESS){
+			p->nmids++;
+		}else if(!p->denied){
+			p->denied = strdup(json_string_value(t));
+		}
+		free(topic);
+		free(path);
+	}
+	pending_settle(c, p);
+out:
+	mosquitto_property_free_all(&props);
+	free(text);
+}
+
+/* ---- dialect ops ---- */
+
+static int ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
+{
+	(void)gw; (void)route;
+	return (!subpath[0] || !strcmp(subpath, "/")) ? 0 : 404;
+}
+
+static int ws_open(struct wsgw_session *s, const char *route)
+{
+	struct op_client *c = calloc(1, sizeof(*c));
+	(void)route;
+	if(!c) return -1;
+	c->s = s;
+	c->connect_deadline_ms = gw_now_ms() + (int64_t)(s->gw->cfg->handshake_timeout * 1000);
+	s->priv = c;
+	return 0;
+}
+
+static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
+{
+	struct op_client *c = s->priv;
+	struct op_request r;
+	const char *msg = NULL;
+	int code;
+
+	if(!c) return;
+	code = op_parse(buf, len, &r, &msg);
+	if(code){
+		reply_error(c, r.op_name, r.id, code, msg);
+		op_request_clear(&r);
+		return;
+	}
+	if(r.op == OP_CONNECT || r.op == OP_RESUME){
+		if(c->st) reply_error(c, r.op_name, r.id, OP_E_CONFLICT, "already connected");
+		else if(r.op == OP_CONNECT) do_connect(c, &r);
+		else do_resume(c, &r);
+	}else if(!c->st || !c->ready){
+		reply_error(c, r.op_name, r.id, OP_E_UNAUTHORIZED, "connect (and wait for its success) first");
+	}else if(r.op == OP_SUB){
+		do_sub(c, &r);
+	}else if(r.op == OP_UNSUB){
+		do_unsub(c, &r);
+	}else{
+		do_pub(c, &r);
+	}
+	op_request_clear(&r);
+}
+
+static void ws_error(struct wsgw_session *s, const char *code, const char *message)
+{
+	struct op_client *c = s->priv;
+	int status = !strcmp(code, "RATE_LIMITED") ? OP_E_TOO_MANY
+		: !strcmp(code, "FRAME_TOO_LARGE") ? 413
+		: !strcmp(code, "SHUTDOWN") || !strcmp(code, "IDLE_TIMEOUT") ? OP_E_UNAVAILABLE : OP_E_BAD_REQUEST;
+	char msg[160];
+	if(!c) return;
+	snprintf(msg, sizeof(msg), "%s: %s", code, message);
+	reply_error(c, "error", NULL, status, msg);
+}
+
+static void ws_tick(struct wsgw_session *s, int64_t now)
+{
+	struct op_client *c = s->priv;
+	struct op_pending *p, *next;
+
+	if(!c) return;
+	if(!c->st && now >= c->connect_deadline_ms){
+		reply_error(c, "connect", NULL, OP_E_UNAUTHORIZED, "no connect in time");
+		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "NO_CONNECT");
+		return;
+	}
+	for(p = c->pending; p; p = next){
+		next = p->next;
+		if(now >= p->deadline_ms){
+			pending_unlink(c, p);
+			pending_answer(c, p, true);
+			pending_free(p);
+		}
+	}
+	if(c->ready && c->st && now >= c->next_refresh_ms && link_is_up(s->link)){
+		for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
+			if(!sub->presence) publish_member(c, sub);
+		}
+		c->next_refresh_ms = now + (int64_t)(s->gw->cfg->presence_ttl * 1000 / 3);
+	}
+}
+
+static void ws_close(struct wsgw_session *s)
+{
+	struct op_client *c = s->priv;
+	struct op_pending *p, *next;
+
+	if(!c) return;
+	for(p = c->pending; p; p = next){
+		next = p->next;
+		pending_free(p);
+	}
+	if(c->st){
+		/* Leaving: the member entries go now; the broker session stays for
+		 * resume (normal DISCONNECT), and so does the state here. */
+		if(link_is_up(s->link)){
+			for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
+				if(!sub->presence) clear_member(c, sub);
+			}
+		}
+		c->st->attached = NULL;
+		c->st->expires_ms = gw_now_ms() + (int64_t)(s->gw->cfg->session_expiry * 1000);
+		if(!c->ready && !c->resuming) state_drop(s->gw, c->st);
+	}
+	json_decref(c->hello_id);
+	free(c);
+	s->priv = NULL;
+}
+
+static void on_presence(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
+		const struct mirror_member *m)
+{
+	struct op_client *c = s->priv;
+	char id[32];
+
+	if(!c || !c->st || !c->ready || ev == WSGW_PRESENCE_UPDATED || !strcmp(m->id, c->st->client_id)) return;
+	for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
+		if(sub->presence && !strcmp(sub->key, key)){
+			size_t tlen = strlen(sub->name) - strlen("/presence");
+			char *plain = strndup(sub->name, tlen);
+			random_id(id, sizeof(id), "pres-");
+			if(plain) reply(c, op_pres(ev == WSGW_PRESENCE_JOINED ? "join" : "leave", id, plain,
+					json_loads(m->presence, 0, NULL)));
+			free(plain);
+			return;
+		}
+	}
+}
+
+static void gw_tick(struct wsgw_gw *gw, int64_t now)
+{
+	struct op_state *st, *tmp;
+	HASH_ITER(hh, state_of(gw)->states, st, tmp){
+		if(!st->attached && st->expires_ms && now >= st->expires_ms) state_drop(gw, st);
+	}
+}
+
+static int gw_init(struct wsgw_gw *gw)
+{
+	struct op_gw *og = calloc(1, sizeof(*og));
+	if(!og) return -1;
+	gw->op = og;
+	return 0;
+}
+
+static void gw_free(struct wsgw_gw *gw)
+{
+	struct op_gw *og = state_of(gw);
+	struct op_state *st, *tmp;
+	if(!og) return;
+	HASH_ITER(hh, og->states, st, tmp){
+		HASH_DEL(og->states, st);
+		state_free(st);
+	}
+	free(og);
+	gw->op = NULL;
+}
+
+const struct wsgw_dialect wsgw_dialect_op = {
+	.name = "op",
+	.ws_filter = ws_filter,
+	.ws_open = ws_open,
+	.ws_text = ws_text,
+	.ws_error = ws_error,
+	.ws_tick = ws_tick,
+	.ws_close = ws_close,
+	.presence = on_presence,
+	.gw_tick = gw_tick,
+	.gw_init = gw_init,
+	.gw_free = gw_free,
+};

@@ -1,0 +1,175 @@
+"""The "op" pub/sub dialect (docs/protocols/op-pubsub.md): connect, sub,
+unsub, pub, pushes and MQTT interop."""
+import asyncio
+import json
+import time
+
+import jwt as pyjwt
+
+from opclient import OpClient, mesg, pres
+
+SECRET = "op-test-secret-0123456789"
+
+
+def token(sub, name=None, exp_in=300, **claims):
+    body = {"sub": sub, "exp": int(time.time()) + exp_in, **claims}
+    if name:
+        body["name"] = name
+    return pyjwt.encode(body, SECRET, algorithm="HS256")
+
+
+def gateway(start_gateway, **opts):
+    return start_gateway(op_anonymous="true", jwt_hs256_secret=SECRET,
+                         op_provider_facebook="jwt", **opts)
+
+
+async def test_connect_providers(start_gateway):
+    gw = gateway(start_gateway)
+    c = await OpClient.open(gw)
+    r = await c.connect("jwt", token("u1", "Bob"))
+    assert r["op"] == "connect" and r["type"] == "success", r
+    assert r["user"] == {"id": "u1", "name": "Bob"} and isinstance(r["session"], str) and r["session"]
+    # a provider name bound to the jwt verifier
+    c2 = await OpClient.open(gw)
+    r = await c2.connect("facebook", token("u2"))
+    assert r["type"] == "success" and r["user"] == {"id": "u2", "name": "u2"}, r
+    # anonymous
+    c3 = await OpClient.open(gw)
+    r = await c3.connect("none")
+    assert r["type"] == "success" and r["user"]["id"].startswith("anon-"), r
+    # failures: error shape with code 401 and the request id; the socket stays
+    c4 = await OpClient.open(gw)
+    for provider, tok in (("jwt", token("u3", exp_in=-100)), ("jwt", "not.a.jwt"),
+                          ("jwt", pyjwt.encode({"sub": "x", "exp": int(time.time()) + 60}, "wrong",
+                                               algorithm="HS256")),
+                          ("google", token("u3")), ("jwt", token("wsgw"))):
+        r = await c4.connect(provider, tok)
+        assert r["type"] == "error" and r["code"] == 401 and r["op"] == "connect", (provider, r)
+        assert isinstance(r["message"], str)
+    r = await c4.connect("jwt", token("u3"))
+    assert r["type"] == "success", r
+    r = await c4.connect("jwt", token("u3"))
+    assert r["type"] == "error" and r["code"] == 409, r
+
+
+async def test_anonymous_is_off_by_default(start_gateway):
+    gw = start_gateway()
+    c = await OpClient.open(gw)
+    r = await c.connect("none")
+    assert r["type"] == "error" and r["code"] == 401, r
+
+
+async def test_requests_before_connect_and_bad_input(start_gateway):
+    gw = gateway(start_gateway)
+    c = await OpClient.open(gw)
+    r = await c.request("sub", topics=["com.app.room1"])
+    assert r["type"] == "error" and r["code"] == 401 and r["op"] == "sub", r
+    await c.connect("jwt", token("u1"))
+    cases = [
+        ({"op": "sub", "topics": []}, 400),
+        ({"op": "sub", "topics": "com.app.room1"}, 400),
+        ({"op": "sub", "topics": ["com..room"]}, 400),
+        ({"op": "sub", "topics": ["com.app.+"]}, 400),
+        ({"op": "sub", "topics": ["$SYS.x"]}, 400),
+        ({"op": "pub", "topics": ["com.app.room1"]}, 400),          # no data
+        ({"op": "pub", "topics": ["com.app.room1/presence"], "data": 1}, 400),
+        ({"op": "dance", "topics": ["a"]}, 400),
+        ({"op": 7}, 400),
+    ]
+    for i, (frame, code) in enumerate(cases):
+        frame = {"type": "request", "id": f"bad-{i}", **frame}
+        await c.send_raw(json.dumps(frame))
+        f = await c._wait(lambda: c.replies.pop(f"bad-{i}", None), 3, f"reply to {frame}")
+        assert f["type"] == "error" and f["code"] == code, (frame, f)
+    # trailing commas as in the seed's examples are not JSON
+    await c.send_raw('{"op": "sub", "id": "tc", "topics": ["a",],}')
+    f = await c.take(lambda f: f.get("type") == "error")
+    assert f["code"] == 400
+    await c.send_raw("[1, 2]")
+    f = await c.take(lambda f: f.get("type") == "error")
+    assert f["code"] == 400
+    # still serving
+    r = await c.request("sub", topics=["com.app.ok"])
+    assert r["type"] == "success"
+
+
+async def test_sub_pub_mesg_with_stamped_sender(start_gateway):
+    gw = gateway(start_gateway)
+    alice, bob = await OpClient.open(gw), await OpClient.open(gw)
+    await alice.connect("jwt", token("alice", "Alice"))
+    await bob.connect("jwt", token("bob", "Bob"))
+    r = await bob.request("sub", topics=["com.myapp.room1", "com.myapp.chats/me"])
+    assert r["type"] == "success" and r["topics"] == ["com.myapp.room1", "com.myapp.chats/me"], r
+    assert r["user"] == {"id": "bob", "name": "Bob"}
+    r = await alice.request("pub", topics=["com.myapp.room1"],
+                            data={"type": "group_chat", "payload": "Hi All"},
+                            sender={"id": "mallory", "name": "Mallory"})   # ignored
+    assert r == {"op": "pub", "type": "success", "id": r["id"]}, r
+    m = await bob.take(mesg("com.myapp.room1"))
+    assert m["type"] == "push" and m["data"] == {"type": "group_chat", "payload": "Hi All"}
+    assert m["sender"] == {"id": "alice", "name": "Alice"}
+    assert isinstance(m["id"], str) and m["id"]
+    # "me" is the subscriber's own id: alice writes to bob's inbox by his id
+    r = await alice.request("pub", topics=["com.myapp.chats/bob"], data="psst")
+    assert r["type"] == "success"
+    m = await bob.take(mesg("com.myapp.chats/me"))
+    assert m["data"] == "psst" and m["sender"]["id"] == "alice"
+    # unsub: no more pushes
+    r = await bob.request("unsub", topics=["com.myapp.room1"])
+    assert r["type"] == "success" and r["id"]
+    await alice.request("pub", topics=["com.myapp.room1"], data=2)
+    await bob.expect_none(mesg("com.myapp.room1"), 0.7)
+
+
+async def test_mqtt_interop(start_gateway):
+    gw = gateway(start_gateway)
+    c = await OpClient.open(gw)
+    await c.connect("jwt", token("carol"))
+    await c.request("sub", topics=["com.myapp.sensors"])
+    dev = gw.mqtt()
+    dev.subscribe("wsgw/op/com/myapp/#")
+    # device -> op subscriber
+    gw.mosquitto_pub("wsgw/op/com/myapp/sensors", '{"temp": 20}')
+    m = await c.take(mesg("com.myapp.sensors"))
+    assert m["data"] == {"temp": 20} and m["sender"] is None
+    # op publisher -> device, with the sender as v5 user properties
+    await c.request("pub", topics=["com.myapp.cmd"], data={"on": True})
+    msg = await dev.take(lambda m: m.topic == "wsgw/op/com/myapp/cmd")
+    assert json.loads(msg.payload) == {"on": True}
+    assert msg.user.get("sender_id") == "carol" and msg.user.get("id")
+
+
+async def test_presence_join_leave_and_retained(start_gateway):
+    gw = gateway(start_gateway)
+    watcher, a, b = await OpClient.open(gw), await OpClient.open(gw), await OpClient.open(gw)
+    await watcher.connect("jwt", token("w"))
+    await a.connect("jwt", token("a", "Ann"))
+    await b.connect("jwt", token("b"))
+    await a.request("sub", topics=["com.app.room"])
+    r = await watcher.request("sub", topics=["com.app.room/presence"])
+    assert r["type"] == "success"
+    j = await watcher.take(pres("join", "com.app.room", "a"))      # current member
+    assert j["sender"] == {"id": "a", "name": "Ann"} and j["type"] == "join"
+    await b.request("sub", topics=["com.app.room"])
+    await watcher.take(pres("join", "com.app.room", "b"))
+    # devices see the members as retained messages
+    dev = gw.mqtt()
+    dev.subscribe("wsgw/presence/op/com/app/room/+")
+    await dev.take(lambda m: m.retain and json.loads(m.payload)["presence"]["id"] == "a")
+    await b.request("unsub", topics=["com.app.room"])
+    await watcher.take(pres("leave", "com.app.room", "b"))
+    a.abort()                                   # cut without a close frame
+    await watcher.take(pres("leave", "com.app.room", "a"), 5)
+
+
+async def test_acl_denials_are_errors_with_request_id(start_gateway):
+    acl = ("topic readwrite #\n"
+           "user wsgw\ntopic readwrite wsgw/#\n"
+           "user dave\ntopic readwrite wsgw/op/open/#\ntopic readwrite wsgw/presence/op/#\n")
+    gw = gateway(start_gateway, acl=acl)
+    c = await OpClient.open(gw)
+    await c.connect("jwt", token("dave"))
+    r = await c.request("pub", topics=["open.x"], data=1)
+    assert r["type"] == "success", r
+    r = await c.request("pub", topics=["closed.x"], data=1)
+    assert r["type"] == "error" and r["code"] == 403 and r["op"] == "pub" and "closed.x" in r["message"], r
