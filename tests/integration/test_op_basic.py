@@ -2,10 +2,13 @@
 unsub, pub, pushes and MQTT interop."""
 import asyncio
 import json
+import os
+import subprocess
 import time
 
 import jwt as pyjwt
 
+import wsgw
 from opclient import OpClient, mesg, pres
 
 SECRET = "op-test-secret-0123456789"
@@ -173,3 +176,42 @@ async def test_acl_denials_are_errors_with_request_id(start_gateway):
     assert r["type"] == "success", r
     r = await c.request("pub", topics=["closed.x"], data=1)
     assert r["type"] == "error" and r["code"] == 403 and r["op"] == "pub" and "closed.x" in r["message"], r
+
+
+class PasswordBroker(wsgw.Broker):
+    """A broker with a password_file: the install's own auth."""
+
+    def write_conf(self, plugin):
+        super().write_conf(plugin)
+        pw = os.path.join(self.dir, "passwd")
+        with open(pw, "w") as f:
+            f.write("")
+        subprocess.run(["mosquitto_passwd", "-b", pw, "mia", "s3cret"], check=True, timeout=10)
+        with open(self.conf, "a") as f:
+            f.write(f"password_file {pw}\n")
+
+
+async def test_mqtt_provider_lets_the_broker_decide(start_gateway, request):
+    gw = PasswordBroker(op_anonymous="true")
+    request.node.wsgw_brokers.append(gw)
+    gw.start()
+    c = await OpClient.open(gw)
+    r = await c.connect("mqtt", "wrong", username="mia")
+    assert r["type"] == "error" and r["code"] == 401, r
+    r = await c.connect("mqtt", "s3cret")                  # no username
+    assert r["type"] == "error" and r["code"] == 401, r
+    r = await c.connect("mqtt", "s3cret", username="mia")
+    assert r["type"] == "success" and r["user"] == {"id": "mia", "name": "mia"}, r
+    assert (await c.request("sub", topics=["com.app.x"]))["type"] == "success"
+    gw.mosquitto_pub("wsgw/op/com/app/x", "1")
+    assert (await c.take(mesg("com.app.x")))["data"] == 1
+    assert "as op-" in gw.log() and "u'mia'" in gw.log()   # the session logged in as mia
+
+
+async def test_no_connect_in_time_closes(start_gateway):
+    gw = gateway(start_gateway, handshake_timeout=1)
+    c = await OpClient.open(gw)
+    f = await c.take(lambda f: f.get("type") == "error", 4)
+    assert f["code"] == 401
+    await asyncio.wait_for(c.closed.wait(), 5)
+    assert c.close_code == 1008
