@@ -90,9 +90,9 @@ class OpClient:
         f = self.take_now(pred)
         assert f is None, f"unexpected {what}: {f}; {self.describe()}"
 
-    async def connect(self, provider="none", token="", **auth):
-        r = await self.request("connect", auth={"provider": provider, "access_token": token, **auth})
-        return r
+    async def connect(self, provider="none", token="", timeout=5, **auth):
+        return await self.request("connect", timeout=timeout,
+                                  auth={"provider": provider, "access_token": token, **auth})
 
     async def close(self):
         try:

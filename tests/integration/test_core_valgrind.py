@@ -28,7 +28,7 @@ def valgrind_broker(start_gateway, monkeypatch, tmp_path):
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setattr(wsgw, "MOSQUITTO", str(wrapper))
     b = start_gateway(wait=False, wsdo_ping_interval=0.3, wsdo_ping_timeout=0.5,
-                      wsdo_ack_timeout=0.5)
+                      wsdo_ack_timeout=0.5, op_anonymous="true")
     b.wait_ready(timeout=90)
     return b, vlog
 
@@ -51,6 +51,18 @@ async def test_no_leak_or_invalid_access_through_shutdown(valgrind_broker):
     await l2.recv_error("PING_TIMEOUT", 10)   # l2 never answers PING
     b.mosquitto_pub("wsgw/wsdo/vg", "device says hi")
     assert (await l1.recv_type("DATA", 10, lambda f: f["payload"] == "device says hi"))
+    # the op dialect: a session left detached for resume, one still open
+    from opclient import OpClient
+    o1, o2 = await OpClient.open(b), await OpClient.open(b)
+    assert (await o1.connect("none", timeout=20))["type"] == "success"
+    assert (await o2.connect("none", timeout=20))["type"] == "success"
+    assert (await o1.request("sub", topics=["vg.room", "vg.room/presence"], timeout=20))["type"] == "success"
+    assert (await o2.request("sub", topics=["vg.room"], timeout=20))["type"] == "success"
+    assert (await o2.request("pub", topics=["vg.room"], data={"x": 1}, timeout=20))["type"] == "success"
+    await o1.take(lambda f: f.get("op") == "mesg", 10)
+    await o2.send_raw("not json")
+    o2.abort()
+    await o1.take(lambda f: f.get("op") == "pres" and f.get("type") == "leave", 10)
     # an emit left waiting and a listener still open when the broker stops
     pending = asyncio.create_task(b.emit_get("vg", [("c", "3"), ("require-ack", "true"),
                                                     ("clients", l1.id)], timeout=30))
