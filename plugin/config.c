@@ -65,6 +65,16 @@ static const struct opt opts[] = {
 	{"op_root",            OPT_PREFIX,  O(op_root),            0, 0, "op"},
 	{"op_username",        OPT_LEVEL,   O(op_username),        0, 0, "op"},
 	{"op_anonymous",       OPT_BOOL,    O(op_anonymous),       0, 0, "false"},
+	{"telegraphy_enable",  OPT_BOOL,    O(telegraphy_enable),  0, 0, "true"},
+	{"telegraphy_mount",   OPT_MOUNT,   O(telegraphy_mount),   0, 0, "/telegraphy"},
+	{"telegraphy_root",    OPT_PREFIX,  O(telegraphy_root),    0, 0, "telegraphy"},
+	{"telegraphy_username", OPT_LEVEL,  O(telegraphy_username), 0, 0, "telegraphy"},
+	{"telegraphy_auth",    OPT_BOOL,    O(telegraphy_auth),    0, 0, "true"},
+	{"telegraphy_token_secret", OPT_STRING, O(telegraphy_token_secret), 0, 0, NULL},
+	{"telegraphy_token_secret_file", OPT_STRING, O(telegraphy_token_secret_file), 0, 0, NULL},
+	{"telegraphy_token_ttl", OPT_SECONDS, O(telegraphy_token_ttl), 1, 86400, "60"},
+	{"telegraphy_connect_timeout", OPT_SECONDS, O(telegraphy_connect_timeout), 0.1, 3600, "10"},
+	{"telegraphy_events",  OPT_LIST,    O(telegraphy_events),  0, 0, NULL},
 	{"comet_enable",       OPT_BOOL,    O(comet_enable),       0, 0, "true"},
 	{"comet_mount",        OPT_MOUNT,   O(comet_mount),        0, 0, "/comet"},
 	{"comet_root",         OPT_PREFIX,  O(comet_root),         0, 0, "comet"},
@@ -269,6 +279,10 @@ int config_finish(struct wsgw_config *cfg, char *err, size_t errlen)
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
+	}
+	if(cfg->telegraphy_token_secret && cfg->telegraphy_token_secret_file){
+		snprintf(err, errlen, "plugin_opt_telegraphy_token_secret and plugin_opt_telegraphy_token_secret_file are exclusive: set one");
+		return -1;
 	}
 	if(cfg->jwt_hs256_secret && cfg->jwt_hs256_secret_file){
 		snprintf(err, errlen, "plugin_opt_jwt_hs256_secret and plugin_opt_jwt_hs256_secret_file are exclusive: set one");

@@ -58,6 +58,17 @@ struct wsgw_config {
 	char **op_provider_names;
 	char **op_provider_kinds;
 
+	bool telegraphy_enable;
+	char *telegraphy_mount;
+	char *telegraphy_root;
+	char *telegraphy_username;   /* MQTT username when the token names no user */
+	bool telegraphy_auth;        /* false: the empty auth token is accepted */
+	char *telegraphy_token_secret;
+	char *telegraphy_token_secret_file;
+	double telegraphy_token_ttl;
+	double telegraphy_connect_timeout;
+	char **telegraphy_events;    /* registered at start, NULL-terminated */
+
 	bool comet_enable;
 	char *comet_mount;
 	char *comet_root;

@@ -298,6 +298,9 @@ int gw_start(struct wsgw_gw *gw)
 #ifdef WSGW_HAVE_OP
 	if(gw->cfg->op_enable) gw_mount(gw, gw->cfg->op_mount, &wsgw_dialect_op);
 #endif
+#ifdef WSGW_HAVE_TELEGRAPHY
+	if(gw->cfg->telegraphy_enable) gw_mount(gw, gw->cfg->telegraphy_mount, &wsgw_dialect_telegraphy);
+#endif
 #ifdef WSGW_HAVE_COMET
 	if(gw->cfg->comet_enable) gw_mount(gw, gw->cfg->comet_mount, &wsgw_dialect_comet);
 #endif
@@ -388,7 +391,7 @@ const struct wsgw_mount *gw_route(struct wsgw_gw *gw, const char *path, const ch
 
 /* ---- keys ---- */
 
-static unsigned char *read_file(const char *path, size_t *len)
+unsigned char *gw_read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	unsigned char *buf = NULL;
@@ -421,7 +424,7 @@ int gw_load_keys(struct wsgw_gw *gw)
 		gw->jwt_secret = (unsigned char *)strdup(cfg->jwt_hs256_secret);
 		len = strlen(cfg->jwt_hs256_secret);
 	}else if(cfg->jwt_hs256_secret_file){
-		gw->jwt_secret = read_file(cfg->jwt_hs256_secret_file, &len);
+		gw->jwt_secret = gw_read_file(cfg->jwt_hs256_secret_file, &len);
 		/* A trailing newline is not part of the secret. */
 		while(gw->jwt_secret && len && (gw->jwt_secret[len-1] == '\n' || gw->jwt_secret[len-1] == '\r')) len--;
 		if(!gw->jwt_secret || !len){
@@ -434,7 +437,7 @@ int gw_load_keys(struct wsgw_gw *gw)
 		gw->jwt.hs256_len = len;
 	}
 	if(cfg->jwt_rs256_public_key_file){
-		gw->jwt_pem = read_file(cfg->jwt_rs256_public_key_file, &len);
+		gw->jwt_pem = gw_read_file(cfg->jwt_rs256_public_key_file, &len);
 		if(!gw->jwt_pem || !strstr((char *)gw->jwt_pem, "-----BEGIN")){
 			mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: plugin_opt_jwt_rs256_public_key_file: cannot read a PEM key from %s",
 					cfg->jwt_rs256_public_key_file);
@@ -450,7 +453,7 @@ int gw_load_keys(struct wsgw_gw *gw)
 	gw->jwt.name_claim = cfg->jwt_name_claim;
 
 	if(cfg->session_secret_file){
-		unsigned char *sec = read_file(cfg->session_secret_file, &len);
+		unsigned char *sec = gw_read_file(cfg->session_secret_file, &len);
 		if(!sec || len < 16){
 			free(sec);
 			mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: plugin_opt_session_secret_file: %s must hold at least 16 bytes",

@@ -244,6 +244,7 @@ struct wsgw_gw {
 	void *wsdo;                      /* the websockets.do dialect's gateway state */
 	void *op;                        /* the op dialect's */
 	void *comet;                     /* the Comet dialect's */
+	void *telegraphy;                /* the Telegraphy dialect's */
 
 	struct jwtauth_keys jwt;         /* keys point into jwt_secret / jwt_pem */
 	unsigned char *jwt_secret, *jwt_pem;
@@ -256,6 +257,8 @@ struct wsgw_gw {
 
 int gw_start(struct wsgw_gw *gw);    /* broker thread: context + thread */
 int gw_load_keys(struct wsgw_gw *gw);
+/* A whole file (< 1 MiB) as a new NUL-terminated buffer, or NULL. */
+unsigned char *gw_read_file(const char *path, size_t *len);
 void gw_free_keys(struct wsgw_gw *gw);
 void gw_stop(struct wsgw_gw *gw);    /* broker thread: stop, join, free */
 /* Verifies a bearer JWT with the configured keys (see jwtauth_verify). */

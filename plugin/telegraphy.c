@@ -1,0 +1,978 @@
+/* The Telegraphy dialect (seed 003): management messages with sequential ids,
+ * single-use auth tokens (issued by the gateway's token endpoint or signed by
+ * the web application), RECONNECT to a persistent broker session from the
+ * same host, SUBSCRIBE/UNSUBSCRIBE with filters, permanent and lazy
+ * subscriptions, a runtime event registry, and EVENT pushes.
+ * Contract: docs/protocols/telegraphy.md. Parsing: mapping/tele_proto.c. */
+#include "wsgw.h"
+#include "jsonutil.h"
+#include "stoken.h"
+#include "tele_proto.h"
+#include "topic.h"
+
+#include <mosquitto_broker.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <uthash.h>
+
+#define TG_ID_LEN 16
+#define CLIENT_ID_SIZE (3 + TG_ID_LEN + 1)      /* "tg-" + id */
+#define TOKENS_MAX 100000                      /* issued or seen tokens kept at once */
+#define SIGNED_TTL_MAX (24 * 3600)             /* a signed token may live a day at most */
+#define TOKEN_BYTES 18                         /* 24 base64url characters */
+#define CLOSE_AUTH 4003
+#define REQUEST_TIMEOUT_MS 10000
+
+struct tg_sub {
+	struct tg_sub *next;
+	char *event;             /* as the client named it */
+	char *filter;            /* MQTT topic filter */
+	json_t *filters;         /* field filters, or NULL */
+	bool permanent;
+};
+
+/* What outlives the socket for RECONNECT. */
+struct tg_state {
+	UT_hash_handle hh;
+	char client_id[CLIENT_ID_SIZE];
+	char *user;              /* NULL: anonymous */
+	char *username;          /* MQTT username */
+	char *host;              /* the client host the session is bound to */
+	struct tg_sub *subs;
+	struct tg_client *attached;
+	int64_t expires_ms;
+};
+
+/* A token the gateway issued (endpoint) or saw (signed, by jti): single use. */
+struct tg_token {
+	UT_hash_handle hh;
+	char *key;
+	char *user;              /* issued tokens: the user named at issue */
+	int64_t expires_s;
+	bool used;
+};
+
+struct tg_registered {
+	UT_hash_handle hh;
+	char *name;
+	bool configured;         /* from telegraphy_events: stays */
+};
+
+/* A SUBSCRIBE waiting for its SUBACK. */
+struct tg_pending {
+	struct tg_pending *next;
+	int mid;
+	long long id;
+	struct tg_sub *sub;      /* owned by the state */
+	int64_t deadline_ms;
+};
+
+struct tg_client {
+	struct wsgw_session *s;
+	struct tg_state *st;
+	bool ready;
+	bool reconnecting;
+	bool have_seq;
+	long long next_id;       /* the id the next management message must carry */
+	long long hello_id;
+	struct tg_pending *pending;
+	int64_t connect_deadline_ms;
+};
+
+struct tg_gw {
+	char *base;              /* topic_prefix/telegraphy_root */
+	char *registry;          /* topic_prefix/registry/telegraphy_root */
+	unsigned char *secret;
+	size_t secret_len;
+	struct jwtauth_keys keys;
+	struct tg_state *states;
+	struct tg_token *tokens;
+	unsigned ntokens;
+	struct tg_registered *events;
+};
+
+static struct tg_gw *tg_of(struct wsgw_gw *gw)
+{
+	return gw->telegraphy;
+}
+
+static void random_text(char *out, size_t outlen, const char *prefix, size_t n)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char rnd[64];
+	size_t plen = strlen(prefix);
+
+	if(n > sizeof(rnd)) n = sizeof(rnd);
+	gw_random(rnd, n);
+	snprintf(out, outlen, "%s", prefix);
+	for(size_t i = 0; i < n && plen + i + 1 < outlen; i++){
+		out[plen + i] = alphabet[rnd[i] % 62];
+		out[plen + i + 1] = '\0';
+	}
+}
+
+static void respond(struct tg_client *c, bool ok, const char *status, bool has_id, long long id, json_t *data)
+{
+	session_send(c->s, tele_response(ok, status, has_id, id, data));
+}
+
+static void refuse(struct tg_client *c, const char *status, bool has_id, long long id, const char *message)
+{
+	respond(c, false, status, has_id, id, json_pack("{s:s}", "message", message));
+}
+
+/* ---- subscriptions ---- */
+
+static void sub_free(struct tg_sub *sub)
+{
+	free(sub->event);
+	free(sub->filter);
+	json_decref(sub->filters);
+	free(sub);
+}
+
+static unsigned filter_users(const struct tg_state *st, const char *filter)
+{
+	unsigned n = 0;
+	for(const struct tg_sub *sub = st->subs; sub; sub = sub->next) n += !strcmp(sub->filter, filter);
+	return n;
+}
+
+static struct tg_sub *sub_find(struct tg_state *st, const char *event, const json_t *filters)
+{
+	for(struct tg_sub *sub = st->subs; sub; sub = sub->next){
+		if(!strcmp(sub->event, event) && tele_filters_equal(sub->filters, filters)) return sub;
+	}
+	return NULL;
+}
+
+/* Unlinks sub, MQTT-unsubscribing its filter when nothing else uses it. */
+static void sub_drop(struct tg_client *c, struct tg_state *st, struct tg_sub *sub)
+{
+	for(struct tg_sub **pp = &st->subs; *pp; pp = &(*pp)->next){
+		if(*pp == sub){
+			*pp = sub->next;
+			break;
+		}
+	}
+	if(c && c->s->link && !filter_users(st, sub->filter)) link_unsubscribe(c->s->link, sub->filter);
+	for(struct tg_pending *p = c ? c->pending : NULL; p; p = p->next){
+		if(p->sub == sub) p->sub = NULL;
+	}
+	sub_free(sub);
+}
+
+static json_t *sub_json(const struct tg_sub *sub)
+{
+	return json_pack("{s:s,s:O,s:b}", "event_name", sub->event,
+			"filters", sub->filters ? sub->filters : json_object(), "permanent", sub->permanent);
+}
+
+static json_t *subs_json(const struct tg_state *st)
+{
+	json_t *a = json_array();
+	for(const struct tg_sub *sub = st->subs; sub; sub = sub->next) json_array_append_new(a, sub_json(sub));
+	return a;
+}
+
+/* ---- state ---- */
+
+static void state_free(struct tg_state *st)
+{
+	struct tg_sub *sub, *next;
+	for(sub = st->subs; sub; sub = next){
+		next = sub->next;
+		sub_free(sub);
+	}
+	free(st->user);
+	free(st->username);
+	free(st->host);
+	free(st);
+}
+
+static void state_drop(struct wsgw_gw *gw, struct tg_state *st)
+{
+	HASH_DEL(tg_of(gw)->states, st);
+	state_free(st);
+}
+
+/* ---- tokens ---- */
+
+static void token_put(struct tg_gw *tg, struct tg_token *t)
+{
+	HASH_ADD_KEYPTR(hh, tg->tokens, t->key, strlen(t->key), t);
+	tg->ntokens++;
+}
+
+static void token_free(struct tg_gw *tg, struct tg_token *t)
+{
+	HASH_DEL(tg->tokens, t);
+	tg->ntokens--;
+	free(t->key);
+	free(t->user);
+	free(t);
+}
+
+/* Checks an auth token and uses it up. Returns 0 and *user (new, or NULL for
+ * anonymous), or -1 with *why. */
+static int token_consume(struct wsgw_gw *gw, const char *token, char **user, const char **why)
+{
+	struct tg_gw *tg = tg_of(gw);
+	struct tg_token *t = NULL;
+	int64_t now = gw_wall_ms() / 1000;
+
+	*user = NULL;
+	if(!token[0]){
+		if(gw->cfg->telegraphy_auth){
+			*why = "an auth token is required";
+			return -1;
+		}
+		return 0;
+	}
+	if(!tg->secret){
+		*why = "no token secret is configured (plugin_opt_telegraphy_token_secret)";
+		return -1;
+	}
+	HASH_FIND_STR(tg->tokens, token, t);
+	if(t && !strchr(token, '.')){
+		/* issued by the endpoint */
+		if(t->used || now >= t->expires_s){
+			*why = t->used ? "the token was used already" : "the token has expired";
+			return -1;
+		}
+		t->used = true;
+		*user = t->user ? strdup(t->user) : NULL;
+		return 0;
+	}
+	if(strchr(token, '.')){
+		/* signed by the web application: a JWT with jti, used once */
+		struct jwtauth_identity id;
+		const char *jti;
+		json_t *claims = NULL;
+		char *dot2;
+		const char *err = jwtauth_verify(&tg->keys, token, (time_t)now, &id, why);
+		if(err) return -1;
+		if(id.exp > now + SIGNED_TTL_MAX){
+			jwtauth_identity_clear(&id);
+			*why = "signed tokens may live a day at most";
+			return -1;
+		}
+		/* jti: from the (verified) payload */
+		dot2 = strchr(strchr(token, '.') + 1, '.');
+		{
+			const char *p1 = strchr(token, '.') + 1;
+			size_t n;
+			unsigned char *raw = jsonutil_b64url_decode(p1, (size_t)(dot2 - p1), &n);
+			claims = raw ? json_loadb((const char *)raw, n, 0, NULL) : NULL;
+			free(raw);
+		}
+		jti = json_string_value(json_object_get(claims, "jti"));
+		if(!jti || !jti[0] || strlen(jti) > 128){
+			json_decref(claims);
+			jwtauth_identity_clear(&id);
+			*why = "signed tokens need a jti (a unique id) of at most 128 characters";
+			return -1;
+		}
+		HASH_FIND_STR(tg->tokens, jti, t);
+		if(t || tg->ntokens >= TOKENS_MAX){
+			json_decref(claims);
+			jwtauth_identity_clear(&id);
+			*why = t ? "the token was used already" : "too many tokens outstanding";
+			return -1;
+		}
+		t = calloc(1, sizeof(*t));
+		if(t && (t->key = strdup(jti))){
+			t->used = true;
+			t->expires_s = id.exp;
+			token_put(tg, t);
+		}else{
+			free(t);
+		}
+		json_decref(claims);
+		*user = id.sub;
+		id.sub = NULL;
+		jwtauth_identity_clear(&id);
+		return 0;
+	}
+	*why = "unknown token";
+	return -1;
+}
+
+/* ---- link callbacks ---- */
+
+static void hello_failed(struct tg_client *c, const char *status, const char *message)
+{
+	refuse(c, status, true, c->hello_id, message);
+	if(c->st){
+		c->st->attached = NULL;
+		if(!c->reconnecting) state_drop(c->s->gw, c->st);
+		else c->st->expires_ms = gw_now_ms() + (int64_t)(c->s->gw->cfg->session_expiry * 1000);
+		c->st = NULL;
+	}
+	session_close(c->s, LWS_CLOSE_STATUS_POLICY_VIOLATION, status);
+}
+
+static void on_connected(void *ud, int rc, bool session_present)
+{
+	struct tg_client *c = ud;
+	struct wsgw_gw *gw = c->s->gw;
+	char *token;
+	json_t *data;
+
+	if(!c->st || c->ready) return;
+	if(rc){
+		hello_failed(c, rc == MQTT_RC_NOT_AUTHORIZED || rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD
+				? TELE_S_INVALID_TOKEN : TELE_S_UNAVAILABLE, mosquitto_reason_string(rc));
+		return;
+	}
+	c->ready = true;
+	token = stoken_make(gw->session_secret, c->st->client_id,
+			gw_wall_ms() / 1000 + (int64_t)gw->cfg->session_expiry, c->st->host);
+	if(!token){
+		hello_failed(c, TELE_S_UNAVAILABLE, "out of memory");
+		return;
+	}
+	if(!c->reconnecting){
+		respond(c, true, "CONNECTED", true, c->hello_id, json_pack("{s:s}", "session_token", token));
+	}else{
+		json_t *subs = subs_json(c->st);
+		char *text;
+		/* The broker lost the session: subscribe again (events in between are gone). */
+		if(!session_present){
+			for(struct tg_sub *sub = c->st->subs; sub; sub = sub->next){
+				link_subscribe(c->s->link, NULL, sub->filter, 1);
+			}
+		}
+		data = json_pack("{s:O,s:s,s:b}", "subscriptions", subs, "session_token", token,
+				"recovered", session_present);
+		/* Both shapes of the seed: the response object, plus the example's
+		 * top-level message and subscriptions. */
+		{
+			json_t *o = json_pack("{s:b,s:s,s:I,s:o,s:s,s:o}", "success", 1, "status", "CONNECTED",
+					"id", (json_int_t)c->hello_id, "data", data, "message", "CONNECTED", "subscriptions", subs);
+			text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+			json_decref(o);
+		}
+		session_send(c->s, text);
+	}
+	free(token);
+}
+
+static void on_subscribed(void *ud, int mid, int count, const int *granted)
+{
+	struct tg_client *c = ud;
+	for(struct tg_pending **pp = &c->pending; *pp; pp = &(*pp)->next){
+		struct tg_pending *p = *pp;
+		if(p->mid != mid) continue;
+		*pp = p->next;
+		if(count < 1 || granted[0] >= 0x80){
+			refuse(c, TELE_S_FORBIDDEN, true, p->id, "the broker refused the subscription (ACL)");
+			if(p->sub && c->st) sub_drop(c, c->st, p->sub);
+		}else if(p->sub){
+			respond(c, true, "SUBSCRIBED", true, p->id, sub_json(p->sub));
+		}
+		free(p);
+		return;
+	}
+}
+
+static void on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
+{
+	struct tg_client *c = ud;
+	struct tg_gw *tg = tg_of(c->s->gw);
+	size_t blen = strlen(tg->base);
+	json_t *data;
+	char *name;
+	(void)props;
+
+	if(!c->st || strncmp(msg->topic, tg->base, blen) || msg->topic[blen] != '/') return;
+	data = jsonutil_from_payload(msg->payload, (size_t)msg->payloadlen);
+	if(!data){
+		wsgw_log(MOSQ_LOG_NOTICE, "dropped a non-UTF-8 payload on %s", msg->topic);
+		return;
+	}
+	for(struct tg_sub *sub = c->st->subs; sub; sub = sub->next){
+		bool match = false;
+		mosquitto_topic_matches_sub(sub->filter, msg->topic, &match);
+		if(match && tele_filters_match(sub->filters, data)){
+			name = tele_event_name(msg->topic + blen + 1);
+			if(name) session_send(c->s, tele_event(name, json_incref(data)));
+			free(name);
+			break;   /* one EVENT per message, however many subscriptions match */
+		}
+	}
+	json_decref(data);
+}
+
+static void on_lost(void *ud, int rc)
+{
+	struct tg_client *c = ud;
+	link_close(c->s->link, false);
+	c->s->link = NULL;
+	if(!c->s->closing){
+		wsgw_log(MOSQ_LOG_NOTICE, "telegraphy session lost: %s", mosquitto_strerror(rc));
+		if(!c->ready && c->st) hello_failed(c, TELE_S_UNAVAILABLE, "the broker closed the session");
+		else{
+			refuse(c, TELE_S_UNAVAILABLE, false, 0, "the broker session was lost");
+			session_close(c->s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
+		}
+	}
+}
+
+static const struct wsgw_link_ops client_ops = {
+	.connected = on_connected,
+	.message = on_message,
+	.subscribed = on_subscribed,
+	.lost = on_lost,
+};
+
+static int open_link(struct tg_client *c)
+{
+	struct wsgw_link_params p;
+	memset(&p, 0, sizeof(p));
+	p.client_id = c->st->client_id;
+	p.username = c->st->username;
+	p.clean_start = false;
+	p.session_expiry = (uint32_t)c->s->gw->cfg->session_expiry;
+	c->s->link = link_open(c->s->gw, &p, &client_ops, c);
+	return c->s->link ? 0 : -1;
+}
+
+/* ---- management messages ---- */
+
+static void do_connect(struct tg_client *c, const struct tele_request *r)
+{
+	struct wsgw_gw *gw = c->s->gw;
+	struct tg_state *st;
+	char *user = NULL;
+	const char *why = NULL;
+
+	if(token_consume(gw, r->auth_token, &user, &why)){
+		wsgw_log(MOSQ_LOG_NOTICE, "telegraphy CONNECT from %s refused: %s", c->s->peer, why);
+		refuse(c, TELE_S_INVALID_TOKEN, true, r->id, why);
+		session_close(c->s, CLOSE_AUTH, TELE_S_INVALID_TOKEN);
+		return;
+	}
+	st = calloc(1, sizeof(*st));
+	if(!st){
+		free(user);
+		refuse(c, TELE_S_UNAVAILABLE, true, r->id, "out of memory");
+		return;
+	}
+	random_text(st->client_id, sizeof(st->client_id), "tg-", TG_ID_LEN);
+	st->user = user;
+	st->username = strdup(user ? user : gw->cfg->telegraphy_username);
+	st->host = strdup(c->s->peer);
+	if(!st->username || !st->host || !strcmp(st->username, gw->cfg->core_username)){
+		state_free(st);
+		refuse(c, TELE_S_INVALID_TOKEN, true, r->id, "that user name is reserved");
+		session_close(c->s, CLOSE_AUTH, TELE_S_INVALID_TOKEN);
+		return;
+	}
+	HASH_ADD_STR(tg_of(gw)->states, client_id, st);
+	st->attached = c;
+	c->st = st;
+	c->hello_id = r->id;
+	if(open_link(c)) hello_failed(c, TELE_S_UNAVAILABLE, "cannot reach the broker");
+}
+
+static void do_reconnect(struct tg_client *c, const struct tele_request *r)
+{
+	struct wsgw_gw *gw = c->s->gw;
+	char *client_id = NULL;
+	const char *err = stoken_check(gw->session_secret, r->session_token, gw_wall_ms() / 1000,
+			c->s->peer, &client_id);
+	struct tg_state *st = NULL;
+	struct tg_sub *sub, *next;
+
+	if(!err){
+		HASH_FIND_STR(tg_of(gw)->states, client_id, st);
+		if(!st) err = "EXPIRED";
+	}
+	free(client_id);
+	if(err){
+		refuse(c, TELE_S_INVALID_SESSION, true, r->id,
+				!strcmp(err, "BINDING") ? "the session belongs to another client host"
+				: !strcmp(err, "EXPIRED") ? "the session has expired" : "invalid session token");
+		session_close(c->s, CLOSE_AUTH, TELE_S_INVALID_SESSION);
+		return;
+	}
+	if(st->attached){
+		struct tg_client *old = st->attached;
+		refuse(old, TELE_S_INVALID_SESSION, false, 0, "the session was reconnected elsewhere");
+		if(old->s->link){
+			link_close(old->s->link, false);
+			old->s->link = NULL;
+		}
+		old->st = NULL;
+		session_close(old->s, CLOSE_AUTH, "RECONNECTED_ELSEWHERE");
+	}
+	/* Only permanent subscriptions outlive a connection. */
+	for(sub = st->subs; sub; sub = next){
+		next = sub->next;
+		if(!sub->permanent) sub_drop(NULL, st, sub);
+	}
+	st->attached = c;
+	c->st = st;
+	c->reconnecting = true;
+	c->hello_id = r->id;
+	if(open_link(c)) hello_failed(c, TELE_S_UNAVAILABLE, "cannot reach the broker");
+}
+
+static bool registered(struct tg_gw *tg, const char *event, bool wildcard)
+{
+	struct tg_registered *e = NULL, *tmp;
+	char *filter;
+	bool found = false;
+
+	if(!wildcard){
+		HASH_FIND_STR(tg->events, event, e);
+		return e != NULL;
+	}
+	filter = tele_event_path(event, &wildcard);
+	HASH_ITER(hh, tg->events, e, tmp){
+		char *path;
+		bool w, match = false;
+		if(found || !filter) break;
+		path = tele_event_path(e->name, &w);
+		if(path && !w) mosquitto_topic_matches_sub(filter, path, &match);
+		found = match;
+		free(path);
+	}
+	free(filter);
+	return found;
+}
+
+static void do_subscribe(struct tg_client *c, const struct tele_request *r)
+{
+	struct wsgw_gw *gw = c->s->gw;
+	struct tg_gw *tg = tg_of(gw);
+	bool wildcard;
+	char *path = tele_event_path(r->event, &wildcard);
+	struct tg_sub *sub;
+	struct tg_pending *p;
+	bool first;
+
+	if(!path){
+		refuse(c, TELE_S_INVALID_EVENT, true, r->id, "invalid event name (dot-separated; '*' one segment, a final '**' any)");
+		return;
+	}
+	if(!r->lazy && !registered(tg, r->event, wildcard)){
+		free(path);
+		refuse(c, TELE_S_UNKNOWN_EVENT, true, r->id, "no such event is registered (subscribe with lazy: true to wait for it)");
+		return;
+	}
+	sub = sub_find(c->st, r->event, r->filters);
+	if(sub){
+		sub->permanent = r->permanent;
+		free(path);
+		respond(c, true, "SUBSCRIBED", true, r->id, sub_json(sub));
+		return;
+	}
+	sub = calloc(1, sizeof(*sub));
+	if(!sub || !(sub->event = strdup(r->event)) || !(sub->filter = topic_join(tg->base, path, (char *)NULL))){
+		if(sub) sub_free(sub);
+		free(path);
+		refuse(c, TELE_S_UNAVAILABLE, true, r->id, "out of memory");
+		return;
+	}
+	free(path);
+	sub->filters = r->filters && json_object_size(r->filters) ? json_deep_copy(r->filters) : NULL;
+	sub->permanent = r->permanent;
+	first = !filter_users(c->st, sub->filter);
+	sub->next = c->st->subs;
+	c->st->subs = sub;
+	if(!first){
+		respond(c, true, "SUBSCRIBED", true, r->id, sub_json(sub));
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if(!p || link_subscribe(c->s->link, &p->mid, sub->filter, 1)){
+		free(p);
+		sub_drop(c, c->st, sub);
+		refuse(c, TELE_S_UNAVAILABLE, true, r->id, "the broker is not reachable");
+		return;
+	}
+	p->id = r->id;
+	p->sub = sub;
+	p->deadline_ms = gw_now_ms() + REQUEST_TIMEOUT_MS;
+	p->next = c->pending;
+	c->pending = p;
+}
+
+static void do_unsubscribe(struct tg_client *c, const struct tele_request *r)
+{
+	struct tg_sub *sub = sub_find(c->st, r->event, r->filters);
+	if(!sub){
+		refuse(c, TELE_S_NOT_SUBSCRIBED, true, r->id, "no subscription with this event name and filters");
+		return;
+	}
+	respond(c, true, "UNSUBSCRIBED", true, r->id, sub_json(sub));
+	sub_drop(c, c->st, sub);
+}
+
+/* ---- dialect ops ---- */
+
+static int ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
+{
+	(void)gw; (void)route;
+	return (!subpath[0] || !strcmp(subpath, "/")) ? 0 : 404;
+}
+
+static int ws_open(struct wsgw_session *s, const char *route)
+{
+	struct tg_client *c = calloc(1, sizeof(*c));
+	(void)route;
+	if(!c) return -1;
+	c->s = s;
+	c->connect_deadline_ms = gw_now_ms() + (int64_t)(s->gw->cfg->telegraphy_connect_timeout * 1000);
+	s->priv = c;
+	return 0;
+}
+
+static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
+{
+	struct tg_client *c = s->priv;
+	struct tele_request r;
+	const char *msg = NULL, *status;
+
+	if(!c) return;
+	status = tele_parse(buf, len, &r, &msg);
+	/* Ids: CONNECT starts at 0, RECONNECT continues the client's numbering;
+	 * each next message carries the previous id + 1. A message with a usable
+	 * id takes its place in the sequence even when its content is refused. */
+	if(!c->have_seq){
+		if(status){
+			refuse(c, status, r.has_id, r.id, msg);
+			goto out;
+		}
+		if(r.kind == TELE_CONNECT && r.id != 0){
+			refuse(c, TELE_S_INVALID_ID, true, r.id, "CONNECT on a new connection has id 0");
+			goto out;
+		}
+		if(r.kind != TELE_CONNECT && r.kind != TELE_RECONNECT){
+			refuse(c, TELE_S_NOT_CONNECTED, true, r.id, "send CONNECT (or RECONNECT) first");
+			goto out;
+		}
+		c->have_seq = true;
+	}else if(r.has_id && r.id != c->next_id){
+		char why[96];
+		snprintf(why, sizeof(why), "expected id %lld: ids increase by one, without repeats", c->next_id);
+		refuse(c, TELE_S_INVALID_ID, true, r.id, why);
+		goto out;
+	}else if(status){
+		if(r.has_id) c->next_id = r.id + 1;
+		refuse(c, status, r.has_id, r.id, msg);
+		goto out;
+	}
+	c->next_id = r.id + 1;
+	switch(r.kind){
+	case TELE_CONNECT:
+	case TELE_RECONNECT:
+		if(c->st) refuse(c, TELE_S_ALREADY_CONNECTED, true, r.id, "this connection is connected already");
+		else if(r.kind == TELE_CONNECT) do_connect(c, &r);
+		else do_reconnect(c, &r);
+		break;
+	case TELE_SUBSCRIBE:
+	case TELE_UNSUBSCRIBE:
+		if(!c->st || !c->ready) refuse(c, TELE_S_NOT_CONNECTED, true, r.id, "wait for CONNECTED first");
+		else if(r.kind == TELE_SUBSCRIBE) do_subscribe(c, &r);
+		else do_unsubscribe(c, &r);
+		break;
+	}
+out:
+	tele_request_clear(&r);
+}
+
+static void ws_error(struct wsgw_session *s, const char *code, const char *message)
+{
+	struct tg_client *c = s->priv;
+	char msg[160];
+	if(!c) return;
+	snprintf(msg, sizeof(msg), "%s: %s", code, message);
+	respond(c, false, code, false, 0, json_pack("{s:s}", "message", msg));
+}
+
+static void ws_tick(struct wsgw_session *s, int64_t now)
+{
+	struct tg_client *c = s->priv;
+	struct tg_pending *p, **pp;
+
+	if(!c) return;
+	if(!c->st && now >= c->connect_deadline_ms){
+		refuse(c, TELE_S_NOT_CONNECTED, false, 0, "no CONNECT in time");
+		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, TELE_S_NOT_CONNECTED);
+		return;
+	}
+	for(pp = &c->pending; (p = *pp); ){
+		if(now >= p->deadline_ms){
+			*pp = p->next;
+			refuse(c, TELE_S_UNAVAILABLE, true, p->id, "the broker did not answer in time");
+			free(p);
+		}else{
+			pp = &p->next;
+		}
+	}
+}
+
+static void ws_close(struct wsgw_session *s)
+{
+	struct tg_client *c = s->priv;
+	struct tg_pending *p, *next;
+	struct tg_sub *sub, *snext;
+
+	if(!c) return;
+	for(p = c->pending; p; p = next){
+		next = p->next;
+		free(p);
+	}
+	c->pending = NULL;
+	if(c->st){
+		/* Subscriptions that are not permanent end with the connection, so the
+		 * broker stops keeping their events. */
+		for(sub = c->st->subs; sub; sub = snext){
+			snext = sub->next;
+			if(!sub->permanent) sub_drop(link_is_up(s->link) ? c : NULL, c->st, sub);
+		}
+		c->st->attached = NULL;
+		c->st->expires_ms = gw_now_ms() + (int64_t)(s->gw->cfg->session_expiry * 1000);
+		if(!c->ready && !c->reconnecting) state_drop(s->gw, c->st);
+	}
+	free(c);
+	s->priv = NULL;
+}
+
+/* ---- HTTP: the token endpoint ---- */
+
+static bool bearer_ok(struct wsgw_http *h, const struct tg_gw *tg)
+{
+	char hdr[512];
+	size_t n;
+	if(!tg->secret || http_header(h, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof(hdr)) < 7) return false;
+	if(strncasecmp(hdr, "Bearer ", 7)) return false;
+	n = strlen(hdr + 7);
+	return n == tg->secret_len && CRYPTO_memcmp(hdr + 7, tg->secret, n) == 0;
+}
+
+static void http(struct wsgw_http *h, const char *subpath)
+{
+	struct wsgw_gw *gw = h->gw;
+	struct tg_gw *tg = tg_of(gw);
+	json_t *body = NULL;
+	const char *user = NULL;
+	double ttl = gw->cfg->telegraphy_token_ttl;
+	struct tg_token *t;
+	char token[64];
+
+	if(strcmp(subpath, "/tokens")){
+		http_reply_error(h, !subpath[0] || !strcmp(subpath, "/") ? 426 : 404,
+				!subpath[0] || !strcmp(subpath, "/") ? "UPGRADE_REQUIRED" : "NOT_FOUND", NULL);
+		return;
+	}
+	if(!h->is_post){
+		h->allow = "POST";
+		http_reply_error(h, 405, "METHOD_NOT_ALLOWED", "POST a token request");
+		return;
+	}
+	if(!tg->secret){
+		http_reply_error(h, 503, "NOT_CONFIGURED", "plugin_opt_telegraphy_token_secret is not set");
+		return;
+	}
+	if(!bearer_ok(h, tg)){
+		http_reply_error(h, 401, "UNAUTHORIZED", "Authorization: Bearer <telegraphy_token_secret> required");
+		return;
+	}
+	if(h->body_len){
+		body = json_loadb(h->body, h->body_len, 0, NULL);
+		user = json_string_value(json_object_get(body, "user"));
+		if(!json_is_object(body) || (json_object_get(body, "user") && (!user || !topic_level_valid(user)))
+				|| (json_object_get(body, "ttl") && (!json_is_number(json_object_get(body, "ttl"))
+					|| json_number_value(json_object_get(body, "ttl")) <= 0
+					|| json_number_value(json_object_get(body, "ttl")) > gw->cfg->telegraphy_token_ttl))){
+			json_decref(body);
+			http_reply_error(h, 400, "BAD_REQUEST", "body: {\"user\": a name without '/', '+', '#', \"ttl\": seconds up to telegraphy_token_ttl}");
+			return;
+		}
+		if(json_object_get(body, "ttl")) ttl = json_number_value(json_object_get(body, "ttl"));
+	}
+	if(tg->ntokens >= TOKENS_MAX){
+		json_decref(body);
+		http_reply_error(h, 503, "TOO_MANY_TOKENS", "too many tokens outstanding");
+		return;
+	}
+	random_text(token, sizeof(token), "", 24);
+	t = calloc(1, sizeof(*t));
+	if(!t || !(t->key = strdup(token)) || (user && !(t->user = strdup(user)))){
+		if(t){
+			free(t->key);
+			free(t);
+		}
+		json_decref(body);
+		http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
+		return;
+	}
+	t->expires_s = gw_wall_ms() / 1000 + (int64_t)(ttl + 0.999);
+	token_put(tg, t);
+	json_decref(body);
+	{
+		json_t *o = json_pack("{s:s,s:I}", "auth_token", token, "expires_in", (json_int_t)(ttl + 0.999));
+		http_reply(h, 200, o ? json_dumps(o, JSON_COMPACT) : NULL);
+		json_decref(o);
+	}
+}
+
+/* ---- gateway-wide: the registry ---- */
+
+static void register_event(struct tg_gw *tg, const char *name, bool configured)
+{
+	struct tg_registered *e = NULL;
+	HASH_FIND_STR(tg->events, name, e);
+	if(e){
+		e->configured = e->configured || configured;
+		return;
+	}
+	e = calloc(1, sizeof(*e));
+	if(!e || !(e->name = strdup(name))){
+		free(e);
+		return;
+	}
+	e->configured = configured;
+	HASH_ADD_KEYPTR(hh, tg->events, e->name, strlen(e->name), e);
+}
+
+static void core_up(struct wsgw_gw *gw)
+{
+	char *filter = topic_join(tg_of(gw)->registry, "#", (char *)NULL);
+	if(!filter || core_subscribe(gw, filter)) wsgw_log(MOSQ_LOG_ERR, "cannot subscribe the Telegraphy event registry");
+	free(filter);
+}
+
+static bool core_message(struct wsgw_gw *gw, const struct mosquitto_message *msg, const mosquitto_property *props)
+{
+	struct tg_gw *tg = tg_of(gw);
+	size_t rlen = strlen(tg->registry);
+	struct tg_registered *e = NULL;
+	char *name;
+	(void)props;
+
+	if(strncmp(msg->topic, tg->registry, rlen) || msg->topic[rlen] != '/') return false;
+	name = tele_event_name(msg->topic + rlen + 1);
+	if(!name) return true;
+	if(msg->payloadlen > 0){
+		register_event(tg, name, false);
+	}else{
+		HASH_FIND_STR(tg->events, name, e);
+		if(e && !e->configured){
+			HASH_DEL(tg->events, e);
+			free(e->name);
+			free(e);
+		}
+	}
+	free(name);
+	return true;
+}
+
+static void gw_tick(struct wsgw_gw *gw, int64_t now)
+{
+	struct tg_gw *tg = tg_of(gw);
+	struct tg_state *st, *stmp;
+	struct tg_token *t, *ttmp;
+	int64_t now_s = gw_wall_ms() / 1000;
+
+	HASH_ITER(hh, tg->states, st, stmp){
+		if(!st->attached && st->expires_ms && now >= st->expires_ms) state_drop(gw, st);
+	}
+	HASH_ITER(hh, tg->tokens, t, ttmp){
+		if(now_s >= t->expires_s) token_free(tg, t);
+	}
+}
+
+static int gw_init(struct wsgw_gw *gw)
+{
+	const struct wsgw_config *cfg = gw->cfg;
+	struct tg_gw *tg = calloc(1, sizeof(*tg));
+
+	if(!tg) return -1;
+	gw->telegraphy = tg;
+	tg->base = topic_join(cfg->topic_prefix, cfg->telegraphy_root, (char *)NULL);
+	tg->registry = topic_join(cfg->topic_prefix, "registry", cfg->telegraphy_root, (char *)NULL);
+	if(!tg->base || !tg->registry) return -1;
+	if(cfg->telegraphy_token_secret){
+		tg->secret = (unsigned char *)strdup(cfg->telegraphy_token_secret);
+		tg->secret_len = strlen(cfg->telegraphy_token_secret);
+	}else if(cfg->telegraphy_token_secret_file){
+		tg->secret = gw_read_file(cfg->telegraphy_token_secret_file, &tg->secret_len);
+		while(tg->secret && tg->secret_len && (tg->secret[tg->secret_len-1] == '\n' || tg->secret[tg->secret_len-1] == '\r')){
+			tg->secret[--tg->secret_len] = '\0';
+		}
+		if(!tg->secret || !tg->secret_len){
+			mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: plugin_opt_telegraphy_token_secret_file: cannot read %s",
+					cfg->telegraphy_token_secret_file);
+			return -1;
+		}
+	}else if(cfg->telegraphy_auth){
+		mosquitto_log_printf(MOSQ_LOG_WARNING, "wsgw: Telegraphy has user authentication on but no "
+				"plugin_opt_telegraphy_token_secret: every CONNECT will be refused");
+	}
+	tg->keys.hs256_secret = tg->secret;
+	tg->keys.hs256_len = tg->secret_len;
+	tg->keys.require_exp = true;
+	tg->keys.leeway_s = (long)cfg->jwt_leeway;
+	for(char **e = cfg->telegraphy_events; e && *e; e++){
+		bool w;
+		char *path = tele_event_path(*e, &w);
+		if(!path || w){
+			free(path);
+			mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: plugin_opt_telegraphy_events: \"%s\" is not an event name", *e);
+			return -1;
+		}
+		free(path);
+		register_event(tg, *e, true);
+	}
+	return 0;
+}
+
+static void gw_free(struct wsgw_gw *gw)
+{
+	struct tg_gw *tg = tg_of(gw);
+	struct tg_state *st, *stmp;
+	struct tg_token *t, *ttmp;
+	struct tg_registered *e, *etmp;
+
+	if(!tg) return;
+	HASH_ITER(hh, tg->states, st, stmp) state_drop(gw, st);
+	HASH_ITER(hh, tg->tokens, t, ttmp) token_free(tg, t);
+	HASH_ITER(hh, tg->events, e, etmp){
+		HASH_DEL(tg->events, e);
+		free(e->name);
+		free(e);
+	}
+	if(tg->secret){
+		OPENSSL_cleanse(tg->secret, tg->secret_len);
+		free(tg->secret);
+	}
+	free(tg->base);
+	free(tg->registry);
+	free(tg);
+	gw->telegraphy = NULL;
+}
+
+const struct wsgw_dialect wsgw_dialect_telegraphy = {
+	.name = "Telegraphy",
+	.ws_filter = ws_filter,
+	.ws_open = ws_open,
+	.ws_text = ws_text,
+	.ws_error = ws_error,
+	.ws_tick = ws_tick,
+	.ws_close = ws_close,
+	.http = http,
+	.core_up = core_up,
+	.core_message = core_message,
+	.gw_tick = gw_tick,
+	.gw_init = gw_init,
+	.gw_free = gw_free,
+};

@@ -1,0 +1,212 @@
+"""The Telegraphy dialect (docs/protocols/telegraphy.md)."""
+import asyncio
+import json
+import time
+import uuid
+
+import jwt as pyjwt
+
+from teleclient import TeleClient, issue_token
+
+SECRET = "tg-secret-0123456789abcdef"
+
+
+def gateway(start_gateway, **opts):
+    opts.setdefault("telegraphy_token_secret", SECRET)
+    opts.setdefault("telegraphy_events", "chat.message,chat.typing,orders.new")
+    return start_gateway(**opts)
+
+
+def signed(user="alice", exp_in=60, jti=True, secret=SECRET):
+    claims = {"sub": user, "exp": int(time.time()) + exp_in}
+    if jti:
+        claims["jti"] = uuid.uuid4().hex
+    return pyjwt.encode(claims, secret, algorithm="HS256")
+
+
+async def connected(gw, token=None, **kw):
+    c = await TeleClient.open(gw, **kw)
+    if token is None:
+        token = (await issue_token(gw, SECRET, user="alice")).json["auth_token"]
+    r = await c.connect(token)
+    assert r["success"] is True and r["status"] == "CONNECTED" and r["id"] == 0, r
+    return c, r["data"]["session_token"]
+
+
+async def test_token_endpoint_and_single_use(start_gateway):
+    gw = gateway(start_gateway)
+    r = await issue_token(gw, SECRET, auth=False)
+    assert r.status == 401, r
+    r = await issue_token(gw, "wrong-secret-of-same-len--")
+    assert r.status == 401, r
+    r = await issue_token(gw, SECRET, user="bad/user")
+    assert r.status == 400, r
+    r = await issue_token(gw, SECRET, user="alice", ttl=30)
+    assert r.status == 200 and r.json["expires_in"] == 30 and len(r.json["auth_token"]) >= 20, r
+    token = r.json["auth_token"]
+    c, session = await connected(gw, token)
+    assert isinstance(session, str) and session
+    again = await TeleClient.open(gw)
+    r = await again.connect(token)                      # reused: refused and closed
+    assert r["success"] is False and r["status"] == "INVALID_TOKEN" and r["id"] == 0, r
+    await asyncio.wait_for(again.closed.wait(), 3)
+    assert again.close_code == 4003
+    g = await __import__("wsgw").http(gw.ws_port, "GET", "/telegraphy/tokens")
+    assert g.status == 405
+
+
+async def test_signed_tokens(start_gateway):
+    gw = gateway(start_gateway)
+    tok = signed("bob")
+    c, _ = await connected(gw, tok)
+    for bad in (tok,                                  # seen before
+                signed(jti=False),                    # no jti
+                signed(exp_in=-120),                  # expired (beyond jwt_leeway)
+                signed(exp_in=3 * 86400),             # too long-lived
+                signed(secret="another-secret-000000")):
+        c2 = await TeleClient.open(gw)
+        r = await c2.connect(bad)
+        assert r["status"] == "INVALID_TOKEN" and r["success"] is False, (bad, r)
+        await asyncio.wait_for(c2.closed.wait(), 3)
+
+
+async def test_empty_token_only_without_user_auth(start_gateway):
+    gw = gateway(start_gateway)
+    c = await TeleClient.open(gw)
+    r = await c.connect("")
+    assert r["status"] == "INVALID_TOKEN", r
+    gw2 = gateway(start_gateway, telegraphy_auth="false")
+    c2 = await TeleClient.open(gw2)
+    r = await c2.connect("")
+    assert r["status"] == "CONNECTED", r
+
+
+async def test_connect_deadline(start_gateway):
+    gw = gateway(start_gateway, telegraphy_connect_timeout=0.5)
+    c = await TeleClient.open(gw)
+    await asyncio.wait_for(c.closed.wait(), 4)
+    assert any(f.get("status") == "NOT_CONNECTED" for f in c.frames), c.describe()
+
+
+async def test_ids_and_bad_input(start_gateway):
+    gw = gateway(start_gateway)
+    c = await TeleClient.open(gw)
+    r = await c.call("SUBSCRIBE", {"event_name": "chat.message"})
+    assert r["status"] == "NOT_CONNECTED" and r["id"] == 0, r
+    c = await TeleClient.open(gw)
+    r = await c.call("CONNECT", {"auth_token": signed()}, id=1)
+    assert r["status"] == "INVALID_ID", r                  # a new connection starts at 0
+    r = await c.call("CONNECT", {"auth_token": signed()}, id=0)
+    assert r["status"] == "CONNECTED", r
+    c.next_id = 1
+    r = await c.subscribe("chat.message")
+    assert r["status"] == "SUBSCRIBED" and r["id"] == 1
+    r = await c.call("SUBSCRIBE", {"event_name": "orders.new"}, id=1)     # duplicate id
+    assert r["status"] == "INVALID_ID" and r["success"] is False, r
+    r = await c.call("SUBSCRIBE", {"event_name": "orders.new"}, id=5)     # out of order
+    assert r["status"] == "INVALID_ID", r
+    c.next_id = 2
+    r = await c.call("DANCE", {})
+    assert r["status"] == "UNKNOWN_MESSAGE" and r["id"] == 2, r
+    await c.ws.send("{not json")
+    f = await c._wait(lambda: next((x for x in c.unread if x.get("status") == "BAD_MESSAGE"), None), 3, "BAD_MESSAGE")
+    assert f["success"] is False
+    r = await c.call("SUBSCRIBE", {"event_name": 5})
+    assert r["status"] == "BAD_MESSAGE", r
+    r = await c.call("SUBSCRIBE", {"event_name": "a..b"})
+    assert r["status"] == "INVALID_EVENT", r
+    r = await c.call("SUBSCRIBE", {"event_name": "chat.message", "filters": [1]})
+    assert r["status"] == "BAD_MESSAGE", r
+    r = await c.subscribe("orders.new")                   # still serving, in sequence
+    assert r["status"] == "SUBSCRIBED", r
+
+
+async def test_events_filters_wildcards(start_gateway):
+    gw = gateway(start_gateway)
+    c, _ = await connected(gw)
+    assert (await c.subscribe("chat.message", {"room": "a", "user.id": 7}))["status"] == "SUBSCRIBED"
+    gw.mosquitto_pub("wsgw/telegraphy/chat/message", json.dumps({"room": "b", "user": {"id": 7}}))
+    gw.mosquitto_pub("wsgw/telegraphy/chat/message", json.dumps({"room": "a", "user": {"id": 8}}))
+    gw.mosquitto_pub("wsgw/telegraphy/chat/message", json.dumps({"room": "a", "user": {"id": 7}, "t": "hi"}))
+    e = await c.event("chat.message")
+    assert e == {"event": "chat.message", "data": {"room": "a", "user": {"id": 7}, "t": "hi"}}, e
+    await c.no_event()
+    # a wildcard subscription names the concrete event
+    assert (await c.subscribe("chat.*"))["status"] == "SUBSCRIBED"
+    gw.mosquitto_pub("wsgw/telegraphy/chat/typing", '{"who": "bob"}')
+    e = await c.event()
+    assert e["event"] == "chat.typing" and e["data"] == {"who": "bob"}
+    # UNSUBSCRIBE needs the same filters
+    r = await c.call("UNSUBSCRIBE", {"event_name": "chat.message", "filters": {"room": "a"}})
+    assert r["status"] == "NOT_SUBSCRIBED" and r["success"] is False
+    r = await c.call("UNSUBSCRIBE", {"event_name": "chat.*"})
+    assert r["status"] == "UNSUBSCRIBED", r
+    gw.mosquitto_pub("wsgw/telegraphy/chat/typing", '{"who": "bob"}')
+    await c.no_event()
+
+
+async def test_lazy_and_registry(start_gateway):
+    gw = gateway(start_gateway)
+    c, _ = await connected(gw)
+    r = await c.subscribe("billing.paid")
+    assert r["status"] == "UNKNOWN_EVENT" and r["success"] is False, r
+    r = await c.subscribe("billing.paid", lazy=True)
+    assert r["status"] == "SUBSCRIBED", r
+    # a backend registers the event at runtime with a retained message
+    dev = gw.mqtt()
+    dev.publish("wsgw/registry/telegraphy/billing/refunded", "1", retain=True)
+    for _ in range(50):
+        r = await c.subscribe("billing.refunded")
+        if r["status"] == "SUBSCRIBED":
+            break
+        await asyncio.sleep(0.1)
+    assert r["status"] == "SUBSCRIBED", r
+    dev.publish("wsgw/telegraphy/billing/refunded", {"amount": 3})
+    assert (await c.event("billing.refunded"))["data"] == {"amount": 3}
+    # and unregisters it
+    dev.publish("wsgw/registry/telegraphy/billing/refunded", "", retain=True)
+    await asyncio.sleep(0.5)
+    r = await c.subscribe("billing.refunded", {"x": 1})
+    assert r["status"] == "UNKNOWN_EVENT", r
+
+
+async def test_reconnect_permanent_and_missed_events(start_gateway):
+    gw = gateway(start_gateway)
+    c, session = await connected(gw)
+    assert (await c.subscribe("chat.message", permanent=True))["status"] == "SUBSCRIBED"
+    assert (await c.subscribe("orders.new"))["status"] == "SUBSCRIBED"
+    last = c.next_id
+    c.abort()
+    await c.closed.wait()
+    await asyncio.sleep(0.3)
+    gw.mosquitto_pub("wsgw/telegraphy/chat/message", '{"n": 1}')      # while away
+    gw.mosquitto_pub("wsgw/telegraphy/orders/new", '{"o": 1}')         # not permanent: gone
+    c2 = await TeleClient.open(gw)
+    c2.next_id = last + 99                                               # continues its numbering
+    r = await c2.call("RECONNECT", {"session_token": session})
+    assert r["success"] is True and r["status"] == "CONNECTED", r
+    subs = [{"event_name": "chat.message", "filters": {}, "permanent": True}]
+    assert r["data"]["subscriptions"] == subs and r["subscriptions"] == subs and r["message"] == "CONNECTED"
+    assert r["data"]["recovered"] is True and r["data"]["session_token"]
+    assert (await c2.event("chat.message"))["data"] == {"n": 1}
+    await c2.no_event()
+    # the seed's own shape: session_token at the top level
+    c2.abort()
+    await c2.closed.wait()
+    c3 = await TeleClient.open(gw)
+    r = await c3.call("RECONNECT", id=100, session_token=r["data"]["session_token"])
+    assert r["status"] == "CONNECTED" and r["id"] == 100, r
+
+
+async def test_reconnect_from_another_host_is_refused(start_gateway):
+    gw = gateway(start_gateway)
+    c, session = await connected(gw)
+    c.abort()
+    await c.closed.wait()
+    other = await TeleClient.open(gw, local_host="127.0.0.2")
+    r = await other.call("RECONNECT", {"session_token": session})
+    assert r["status"] == "INVALID_SESSION" and r["success"] is False, r
+    await asyncio.wait_for(other.closed.wait(), 3)
+    same = await TeleClient.open(gw)
+    r = await same.call("RECONNECT", {"session_token": session})
+    assert r["status"] == "CONNECTED", r
