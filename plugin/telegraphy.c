@@ -168,8 +168,8 @@ static void sub_drop(struct tg_client *c, struct tg_state *st, struct tg_sub *su
 
 static json_t *sub_json(const struct tg_sub *sub)
 {
-	return json_pack("{s:s,s:O,s:b}", "event_name", sub->event,
-			"filters", sub->filters ? sub->filters : json_object(), "permanent", sub->permanent);
+	return json_pack("{s:s,s:o,s:b}", "event_name", sub->event,
+			"filters", sub->filters ? json_incref(sub->filters) : json_object(), "permanent", sub->permanent);
 }
 
 static json_t *subs_json(const struct tg_state *st)
