@@ -84,10 +84,12 @@ unsigned char *jsonutil_b64url_decode(const char *in, size_t len, size_t *outlen
 	size_t n = 0;
 
 	if(!out) return NULL;
+	/* Padding is tolerated, at the very end only. */
+	if(len && in[len-1] == '=') len--;
+	if(len && in[len-1] == '=') len--;
 	for(size_t i = 0; i < len; i++){
 		const char *p = in[i] ? strchr(b64url_chars, in[i]) : NULL;
 		if(!p){
-			if(in[i] == '=' && i + 2 >= len) break;   /* tolerate padding */
 			free(out);
 			return NULL;
 		}

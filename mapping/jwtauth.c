@@ -4,6 +4,8 @@
 
 #include <jansson.h>
 #include <jwt.h>
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +30,32 @@ static jwt_alg_t header_alg(const char *token)
 	json_decref(hdr);
 	free(raw);
 	return alg;
+}
+
+/* A NumericDate claim (RFC 7519: integer or not) as whole seconds; LONG_MIN
+ * when absent. Returns -1 when present but not a number. */
+static int numeric_claim(jwt_t *jwt, const char *name, long *out)
+{
+	char *text = jwt_get_grants_json(jwt, name);
+	json_t *v;
+	double d;
+
+	*out = LONG_MIN;
+	if(!text) return 0;
+	v = json_loads(text, JSON_DECODE_ANY, NULL);
+	free(text);
+	if(!json_is_number(v)){
+		json_decref(v);
+		return -1;
+	}
+	d = json_number_value(v);
+	json_decref(v);
+	if(d != d) return -1;
+	/* Clamped into long; LONG_MIN stays the "absent" marker. */
+	if(d >= (double)LONG_MAX) *out = LONG_MAX;
+	else if(d <= (double)LONG_MIN) *out = LONG_MIN + 1;
+	else *out = (long)floor(d);
+	return 0;
 }
 
 static bool audience_ok(jwt_t *jwt, const char *want)
@@ -86,19 +114,23 @@ const char *jwtauth_verify(const struct jwtauth_keys *keys, const char *token, t
 		err = JWTAUTH_E_SIGNATURE;
 		goto out;
 	}
-	exp = jwt_get_grant_int(jwt, "exp");
-	if(exp <= 0 && keys->require_exp){
+	if(numeric_claim(jwt, "exp", &exp) || numeric_claim(jwt, "nbf", &nbf)){
+		*why = "exp and nbf must be numbers";
+		err = JWTAUTH_E_MALFORMED;
+		goto out;
+	}
+	if(exp == LONG_MIN && keys->require_exp){
 		*why = "the token has no exp";
 		err = JWTAUTH_E_EXPIRED;
 		goto out;
 	}
-	if(exp > 0 && now > exp + keys->leeway_s){
+	/* now - leeway cannot overflow; exp + leeway could. */
+	if(exp != LONG_MIN && now - keys->leeway_s > exp){
 		*why = "the token has expired";
 		err = JWTAUTH_E_EXPIRED;
 		goto out;
 	}
-	nbf = jwt_get_grant_int(jwt, "nbf");
-	if(nbf > 0 && now + keys->leeway_s < nbf){
+	if(nbf != LONG_MIN && nbf > now + keys->leeway_s){   /* now + leeway is small */
 		*why = "the token is not valid yet (nbf)";
 		err = JWTAUTH_E_NOT_YET;
 		goto out;
@@ -125,7 +157,7 @@ const char *jwtauth_verify(const struct jwtauth_keys *keys, const char *token, t
 	name = jwt_get_grant(jwt, keys->name_claim ? keys->name_claim : "name");
 	id->sub = strdup(sub);
 	id->name = strdup(name ? name : sub);
-	id->exp = exp > 0 ? exp : 0;
+	id->exp = exp != LONG_MIN && exp > 0 ? exp : 0;
 	if(!id->sub || !id->name){
 		jwtauth_identity_clear(id);
 		*why = "out of memory";

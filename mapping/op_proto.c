@@ -76,6 +76,11 @@ int op_parse(const char *buf, size_t len, struct op_request *r, const char **msg
 			*msg = "connect needs auth.provider";
 			return OP_E_BAD_REQUEST;
 		}
+		if((json_object_get(auth, "access_token") && !r->access_token)
+				|| (json_object_get(auth, "username") && !r->username)){
+			*msg = "auth.access_token and auth.username are strings";
+			return OP_E_BAD_REQUEST;
+		}
 		return 0;
 	}
 	if(!strcmp(op, "resume")){
@@ -135,6 +140,7 @@ char *op_topic_path(const char *name, const char *user_id, bool *presence)
 	}
 	slash = strchr(name, '/');
 	nlen = slash ? (size_t)(slash - name) : len;
+	if(nlen == 0) return NULL;   /* "/x": no name before the suffix */
 	if(slash && len >= 9 && !strcmp(name + len - 9, "/presence")){
 		*presence = true;
 		len -= 9;
@@ -198,7 +204,7 @@ static char *dump(json_t *o)
 char *op_success(const char *op, const json_t *id, json_t *extra)
 {
 	json_t *o = base(op, "success", id);
-	if(o && extra) json_object_update(o, extra);
+	if(o && extra) json_object_update_missing(o, extra);   /* op, type and id stay */
 	json_decref(extra);
 	return dump(o);
 }
