@@ -30,6 +30,16 @@ bool jsonutil_utf8_valid(const void *buf, size_t len)
 	return true;
 }
 
+bool jsonutil_topic_text_ok(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	for(size_t i = 0; i < len; i++){
+		if(u[i] < 0x20 || u[i] == 0x7F) return false;
+		if(u[i] == 0xC2 && i + 1 < len && u[i+1] >= 0x80 && u[i+1] <= 0x9F) return false;
+	}
+	return jsonutil_utf8_valid(s, len);
+}
+
 json_t *jsonutil_from_payload(const void *payload, size_t len)
 {
 	json_t *v;

@@ -135,7 +135,7 @@ char *op_topic_path(const char *name, const char *user_id, bool *presence)
 	char *out, *w;
 
 	*presence = false;
-	if(!name || !(len = strlen(name)) || len > OP_TOPIC_NAME_MAX || !jsonutil_utf8_valid(name, len)){
+	if(!name || !(len = strlen(name)) || len > OP_TOPIC_NAME_MAX || !jsonutil_topic_text_ok(name, len)){
 		return NULL;
 	}
 	slash = strchr(name, '/');

@@ -116,7 +116,7 @@ char *tele_event_path(const char *name, bool *wildcard)
 	const char *p;
 
 	*wildcard = false;
-	if(!len || len > TELE_EVENT_NAME_MAX || name[0] == '$' || !jsonutil_utf8_valid(name, len)) return NULL;
+	if(!len || len > TELE_EVENT_NAME_MAX || name[0] == '$' || !jsonutil_topic_text_ok(name, len)) return NULL;
 	out = malloc(len + 1);
 	if(!out) return NULL;
 	w = out;
@@ -174,15 +174,11 @@ bool tele_filters_valid(const json_t *filters)
 static const json_t *lookup(const json_t *data, const char *path)
 {
 	const json_t *cur = data;
-	char seg[TELE_EVENT_NAME_MAX + 1];
 
 	while(cur && *path){
 		const char *dot = strchr(path, '.');
 		size_t n = dot ? (size_t)(dot - path) : strlen(path);
-		if(n > TELE_EVENT_NAME_MAX) return NULL;
-		memcpy(seg, path, n);
-		seg[n] = '\0';
-		cur = json_is_object(cur) ? json_object_get(cur, seg) : NULL;
+		cur = json_is_object(cur) ? json_object_getn((json_t *)cur, path, n) : NULL;
 		path += n + (dot ? 1 : 0);
 	}
 	return cur;

@@ -12,16 +12,13 @@ bool topic_channel_valid(const char *name)
 	if(!name) return false;
 	len = strlen(name);
 	if(len == 0 || len > WSGW_CHANNEL_MAX || name[0] == '$') return false;
-	for(size_t i = 0; i < len; i++){
-		unsigned char c = (unsigned char)name[i];
-		if(c < 0x20 || c == 0x7F || c == '/' || c == '+' || c == '#') return false;
-	}
-	return jsonutil_utf8_valid(name, len);
+	if(strpbrk(name, "/+#")) return false;
+	return jsonutil_topic_text_ok(name, len);
 }
 
 bool topic_level_valid(const char *s)
 {
-	return s && s[0] && !strpbrk(s, "/+#");
+	return s && s[0] && !strpbrk(s, "/+#") && jsonutil_topic_text_ok(s, strlen(s));
 }
 
 bool topic_prefix_valid(const char *prefix)
@@ -32,7 +29,7 @@ bool topic_prefix_valid(const char *prefix)
 	if(len == 0) return true;
 	if(prefix[0] == '/' || prefix[len-1] == '/' || strstr(prefix, "//")) return false;
 	if(strpbrk(prefix, "+#")) return false;
-	return jsonutil_utf8_valid(prefix, len);
+	return jsonutil_topic_text_ok(prefix, len);
 }
 
 char *topic_join(const char *first, ...)

@@ -43,7 +43,10 @@ static void test_channel_valid_utf8(void **state)
 	assert_true(topic_channel_valid("\xF0\x9D\x84\x9E"));       /* U+1D11E */
 	assert_true(topic_channel_valid("\xE6\x97\xA5\xE6\x9C\xAC")); /* 日本 */
 	assert_true(topic_channel_valid("\xF4\x8F\xBF\xBF"));       /* U+10FFFF */
-	assert_true(topic_channel_valid("\xC2\x80"));               /* U+0080 (C1 control, allowed as UTF-8) */
+	assert_true(topic_channel_valid("\xC2\xA0"));               /* U+00A0, just past the C1 block */
+	/* C1 controls (U+0080-U+009F): valid UTF-8, but Mosquitto refuses them in topics. */
+	assert_false(topic_channel_valid("\xC2\x80"));
+	assert_false(topic_channel_valid("a\xC2\x9F"));
 }
 
 static void test_channel_valid_empty_null(void **state)
