@@ -168,7 +168,8 @@ static void gw_tick(lws_sorted_usec_list_t *sul)
 			session_tick(s, now);
 			continue;
 		}
-		if(gw->cfg->idle_timeout > 0 && now - s->last_rx_ms > (int64_t)(gw->cfg->idle_timeout * 1000)){
+		if(gw->cfg->idle_timeout > 0 && !s->dialect->own_liveness
+				&& now - s->last_rx_ms > (int64_t)(gw->cfg->idle_timeout * 1000)){
 			if(s->dialect->ws_error) s->dialect->ws_error(s, "IDLE_TIMEOUT", "nothing received for idle_timeout seconds");
 			session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "IDLE_TIMEOUT");
 			continue;

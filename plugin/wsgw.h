@@ -80,6 +80,9 @@ enum wsgw_presence_event { WSGW_PRESENCE_JOINED, WSGW_PRESENCE_UPDATED, WSGW_PRE
 
 struct wsgw_dialect {
 	const char *name;
+	/* The dialect judges client silence itself (heartbeats): the core's
+	 * idle_timeout does not apply to its sessions. */
+	bool own_liveness;
 	/* WebSocket upgrade on a path below the mount: returns 0 to accept (and may
 	 * set *route, a string handed to ws_open and then freed), or an HTTP status. */
 	int (*ws_filter)(struct wsgw_gw *gw, const char *subpath, char **route);
@@ -230,7 +233,7 @@ struct wsgw_gw {
 	bool stopping;                   /* gateway thread: shutdown under way */
 	bool thread_running;
 
-	struct wsgw_mount mounts[4];
+	struct wsgw_mount mounts[8];
 	int nmounts;
 
 	struct wsgw_session *sessions;

@@ -1,0 +1,882 @@
+/* The Comet dialect (seed 001, nano-kit/goeasy comet): a WebSocket subscribe
+ * stream with AUTH, rooms and heartbeats, and an HTTP API (Publish, Broadcast,
+ * DumpSession), on the MQTT topics of docs/protocols/comet.md. Frame and body
+ * parsing is in mapping/comet_proto.c; this file binds it to the core.
+ *
+ * Each authenticated client owns one MQTT session (client id <root>-<uid>, so
+ * the broker's client-id takeover keeps one per uid and broker) subscribed to
+ * its user topic, the world topic and its room's topic. Presence is one
+ * retained entry per session whose will clears it. The core session carries
+ * Events (delivered to this gateway's clients only) and claims (one session
+ * per uid across bridged brokers). */
+#include "wsgw.h"
+#include "comet_proto.h"
+#include "jsonutil.h"
+#include "topic.h"
+
+#include <math.h>
+#include <mosquitto_broker.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#define LOST_GRACE_MS 1000        /* as wsdo.c: a stopping broker says SHUTDOWN */
+#define API_TIMEOUT_MS 5000       /* PUBACK deadline of Publish/Broadcast */
+#define AUTH_HEADER_MAX 8192
+#define CLOSE_HEARTBEAT_TIMEOUT 4000
+#define CLOSE_REPLACED 4001
+
+/* ---- per client ---- */
+
+struct comet_client {
+	UT_hash_handle hh;           /* state()->by_uid, while indexed */
+	struct wsgw_session *s;
+	bool authed;                 /* AUTH accepted: uid and topics are set */
+	bool indexed;
+	bool replaced;               /* a newer session of the uid took over */
+	bool ready;                  /* subscriptions in place, the first HB sent */
+	char *uid;
+	char *rid;                   /* current room, "" = the world only */
+	char *user_topic, *room_topic, *presence_topic;
+	int64_t birth_ms;            /* wall clock */
+	char birth[COMET_BIRTH_SIZE];
+	char nonce[COMET_NONCE_SIZE];
+	int init_mids[3];            /* SUBACKs awaited before ready */
+	int ninit;
+	int user_mid, world_mid;     /* SUBACKs of the uid's and the world's topics */
+	int room_mid;                /* SUBACK of the current room's subscription */
+	int presence_mid;
+	int64_t auth_deadline_ms;
+	int64_t last_up_ms, last_down_ms, last_hb_ms;
+	int64_t next_refresh_ms;
+	int64_t lost_ms;
+	int lost_rc;
+};
+
+/* ---- per HTTP Publish/Broadcast waiting for its PUBACK ---- */
+
+struct comet_api {
+	struct comet_api *next;
+	struct wsgw_http *h;
+	int mid;
+	int64_t deadline_ms;
+};
+
+struct comet_gw {
+	char *base;                  /* topic_prefix/comet_root */
+	char *world_topic;           /* base/world */
+	char *event_topic;           /* base/event */
+	char *claim_base;            /* base/claim */
+	char *mirror_key;            /* comet_root/world: presence channel key */
+	struct comet_client *by_uid;
+	struct comet_api *pending;
+};
+
+static struct comet_gw *state(struct wsgw_gw *gw)
+{
+	return gw->comet;
+}
+
+static struct comet_client *find_uid(struct wsgw_gw *gw, const char *uid)
+{
+	struct comet_client *c = NULL;
+	HASH_FIND_STR(state(gw)->by_uid, uid, c);
+	return c;
+}
+
+static void unindex(struct comet_client *c)
+{
+	if(!c->indexed) return;
+	HASH_DEL(state(c->s->gw)->by_uid, c);
+	c->indexed = false;
+}
+
+static void send_text(struct comet_client *c, char *text)
+{
+	if(!text) return;
+	c->last_down_ms = gw_now_ms();
+	session_send(c->s, text);
+}
+
+static void send_error(struct comet_client *c, const char *code, const char *reason, const char *message)
+{
+	send_text(c, comet_error_frame(code, reason, message));
+}
+
+static void client_fail(struct comet_client *c, const char *code, const char *reason, const char *message,
+		int close_code)
+{
+	if(c->s->closing) return;
+	send_error(c, code, reason, message);
+	session_close(c->s, close_code, code);
+}
+
+static void send_hb(struct comet_client *c, int64_t now)
+{
+	send_text(c, comet_hb_frame());
+	c->last_hb_ms = now;
+}
+
+static void push(struct comet_client *c, const char *evt, size_t len)
+{
+	if(!c->authed || c->s->closing) return;
+	send_text(c, comet_push_frame(evt, len));
+}
+
+/* Publishes this session's retained presence entry (its own link, so ACLs
+ * decide; expiring, refreshed every presence_ttl/3). */
+static void publish_presence(struct comet_client *c)
+{
+	struct wsgw_gw *gw = c->s->gw;
+	mosquitto_property *props = NULL;
+	char *text = comet_presence(c->uid, c->rid, c->birth, gw->cfg->gateway_id, gw->boot_id, c->birth_ms);
+
+	if(!text) return;
+	mosquitto_property_add_int32(&props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, (uint32_t)ceil(gw->cfg->presence_ttl));
+	if(link_publish(c->s->link, &c->presence_mid, c->presence_topic, text, strlen(text), 1, true, props)){
+		wsgw_log(MOSQ_LOG_WARNING, "comet: presence publish for %s failed", c->uid);
+	}
+	mosquitto_property_free_all(&props);
+	free(text);
+	c->next_refresh_ms = gw_now_ms() + (int64_t)(gw->cfg->presence_ttl * 1000 / 3);
+}
+
+/* Tells the other gateways that this session is the uid's one. */
+static void publish_claim(struct comet_client *c)
+{
+	struct wsgw_gw *gw = c->s->gw;
+	char *topic = topic_join(state(gw)->claim_base, c->uid, (char *)NULL);
+	char *text = comet_claim_build(c->uid, gw->cfg->gateway_id, gw->boot_id, c->birth_ms, c->nonce);
+
+	if(!topic || !text || core_publish(gw, NULL, topic, text, strlen(text), 1, false, NULL)){
+		wsgw_log(MOSQ_LOG_WARNING, "comet: cannot publish the claim of %s (core session down?)", c->uid);
+	}
+	free(topic);
+	free(text);
+}
+
+/* A newer session of the uid took over: close this one with REPLACED. Its
+ * broker session ends now, without its will: the presence entry on the same
+ * topic is the new session's. */
+static void client_replace(struct comet_client *c, const char *message)
+{
+	unindex(c);
+	c->replaced = true;
+	if(c->s->link){
+		link_close(c->s->link, false);
+		c->s->link = NULL;
+	}
+	wsgw_log(MOSQ_LOG_INFO, "comet: session of %s (%s) replaced: %s", c->uid, c->s->peer, message);
+	client_fail(c, "REPLACED", NULL, message, CLOSE_REPLACED);
+}
+
+/* ---- rooms ---- */
+
+static int set_room(struct comet_client *c, const char *rid)
+{
+	char *copy = strdup(rid);
+	char *topic = *rid ? topic_join(state(c->s->gw)->base, "room", rid, (char *)NULL) : NULL;
+
+	if(!copy || (*rid && !topic)){
+		free(copy);
+		free(topic);
+		return -1;
+	}
+	free(c->rid);
+	free(c->room_topic);
+	c->rid = copy;
+	c->room_topic = topic;
+	return 0;
+}
+
+/* JOIN: leaves the current room (if any) and enters rid ("" = the world only).
+ * The same room is a no-op. */
+static void join_room(struct comet_client *c, const char *rid)
+{
+	struct wsgw_link *link = c->s->link;
+	bool up = link_is_up(link);
+
+	if(!strcmp(rid, c->rid)) return;
+	if(up && c->room_topic) link_unsubscribe(link, c->room_topic);
+	c->room_mid = 0;
+	if(set_room(c, rid)){
+		client_fail(c, "OUT_OF_MEMORY", NULL, NULL, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		return;
+	}
+	if(!up) return;   /* on_connected subscribes the room of the moment */
+	if(c->room_topic && link_subscribe(link, &c->room_mid, c->room_topic, 1)){
+		client_fail(c, "BROKER_UNAVAILABLE", NULL, "cannot subscribe the room", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		return;
+	}
+	/* After the SUBSCRIBE on the same connection: once the broker has the
+	 * entry, it has the subscription too. */
+	publish_presence(c);
+}
+
+/* ---- link callbacks ---- */
+
+static void on_connected(void *ud, int rc, bool session_present)
+{
+	struct comet_client *c = ud;
+	struct wsgw_link *link = c->s->link;
+	const char *topics[3];
+	int n = 0;
+
+	(void)session_present;   /* clean sessions */
+	if(rc){
+		bool denied = rc == MQTT_RC_NOT_AUTHORIZED || rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD;
+		client_fail(c, denied ? "FORBIDDEN" : "BROKER_UNAVAILABLE", NULL, mosquitto_reason_string(rc),
+				denied ? LWS_CLOSE_STATUS_POLICY_VIOLATION : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		return;
+	}
+	topics[n++] = c->user_topic;
+	topics[n++] = state(c->s->gw)->world_topic;
+	if(c->room_topic) topics[n++] = c->room_topic;
+	c->ninit = 0;
+	for(int i = 0; i < n; i++){
+		int mid = 0;
+		if(link_subscribe(link, &mid, topics[i], 1)){
+			client_fail(c, "BROKER_UNAVAILABLE", NULL, "cannot subscribe", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+			return;
+		}
+		c->init_mids[c->ninit++] = mid;
+		if(i == 0) c->user_mid = mid;
+		else if(i == 1) c->world_mid = mid;
+		else c->room_mid = mid;
+	}
+	publish_presence(c);
+}
+
+static void room_refused(struct comet_client *c)
+{
+	char msg[200];
+	snprintf(msg, sizeof(msg), "the broker refused the subscription to room %.128s; back in the world only", c->rid);
+	send_error(c, "FORBIDDEN", NULL, msg);
+	c->room_mid = 0;
+	if(set_room(c, "")){
+		client_fail(c, "OUT_OF_MEMORY", NULL, NULL, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		return;
+	}
+	if(link_is_up(c->s->link)) publish_presence(c);
+}
+
+static void on_subscribed(void *ud, int mid, int count, const int *granted)
+{
+	struct comet_client *c = ud;
+	bool refused = false, was_init = false;
+
+	for(int i = 0; i < count; i++) refused = refused || granted[i] >= 0x80;
+	for(int i = 0; i < c->ninit; i++){
+		if(c->init_mids[i] == mid){
+			c->init_mids[i] = c->init_mids[--c->ninit];
+			was_init = true;
+			break;
+		}
+	}
+	if(refused){
+		if(mid == c->user_mid || mid == c->world_mid){
+			client_fail(c, "FORBIDDEN", NULL, "the broker refused the subscription to this uid's topics",
+					LWS_CLOSE_STATUS_POLICY_VIOLATION);
+			return;
+		}
+		if(mid == c->room_mid && c->room_mid) room_refused(c);
+		/* else: a room left since */
+	}
+	if(was_init && c->ninit == 0 && !c->ready && !c->s->closing){
+		/* The first HB says: authenticated, and pushes reach you from now on. */
+		c->ready = true;
+		send_hb(c, gw_now_ms());
+	}
+}
+
+static void on_published(void *ud, int mid, int reason)
+{
+	struct comet_client *c = ud;
+	if(reason >= 0x80 && mid == c->presence_mid){
+		client_fail(c, "FORBIDDEN", NULL, "the broker refused this session's presence", LWS_CLOSE_STATUS_POLICY_VIOLATION);
+	}
+}
+
+static void on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
+{
+	struct comet_client *c = ud;
+	char *evt;
+	size_t len = 0;
+
+	(void)props;
+	/* Pushes are live: a retained message is not replayed on subscribe. */
+	if(msg->retain) return;
+	if(strcmp(msg->topic, c->user_topic) && strcmp(msg->topic, state(c->s->gw)->world_topic)
+			&& (!c->room_topic || strcmp(msg->topic, c->room_topic))){
+		return;   /* e.g. the last room's, while its UNSUBSCRIBE is under way */
+	}
+	evt = comet_evt_from_payload(msg->payload, (size_t)msg->payloadlen, &len);
+	if(!evt){
+		wsgw_log(MOSQ_LOG_NOTICE, "comet: dropped a non-UTF-8 payload on %s", msg->topic);
+		return;
+	}
+	push(c, evt, len);
+	free(evt);
+}
+
+static void on_lost(void *ud, int rc)
+{
+	struct comet_client *c = ud;
+	link_close(c->s->link, false);
+	c->s->link = NULL;
+	c->lost_ms = gw_now_ms();
+	c->lost_rc = rc;
+}
+
+static const struct wsgw_link_ops client_ops = {
+	.connected = on_connected,
+	.message = on_message,
+	.subscribed = on_subscribed,
+	.published = on_published,
+	.lost = on_lost,
+};
+
+/* ---- WebSocket side ---- */
+
+static int ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
+{
+	(void)gw;
+	(void)route;
+	switch(comet_route(subpath)){
+	case COMET_ROUTE_SUBSCRIBE:
+		return 0;
+	case COMET_ROUTE_NONE:
+		return 404;
+	default:
+		return 405;   /* the API methods are plain POSTs */
+	}
+}
+
+static void client_free(struct comet_client *c)
+{
+	free(c->uid);
+	free(c->rid);
+	free(c->user_topic);
+	free(c->room_topic);
+	free(c->presence_topic);
+	free(c);
+}
+
+static int ws_open(struct wsgw_session *s, const char *route)
+{
+	struct comet_client *c = calloc(1, sizeof(*c));
+	const struct wsgw_config *cfg = s->gw->cfg;
+	double auth_s = cfg->handshake_timeout < cfg->comet_hb_drop ? cfg->handshake_timeout : cfg->comet_hb_drop;
+	int64_t now = gw_now_ms();
+
+	(void)route;
+	if(!c) return -1;
+	c->s = s;
+	s->priv = c;
+	c->rid = strdup("");
+	if(!c->rid) return -1;
+	/* The broker session opens with AUTH, when the uid is known. */
+	c->auth_deadline_ms = now + (int64_t)(auth_s * 1000);
+	c->last_up_ms = c->last_down_ms = c->last_hb_ms = now;
+	return 0;
+}
+
+static void ws_error(struct wsgw_session *s, const char *code, const char *message)
+{
+	if(s->priv) send_error(s->priv, code, NULL, message);
+}
+
+/* The first uplink: AUTH (maybe with join), else an error and close. */
+static void authenticate(struct comet_client *c, const struct comet_uplink *u)
+{
+	struct wsgw_session *s = c->s;
+	struct wsgw_gw *gw = s->gw;
+	struct comet_gw *st = state(gw);
+	struct jwtauth_identity id;
+	struct wsgw_link_params p;
+	struct comet_client *old;
+	const char *why = NULL, *err;
+	char *client_id = NULL;
+	unsigned char rnd[8];
+
+	if(u->t != COMET_AUTH){
+		client_fail(c, "AUTH_REQUIRED", NULL, "the first message must be AUTH {\"t\":\"AUTH\",\"auth\":{\"token\":...}}",
+				LWS_CLOSE_STATUS_POLICY_VIOLATION);
+		return;
+	}
+	if(!u->token || !*u->token){
+		client_fail(c, "UNAUTHORIZED", JWTAUTH_E_MALFORMED, "AUTH needs auth.token", LWS_CLOSE_STATUS_POLICY_VIOLATION);
+		return;
+	}
+	err = gw_jwt_verify(gw, u->token, &id, &why);
+	if(err){
+		wsgw_log(MOSQ_LOG_NOTICE, "comet: AUTH from %s refused: %s (%s)", s->peer, err, why);
+		client_fail(c, "UNAUTHORIZED", err, why, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+		return;
+	}
+	if(!topic_channel_valid(id.sub)){
+		jwtauth_identity_clear(&id);
+		client_fail(c, "UNAUTHORIZED", JWTAUTH_E_SUBJECT,
+				"the token's sub cannot be a uid: 1 to 128 bytes without control characters or a leading '$'",
+				LWS_CLOSE_STATUS_POLICY_VIOLATION);
+		return;
+	}
+	c->uid = strdup(id.sub);
+	jwtauth_identity_clear(&id);
+	c->user_topic = c->uid ? topic_join(st->base, "user", c->uid, (char *)NULL) : NULL;
+	c->presence_topic = c->uid ? topic_join(gw->cfg->presence_prefix, st->mirror_key, c->uid, (char *)NULL) : NULL;
+	client_id = c->uid ? malloc(strlen(gw->cfg->comet_root) + strlen(c->uid) + 2) : NULL;
+	if(!c->user_topic || !c->presence_topic || !client_id
+			|| (u->has_join && set_room(c, u->rid))){
+		free(client_id);
+		client_fail(c, "OUT_OF_MEMORY", NULL, NULL, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		return;
+	}
+	/* One session per uid: the newest wins, here at once, elsewhere by claim. */
+	old = find_uid(gw, c->uid);
+	if(old) client_replace(old, "another session of this uid subscribed");
+
+	c->authed = true;
+	c->birth_ms = gw_wall_ms();
+	comet_birth(c->birth_ms, c->birth);
+	gw_random(rnd, sizeof(rnd));
+	for(size_t i = 0; i < sizeof(rnd); i++) snprintf(c->nonce + 2*i, 3, "%02x", rnd[i]);
+	HASH_ADD_KEYPTR(hh, st->by_uid, c->uid, strlen(c->uid), c);
+	c->indexed = true;
+	publish_claim(c);
+	wsgw_log(MOSQ_LOG_INFO, "comet: %s subscribed from %s%s%s", c->uid, s->peer,
+			*c->rid ? " into room " : "", c->rid);
+
+	/* Client id from the uid: the broker's takeover ends any older session
+	 * of the uid on this broker, whichever gateway opened it. */
+	sprintf(client_id, "%s-%s", gw->cfg->comet_root, c->uid);
+	memset(&p, 0, sizeof(p));
+	p.client_id = client_id;
+	p.username = gw->cfg->comet_username;
+	p.clean_start = true;
+	p.will_topic = c->presence_topic;   /* clears the entry if the session dies */
+	s->link = link_open(gw, &p, &client_ops, c);
+	free(client_id);
+	if(!s->link) client_fail(c, "BROKER_UNAVAILABLE", NULL, "cannot open a broker session", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+}
+
+static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
+{
+	struct comet_client *c = s->priv;
+	struct comet_uplink u;
+	const char *msg = NULL, *err;
+
+	if(!c || s->closing) return;
+	c->last_up_ms = gw_now_ms();   /* any uplink counts as activity */
+	err = comet_parse_uplink(buf, len, &u, &msg);
+	if(err){
+		if(!c->authed) client_fail(c, err, NULL, msg, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+		else send_error(c, err, NULL, msg);
+		return;
+	}
+	if(!c->authed){
+		authenticate(c, &u);
+	}else{
+		switch(u.t){
+		case COMET_HB:
+			break;
+		case COMET_AUTH:
+			send_error(c, "ALREADY_AUTHENTICATED", NULL, "AUTH is only the first message; this one is ignored");
+			break;
+		case COMET_JOIN:
+			join_room(c, u.rid);
+			break;
+		case COMET_PUSH:
+			break;   /* refused by the parser */
+		}
+	}
+	comet_uplink_clear(&u);
+}
+
+static void ws_tick(struct wsgw_session *s, int64_t now)
+{
+	struct comet_client *c = s->priv;
+	const struct wsgw_config *cfg = s->gw->cfg;
+	int64_t idle = (int64_t)(cfg->comet_hb_idle * 1000), drop = (int64_t)(cfg->comet_hb_drop * 1000);
+
+	if(!c) return;
+	if(c->lost_ms){
+		if(now - c->lost_ms >= LOST_GRACE_MS){
+			wsgw_log(MOSQ_LOG_NOTICE, "comet: broker session of %s lost: %s", c->uid, mosquitto_strerror(c->lost_rc));
+			client_fail(c, "BROKER_UNAVAILABLE", NULL, "the broker session was lost", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		}
+		return;
+	}
+	if(!c->authed){
+		if(now >= c->auth_deadline_ms){
+			client_fail(c, "AUTH_TIMEOUT", NULL, "no AUTH in time", LWS_CLOSE_STATUS_POLICY_VIOLATION);
+		}
+		return;
+	}
+	/* Frames the core took but did not hand over (binary, rate limited) are
+	 * uplink activity too. comet_hb_drop, not the core's idle_timeout, decides
+	 * when a silent client goes (own_liveness). */
+	if(s->last_rx_ms > c->last_up_ms) c->last_up_ms = s->last_rx_ms;
+	if(now - c->last_up_ms >= drop){
+		client_fail(c, "HEARTBEAT_TIMEOUT", NULL, "nothing received for comet_hb_drop seconds", CLOSE_HEARTBEAT_TIMEOUT);
+		return;
+	}
+	if(c->ready && (now - c->last_down_ms >= idle || (now - c->last_up_ms >= idle && now - c->last_hb_ms >= idle))){
+		send_hb(c, now);
+	}
+	if(c->ready && now >= c->next_refresh_ms && link_is_up(s->link)) publish_presence(c);
+}
+
+static void ws_close(struct wsgw_session *s)
+{
+	struct comet_client *c = s->priv;
+	if(!c) return;
+	unindex(c);
+	/* Leaving: the will (an empty retained message on the presence topic)
+	 * clears the entry; a replaced session's entry is its successor's. */
+	s->link_will = !c->replaced;
+	client_free(c);
+	s->priv = NULL;
+}
+
+/* ---- HTTP API ---- */
+
+static void api_free(struct wsgw_gw *gw, struct comet_api *p)
+{
+	struct comet_api **pp;
+	for(pp = &state(gw)->pending; *pp; pp = &(*pp)->next){
+		if(*pp == p){
+			*pp = p->next;
+			break;
+		}
+	}
+	if(p->h) p->h->priv = NULL;
+	free(p);
+}
+
+/* Returns 0 when the request carries a service credential, else replies. */
+static int api_auth(struct wsgw_http *h)
+{
+	struct wsgw_gw *gw = h->gw;
+	char *buf = malloc(AUTH_HEADER_MAX), *token;
+	struct jwtauth_identity id;
+	const char *why = NULL, *err;
+	int rc = -1;
+
+	if(!buf){
+		http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
+		return -1;
+	}
+	if(http_header(h, WSI_TOKEN_HTTP_AUTHORIZATION, buf, AUTH_HEADER_MAX) < 0 || !(token = comet_bearer(buf))){
+		http_reply_error(h, 401, "UNAUTHORIZED", "Authorization: Bearer <token> is required");
+		goto out;
+	}
+	if(gw->cfg->comet_service_token && comet_secret_equal(token, gw->cfg->comet_service_token)){
+		rc = 0;
+		goto out;
+	}
+	err = gw_jwt_verify(gw, token, &id, &why);
+	if(err){
+		json_t *o = json_pack("{s:s,s:s,s:s}", "error", "UNAUTHORIZED", "reason", err, "message",
+				!strcmp(err, JWTAUTH_E_MALFORMED) ? "not the service token, nor a JWT" : why);
+		http_reply(h, 401, o ? json_dumps(o, JSON_COMPACT) : NULL);
+		json_decref(o);
+		goto out;
+	}
+	jwtauth_identity_clear(&id);
+	if(!comet_jwt_is_service(token)){
+		http_reply_error(h, 403, "FORBIDDEN", "the token is valid but not a service token (\"type\":\"service\" or \"service\" in \"scopes\")");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+static void api_publish(struct wsgw_http *h, const char *topic, const struct comet_req *r)
+{
+	struct wsgw_gw *gw = h->gw;
+	struct comet_api *p;
+	int mid = 0;
+
+	if(!core_is_up(gw)){
+		http_reply_error(h, 503, "BROKER_UNAVAILABLE", "the gateway's broker session is down");
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if(!p){
+		http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
+		return;
+	}
+	if(core_publish(gw, &mid, topic, r->evt, r->evt_len, 1, false, NULL)){
+		free(p);
+		http_reply_error(h, 503, "BROKER_UNAVAILABLE", "the publish failed");
+		return;
+	}
+	p->h = h;
+	p->mid = mid;
+	p->deadline_ms = gw_now_ms() + API_TIMEOUT_MS;
+	p->next = state(gw)->pending;
+	state(gw)->pending = p;
+	h->priv = p;
+}
+
+/* DumpSession from the presence mirror: this gateway's sessions (the seed's
+ * "this comet instance"), or with cluster every session the shared presence
+ * tree holds. */
+static void api_dump(struct wsgw_http *h, bool cluster)
+{
+	struct wsgw_gw *gw = h->gw;
+	struct mirror_channel *ch = mirror_channel_find(&gw->mirror, state(gw)->mirror_key);
+	size_t cap = ch ? ch->count : 0, n = 0;
+	struct comet_sess *v = calloc(cap ? cap : 1, sizeof(*v));
+	json_t **keep = calloc(cap ? cap : 1, sizeof(*keep));
+	struct mirror_member *m, *tmp;
+	char *text;
+
+	if(!v || !keep){
+		free(v);
+		free(keep);
+		http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
+		return;
+	}
+	if(ch){
+		HASH_ITER(hh, ch->members, m, tmp){
+			json_t *pres;
+			const char *rid, *birth;
+			if(!cluster && (!m->gateway || !m->boot || strcmp(m->gateway, gw->cfg->gateway_id)
+						|| strcmp(m->boot, gw->boot_id))){
+				continue;
+			}
+			pres = json_loads(m->presence, 0, NULL);
+			rid = json_string_value(json_object_get(pres, "rid"));
+			birth = json_string_value(json_object_get(pres, "birth"));
+			keep[n] = pres;
+			v[n].uid = m->id;
+			v[n].rid = rid && (!*rid || topic_channel_valid(rid)) ? rid : "";
+			v[n].birth = birth ? birth : "";
+			v[n].gateway = m->gateway;
+			n++;
+		}
+	}
+	text = comet_dump(v, n, cluster);
+	for(size_t i = 0; i < n; i++) json_decref(keep[i]);
+	free(keep);
+	free(v);
+	if(text) http_reply(h, 200, text);
+	else http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
+}
+
+static void http(struct wsgw_http *h, const char *subpath)
+{
+	struct comet_gw *st = state(h->gw);
+	enum comet_route route = comet_route(subpath);
+	struct comet_req r;
+	const char *code = NULL, *msg = NULL;
+	char *topic;
+
+	switch(route){
+	case COMET_ROUTE_NONE:
+		http_reply_error(h, 404, "NOT_FOUND", NULL);
+		return;
+	case COMET_ROUTE_SUBSCRIBE:
+		if(h->is_post || h->is_other_method){
+			h->allow = "GET";
+			http_reply_error(h, 405, "METHOD_NOT_ALLOWED", "Subscribe takes a WebSocket upgrade (GET)");
+		}else{
+			http_reply_error(h, 426, "UPGRADE_REQUIRED", "Subscribe is a WebSocket endpoint");
+		}
+		return;
+	default:
+		break;
+	}
+	if(!h->is_post){
+		h->allow = "POST";
+		http_reply_error(h, 405, "METHOD_NOT_ALLOWED", "the Comet API takes POST");
+		return;
+	}
+	if(api_auth(h)) return;
+	if(comet_parse_request(route, h->body, h->body_len, &r, &code, &msg)){
+		http_reply_error(h, 400, code, msg);
+		return;
+	}
+	switch(route){
+	case COMET_ROUTE_PUBLISH:
+		topic = topic_join(st->base, "user", r.uid, (char *)NULL);
+		break;
+	case COMET_ROUTE_BROADCAST:
+		topic = *r.rid ? topic_join(st->base, "room", r.rid, (char *)NULL) : strdup(st->world_topic);
+		break;
+	default:
+		api_dump(h, r.cluster);
+		comet_req_clear(&r);
+		return;
+	}
+	if(topic) api_publish(h, topic, &r);
+	else http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
+	free(topic);
+	comet_req_clear(&r);
+}
+
+static void http_gone(struct wsgw_http *h)
+{
+	struct comet_api *p = h->priv;
+	if(p) p->h = NULL;   /* its PUBACK or timeout frees it */
+	h->priv = NULL;
+}
+
+/* ---- gateway-wide ---- */
+
+static void core_up(struct wsgw_gw *gw)
+{
+	struct comet_gw *st = state(gw);
+	char *claims = topic_join(st->claim_base, "+", (char *)NULL);
+
+	if(core_subscribe(gw, st->event_topic)) wsgw_log(MOSQ_LOG_ERR, "comet: cannot subscribe %s", st->event_topic);
+	if(!claims || core_subscribe(gw, claims)) wsgw_log(MOSQ_LOG_ERR, "comet: cannot subscribe the claims");
+	free(claims);
+}
+
+/* An Event {uid, rid, evt}: to the uid, else to the room, else to the world,
+ * among this gateway's sessions (every gateway's core gets the Event). */
+static void on_event(struct wsgw_gw *gw, const struct mosquitto_message *msg)
+{
+	struct comet_req r;
+	const char *why = NULL;
+	struct comet_client *c, *tmp;
+
+	if(msg->retain) return;   /* live only, as pushes */
+	if(comet_parse_event(msg->payload, (size_t)msg->payloadlen, &r, &why)){
+		wsgw_log(MOSQ_LOG_NOTICE, "comet: ignored a bad Event on %s: %s", msg->topic, why);
+		return;
+	}
+	if(*r.uid){
+		c = find_uid(gw, r.uid);
+		if(c) push(c, r.evt, r.evt_len);
+	}else{
+		HASH_ITER(hh, state(gw)->by_uid, c, tmp){
+			if(!*r.rid || !strcmp(c->rid, r.rid)) push(c, r.evt, r.evt_len);
+		}
+	}
+	comet_req_clear(&r);
+}
+
+static void on_claim(struct wsgw_gw *gw, const char *uid, const struct mosquitto_message *msg)
+{
+	struct comet_claim cl;
+	struct comet_client *c;
+
+	if(comet_claim_parse(msg->payload, (size_t)msg->payloadlen, &cl)) return;
+	if(strcmp(cl.uid, uid) || (!strcmp(cl.gateway, gw->cfg->gateway_id) && !strcmp(cl.boot, gw->boot_id))){
+		comet_claim_clear(&cl);
+		return;   /* our own: local sessions are replaced directly */
+	}
+	c = find_uid(gw, uid);
+	if(c){
+		if(comet_session_cmp(c->birth_ms, c->nonce, cl.birth_ms, cl.nonce) < 0){
+			client_replace(c, "another session of this uid subscribed on another gateway");
+		}else{
+			/* Ours is the newer one (both subscribed at about the same time):
+			 * say so, and the other gateway closes its own. */
+			publish_claim(c);
+		}
+	}
+	comet_claim_clear(&cl);
+}
+
+static bool core_message(struct wsgw_gw *gw, const struct mosquitto_message *msg, const mosquitto_property *props)
+{
+	struct comet_gw *st = state(gw);
+	size_t clen = strlen(st->claim_base);
+	(void)props;
+
+	if(!strcmp(msg->topic, st->event_topic)){
+		on_event(gw, msg);
+		return true;
+	}
+	if(!strncmp(msg->topic, st->claim_base, clen) && msg->topic[clen] == '/'){
+		const char *uid = msg->topic + clen + 1;
+		if(*uid && !strchr(uid, '/')) on_claim(gw, uid, msg);
+		return true;
+	}
+	return false;
+}
+
+static void core_published(struct wsgw_gw *gw, int mid, int reason)
+{
+	for(struct comet_api *p = state(gw)->pending; p; p = p->next){
+		if(p->mid != mid) continue;
+		if(p->h){
+			if(reason >= 0x80) http_reply_error(p->h, 403, "FORBIDDEN", "the broker refused the publish (ACL)");
+			else http_reply(p->h, 200, strdup("{}"));
+		}
+		api_free(gw, p);
+		return;
+	}
+}
+
+static void gw_tick(struct wsgw_gw *gw, int64_t now)
+{
+	struct comet_api *p, *next;
+	for(p = state(gw)->pending; p; p = next){
+		next = p->next;
+		if(now < p->deadline_ms) continue;
+		if(p->h) http_reply_error(p->h, 503, "BROKER_UNAVAILABLE", "the broker did not confirm the publish");
+		api_free(gw, p);
+	}
+}
+
+static int gw_init(struct wsgw_gw *gw)
+{
+	const struct wsgw_config *cfg = gw->cfg;
+	struct comet_gw *st = calloc(1, sizeof(*st));
+
+	if(!st) return -1;
+	gw->comet = st;
+	st->base = topic_join(cfg->topic_prefix, cfg->comet_root, (char *)NULL);
+	st->world_topic = topic_join(cfg->topic_prefix, cfg->comet_root, "world", (char *)NULL);
+	st->event_topic = topic_join(cfg->topic_prefix, cfg->comet_root, "event", (char *)NULL);
+	st->claim_base = topic_join(cfg->topic_prefix, cfg->comet_root, "claim", (char *)NULL);
+	st->mirror_key = topic_join(cfg->comet_root, "world", (char *)NULL);
+	if(!st->base || !st->world_topic || !st->event_topic || !st->claim_base || !st->mirror_key) return -1;
+	if(!gw->jwt.hs256_secret && !gw->jwt.rs256_pem){
+		wsgw_log(MOSQ_LOG_WARNING, "comet: no JWT key configured (jwt_hs256_secret, jwt_rs256_public_key_file): every AUTH will be refused");
+	}
+	return 0;
+}
+
+static void gw_free(struct wsgw_gw *gw)
+{
+	struct comet_gw *st = state(gw);
+	if(!st) return;
+	while(st->pending) api_free(gw, st->pending);
+	HASH_CLEAR(hh, st->by_uid);   /* the clients are their sessions' */
+	free(st->base);
+	free(st->world_topic);
+	free(st->event_topic);
+	free(st->claim_base);
+	free(st->mirror_key);
+	free(st);
+	gw->comet = NULL;
+}
+
+const struct wsgw_dialect wsgw_dialect_comet = {
+	.own_liveness = true,
+	.name = "Comet",
+	.ws_filter = ws_filter,
+	.ws_open = ws_open,
+	.ws_text = ws_text,
+	.ws_error = ws_error,
+	.ws_tick = ws_tick,
+	.ws_close = ws_close,
+	.http = http,
+	.http_gone = http_gone,
+	.core_up = core_up,
+	.core_message = core_message,
+	.core_published = core_published,
+	.gw_tick = gw_tick,
+	.gw_init = gw_init,
+	.gw_free = gw_free,
+};
