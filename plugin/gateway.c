@@ -53,6 +53,28 @@ void gw_random(void *buf, size_t len)
 	}
 }
 
+void gw_random_id(char *out, size_t outlen, const char *prefix, size_t n)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char rnd[64];
+	size_t plen = strlen(prefix);
+
+	if(n > sizeof(rnd)) n = sizeof(rnd);
+	gw_random(rnd, n);
+	snprintf(out, outlen, "%s", prefix);
+	for(size_t i = 0; i < n && plen + i + 1 < outlen; i++){
+		/* 256 % 62 != 0: the bias (< 1 in 62) does not matter for identifiers. */
+		out[plen + i] = alphabet[rnd[i] % 62];
+		out[plen + i + 1] = '\0';
+	}
+}
+
+int gw_filter_mount_root(struct wsgw_gw *gw, const char *subpath, char **route)
+{
+	(void)gw; (void)route;
+	return (!subpath[0] || !strcmp(subpath, "/")) ? 0 : 404;
+}
+
 uint32_t gw_random32(void *unused)
 {
 	uint32_t r;

@@ -78,20 +78,6 @@ static struct op_gw *state_of(struct wsgw_gw *gw)
 	return gw->op;
 }
 
-static void random_id(char *out, size_t outlen, const char *prefix)
-{
-	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char rnd[OP_ID_LEN];
-	size_t plen = strlen(prefix);
-
-	gw_random(rnd, sizeof(rnd));
-	snprintf(out, outlen, "%s", prefix);
-	for(size_t i = 0; i < OP_ID_LEN && plen + i + 1 < outlen; i++){
-		out[plen + i] = alphabet[rnd[i] % 62];
-		out[plen + i + 1] = '\0';
-	}
-}
-
 static void reply(struct op_client *c, char *text)
 {
 	session_send(c->s, text);
@@ -198,7 +184,7 @@ static void send_members(struct op_client *c, struct op_sub *sub)
 	HASH_ITER(hh, ch->members, m, tmp){
 		char id[32];
 		if(!strcmp(m->id, c->st->client_id)) continue;
-		random_id(id, sizeof(id), "pres-");
+		gw_random_id(id, sizeof(id), "pres-", OP_ID_LEN);
 		reply(c, op_pres("join", id, plain, json_loads(m->presence, 0, NULL)));
 	}
 	free(plain);
@@ -452,7 +438,7 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 			return;
 		}
 		sender = sender_of(props, id);
-		if(!id[0]) random_id(id, sizeof(id), "mesg-");
+		if(!id[0]) gw_random_id(id, sizeof(id), "mesg-", OP_ID_LEN);
 		reply(c, op_mesg(id, sub->name, data, sender));
 		return;
 	}
@@ -526,7 +512,7 @@ static void do_connect(struct op_client *c, const struct op_request *r)
 		reply_error(c, "connect", r->id, OP_E_UNAVAILABLE, "out of memory");
 		return;
 	}
-	random_id(st->client_id, sizeof(st->client_id), "op-");
+	gw_random_id(st->client_id, sizeof(st->client_id), "op-", OP_ID_LEN);
 	st->since_ms = gw_wall_ms();
 	if(!strcmp(kind, "none")){
 		char anon[32];
@@ -534,7 +520,7 @@ static void do_connect(struct op_client *c, const struct op_request *r)
 			why = "anonymous access is off (plugin_opt_op_anonymous)";
 			goto refused;
 		}
-		random_id(anon, 14, "anon-");
+		gw_random_id(anon, sizeof(anon), "anon-", 8);
 		st->user_id = strdup(anon);
 		st->user_name = strdup("anonymous");
 		st->username = strdup(gw->cfg->op_username);
@@ -694,7 +680,7 @@ static void do_pub(struct op_client *c, const struct op_request *r)
 	}
 	text = jsonutil_dump(r->data);
 	p = text ? pending_new(c, r) : NULL;
-	random_id(id, sizeof(id), "mesg-");
+	gw_random_id(id, sizeof(id), "mesg-", OP_ID_LEN);
 	/* The sender is stamped from the authenticated user: clients cannot set it. */
 	if(!p || mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "id", id)
 			|| mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "sender_id", c->st->user_id)
@@ -725,12 +711,6 @@ out:
 }
 
 /* ---- dialect ops ---- */
-
-static int ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
-{
-	(void)gw; (void)route;
-	return (!subpath[0] || !strcmp(subpath, "/")) ? 0 : 404;
-}
 
 static int ws_open(struct wsgw_session *s, const char *route)
 {
@@ -850,7 +830,7 @@ static void on_presence(struct wsgw_session *s, const char *key, enum wsgw_prese
 		if(sub->presence && !strcmp(sub->key, key)){
 			size_t tlen = strlen(sub->name) - strlen("/presence");
 			char *plain = strndup(sub->name, tlen);
-			random_id(id, sizeof(id), "pres-");
+			gw_random_id(id, sizeof(id), "pres-", OP_ID_LEN);
 			if(plain) reply(c, op_pres(ev == WSGW_PRESENCE_JOINED ? "join" : "leave", id, plain,
 					json_loads(m->presence, 0, NULL)));
 			free(plain);
@@ -890,7 +870,7 @@ static void gw_free(struct wsgw_gw *gw)
 
 const struct wsgw_dialect wsgw_dialect_op = {
 	.name = "op",
-	.ws_filter = ws_filter,
+	.ws_filter = gw_filter_mount_root,
 	.ws_open = ws_open,
 	.ws_text = ws_text,
 	.ws_error = ws_error,

@@ -100,21 +100,6 @@ static struct tg_gw *tg_of(struct wsgw_gw *gw)
 	return gw->telegraphy;
 }
 
-static void random_text(char *out, size_t outlen, const char *prefix, size_t n)
-{
-	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char rnd[64];
-	size_t plen = strlen(prefix);
-
-	if(n > sizeof(rnd)) n = sizeof(rnd);
-	gw_random(rnd, n);
-	snprintf(out, outlen, "%s", prefix);
-	for(size_t i = 0; i < n && plen + i + 1 < outlen; i++){
-		out[plen + i] = alphabet[rnd[i] % 62];
-		out[plen + i + 1] = '\0';
-	}
-}
-
 static void respond(struct tg_client *c, bool ok, const char *status, bool has_id, long long id, json_t *data)
 {
 	session_send(c->s, tele_response(ok, status, has_id, id, data));
@@ -463,7 +448,7 @@ static void do_connect(struct tg_client *c, const struct tele_request *r)
 		refuse(c, TELE_S_UNAVAILABLE, true, r->id, "out of memory");
 		return;
 	}
-	random_text(st->client_id, sizeof(st->client_id), "tg-", TG_ID_LEN);
+	gw_random_id(st->client_id, sizeof(st->client_id), "tg-", TG_ID_LEN);
 	st->user = user;
 	st->username = strdup(user ? user : gw->cfg->telegraphy_username);
 	st->host = strdup(c->s->peer);
@@ -616,12 +601,6 @@ static void do_unsubscribe(struct tg_client *c, const struct tele_request *r)
 }
 
 /* ---- dialect ops ---- */
-
-static int ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
-{
-	(void)gw; (void)route;
-	return (!subpath[0] || !strcmp(subpath, "/")) ? 0 : 404;
-}
 
 static int ws_open(struct wsgw_session *s, const char *route)
 {
@@ -804,7 +783,7 @@ static void http(struct wsgw_http *h, const char *subpath)
 		http_reply_error(h, 503, "TOO_MANY_TOKENS", "too many tokens outstanding");
 		return;
 	}
-	random_text(token, sizeof(token), "", 24);
+	gw_random_id(token, sizeof(token), "", 24);
 	t = calloc(1, sizeof(*t));
 	if(!t || !(t->key = strdup(token)) || (user && !(t->user = strdup(user)))){
 		if(t){
@@ -963,7 +942,7 @@ static void gw_free(struct wsgw_gw *gw)
 
 const struct wsgw_dialect wsgw_dialect_telegraphy = {
 	.name = "Telegraphy",
-	.ws_filter = ws_filter,
+	.ws_filter = gw_filter_mount_root,
 	.ws_open = ws_open,
 	.ws_text = ws_text,
 	.ws_error = ws_error,

@@ -271,6 +271,10 @@ int64_t gw_now_ms(void);             /* monotonic */
 int64_t gw_wall_ms(void);            /* since the epoch */
 void gw_random(void *buf, size_t len);
 uint32_t gw_random32(void *unused);
+/* prefix + n characters of [A-Za-z0-9] (n <= 64), truncated to outlen. */
+void gw_random_id(char *out, size_t outlen, const char *prefix, size_t n);
+/* A ws_filter for dialects whose one WebSocket endpoint is the mount itself. */
+int gw_filter_mount_root(struct wsgw_gw *gw, const char *subpath, char **route);
 /* Dispatches a presence event to the local sessions indexed under key. */
 void gw_presence_dispatch(struct wsgw_gw *gw, const char *key, enum wsgw_presence_event ev,
 		const struct mirror_member *m);
