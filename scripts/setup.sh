@@ -11,7 +11,11 @@ libwebsockets-dev libjansson-dev libjwt-dev libssl-dev uthash-dev"
 TEST_PKGS="libcmocka-dev python3 python3-websockets python3-paho-mqtt python3-pytest valgrind clang"
 
 want="$PKGS"
-[ "${1:-}" = "--test" ] && want="$want $TEST_PKGS"
+tests=OFF
+if [ "${1:-}" = "--test" ]; then
+	want="$want $TEST_PKGS"
+	tests=ON
+fi
 
 missing=""
 for p in $want; do
@@ -25,5 +29,5 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
 fi
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWSGW_TESTS=$tests >/dev/null
 cmake --build build -j"$(nproc)"
