@@ -1,0 +1,71 @@
+# Shared by run.sh and smoke.sh: start and stop the two brokers under test.
+#   gw      mosquitto + mosquitto_wsgw.so: MQTT on $GW_MQTT, gateway on $GW_WS
+#   native  mosquitto with its own WebSockets listener on $NAT_WS, MQTT on $NAT_MQTT
+# Both listen on 127.0.0.1 only (sources 127.0.0.2.. reach 127.0.0.1 too).
+
+# bench_start_brokers DIR WSBENCH PLUGIN: sets GW_PID NAT_PID and the ports.
+bench_start_brokers() {
+	dir=$1 wsb=$2 plugin=$3
+	GW_MQTT=$($wsb freeport) GW_WS=$($wsb freeport) NAT_MQTT=$($wsb freeport) NAT_WS=$($wsb freeport)
+	user=""
+	[ "$(id -u)" -eq 0 ] && user="user root"
+	cat > "$dir/gw.conf" <<CONF
+$user
+listener $GW_MQTT 127.0.0.1
+listener 0 $dir/gw.sock
+allow_anonymous true
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+plugin $plugin
+plugin_opt_broker_socket $dir/gw.sock
+plugin_opt_listen_port $GW_WS
+plugin_opt_listen_address 127.0.0.1
+plugin_opt_gateway_id bench
+plugin_opt_max_connections 20000
+plugin_opt_idle_timeout 0
+plugin_opt_wsdo_ping_interval 3600
+${GW_EXTRA_OPTS:-}
+CONF
+	cat > "$dir/native.conf" <<CONF
+$user
+listener $NAT_MQTT 127.0.0.1
+listener $NAT_WS 127.0.0.1
+protocol websockets
+allow_anonymous true
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+CONF
+	${MOSQUITTO:-mosquitto} -c "$dir/gw.conf" 2>>"$dir/gw.log" &
+	GW_PID=$!
+	${MOSQUITTO:-mosquitto} -c "$dir/native.conf" 2>>"$dir/native.log" &
+	NAT_PID=$!
+	for p in $GW_MQTT $GW_WS $NAT_MQTT $NAT_WS; do
+		if ! $wsb waitport "$p" 10; then
+			echo "bench: a broker did not start; logs:" >&2
+			cat "$dir/gw.log" "$dir/native.log" >&2
+			bench_stop_brokers
+			return 1
+		fi
+	done
+	sleep 0.5   # the gateway's core session subscribes right after start
+}
+
+bench_stop_one() {
+	pid=$1
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	i=0
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+bench_stop_brokers() {
+	bench_stop_one "${GW_PID:-}"
+	bench_stop_one "${NAT_PID:-}"
+	GW_PID="" NAT_PID=""
+}
