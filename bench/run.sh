@@ -15,6 +15,7 @@
 #   OUT            results directory (default build-bench/bench-results)
 #   WSBENCH_ARGS   extra wsbench options for every run (e.g. "--duration 5")
 #   PLUGIN         the mosquitto_wsgw.so to measure (default: the one built here)
+#   REPEAT         runs of every scenario (default 1); the table shows medians
 # Everything listens on and connects to 127.0.0.0/8 only; every run is bounded.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +24,7 @@ SCENARIOS=${SCENARIOS:-"idle burst fanout fanout_web channels device"}
 IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
 OUT=${OUT:-$BUILD/bench-results}
 EXTRA=${WSBENCH_ARGS:-}
+REPEAT=${REPEAT:-1}
 
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target mosquitto_wsgw wsbench >/dev/null
@@ -77,6 +79,8 @@ run_pair() {   # scenario, extra args for both systems
 	echo "bench: $scen took $((SECONDS - t0)) s; load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$LOG"
 }
 
+for rep in $(seq "$REPEAT"); do
+[ "$REPEAT" -gt 1 ] && echo "bench: round $rep of $REPEAT" | tee -a "$LOG"
 for scen in $SCENARIOS; do
 	case $scen in
 	idle)
@@ -92,6 +96,7 @@ for scen in $SCENARIOS; do
 		run_pair "$scen"
 		;;
 	esac
+done
 done
 
 echo

@@ -15,17 +15,26 @@ struct row {
 static struct row *rows;
 static size_t nrows;
 
-/* The last value wins (a results file may hold reruns). */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* A results file may hold repeated runs (REPEAT=n): the median. */
 static bool lookup(const char *scenario, const char *system, const char *metric, double *v)
 {
-	bool found = false;
-	for(size_t i = 0; i < nrows; i++){
+	double vals[64];
+	size_t n = 0;
+	for(size_t i = 0; i < nrows && n < 64; i++){
 		if(!strcmp(rows[i].scenario, scenario) && !strcmp(rows[i].system, system) && !strcmp(rows[i].metric, metric)){
-			*v = rows[i].v;
-			found = true;
+			vals[n++] = rows[i].v;
 		}
 	}
-	return found;
+	if(!n) return false;
+	qsort(vals, n, sizeof(vals[0]), cmp_double);
+	*v = n % 2 ? vals[n / 2] : (vals[n / 2 - 1] + vals[n / 2]) / 2;
+	return true;
 }
 
 enum check { NONE, RATIO_MIN, RATIO_MAX, GW_MAX, GW_MIN };
@@ -40,6 +49,7 @@ struct line {
 #define LOAD(s, sat_check, sat_target) \
 	{s, "subscribers", "subscribers", NONE, 0, ""}, \
 	{s, "connect_rate", "subscribers connected per second", NONE, 0, ""}, \
+	{s, "connect_p99_us", "  p99 handshake-to-ready (us)", NONE, 0, ""}, \
 	{s, "settle_s", "presence settle after connecting (s)", NONE, 0, ""}, \
 	{s, "sat_delivered", "delivered msg/s, saturated (best window)", sat_check, 1.0, sat_target}, \
 	{s, "sat_window", "  window that gave it (msgs in flight per channel)", NONE, 0, ""}, \
@@ -62,6 +72,8 @@ static const struct line lines[] = {
 	{"idle", "subscribers", "idle sessions connected", NONE, 0, ""},
 	{"idle", "connect_s", "time to connect them (s)", NONE, 0, ""},
 	{"idle", "connect_rate", "sessions connected per second", GW_MIN, 1000, ">= 1,000/s (10,000 in 10 s)"},
+	{"idle", "connect_p50_us", "  p50 handshake-to-ready (us)", NONE, 0, ""},
+	{"idle", "connect_p99_us", "  p99 handshake-to-ready (us)", NONE, 0, ""},
 	{"idle", "rss_per_session_kb", "broker RSS per idle session (KB)", GW_MAX, 16, "<= 16 KB"},
 	{"idle", "fds_per_session", "broker descriptors per session", NONE, 0, ""},
 	{"idle", "cpu_rest_pct", "broker CPU % at rest", NONE, 0, ""},
@@ -85,27 +97,29 @@ static void fmt(char *out, size_t n, double v)
 int report_main(int argc, char **argv)
 {
 	if(argc < 2){
-		fprintf(stderr, "usage: wsbench report RESULTS.tsv\n");
-		return 2;
-	}
-	FILE *f = fopen(argv[1], "r");
-	if(!f){
-		perror(argv[1]);
+		fprintf(stderr, "usage: wsbench report RESULTS.tsv [MORE.tsv ...]\n");
 		return 2;
 	}
 	char line[256];
 	size_t cap = 0;
-	while(fgets(line, sizeof(line), f)){
-		struct row r;
-		if(sscanf(line, "%31[^\t]\t%15[^\t]\t%47[^\t]\t%lf", r.scenario, r.system, r.metric, &r.v) != 4) continue;
-		if(nrows == cap){
-			cap = cap ? cap * 2 : 256;
-			rows = realloc(rows, cap * sizeof(*rows));
-			if(!rows) return 2;
+	for(int fi = 1; fi < argc; fi++){
+		FILE *f = fopen(argv[fi], "r");
+		if(!f){
+			perror(argv[fi]);
+			return 2;
 		}
-		rows[nrows++] = r;
+		while(fgets(line, sizeof(line), f)){
+			struct row r;
+			if(sscanf(line, "%31[^\t]\t%15[^\t]\t%47[^\t]\t%lf", r.scenario, r.system, r.metric, &r.v) != 4) continue;
+			if(nrows == cap){
+				cap = cap ? cap * 2 : 256;
+				rows = realloc(rows, cap * sizeof(*rows));
+				if(!rows) return 2;
+			}
+			rows[nrows++] = r;
+		}
+		fclose(f);
 	}
-	fclose(f);
 
 	int met = 0, missed = 0;
 	printf("| scenario | metric | gateway | native | gateway/native | target | met |\n");

@@ -82,6 +82,7 @@ static struct {
 	uint64_t last_ctrl_ns, last_delivery_ns, last_sweep_ns, last_keepalive_ns;
 	int inflight, subs_ready, pubs_ready, failed, dropped, reconnects, last_http_status;
 	struct hist lat;
+	double conn_p50_us, conn_p99_us, conn_max_us;   /* handshake to ready, last connect_all() */
 } R;
 
 static int ep = -1;
@@ -686,12 +687,18 @@ static double connect_all(int first, int count, int *ready_out)
 		loop_once(1);
 	}
 	int ready = 0;
+	struct hist h;
+	hist_reset(&h);
 	for(int i = first; i < first + count; i++){
 		if(conns[i].state == S_READY){
 			ready++;
 			if(conns[i].t_ready > last_ready) last_ready = conns[i].t_ready;
+			hist_add(&h, conns[i].t_ready - conns[i].t_start);
 		}
 	}
+	R.conn_p50_us = (double)hist_pct(&h, 50) / 1000.0;
+	R.conn_p99_us = (double)hist_pct(&h, 99) / 1000.0;
+	R.conn_max_us = (double)h.max / 1000.0;
 	*ready_out = ready;
 	if(next < first + count || R.inflight) fprintf(stderr, "wsbench[%s/%s]: connect deadline: %d of %d ready\n",
 			cfg.scenario, cfg.system, ready, count);
@@ -795,7 +802,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: wsbench --system gw|native --scenario idle|burst|fanout|fanout_web|channels|device\n"
 		"               --ws 127.0.0.1:PORT [--mqtt 127.0.0.1:PORT] [--pid BROKER_PID] [options]\n"
-		"       wsbench report RESULTS.tsv | freeport | waitport PORT [SECS]\n"
+		"       wsbench report RESULTS.tsv... (medians over files) | freeport | waitport PORT [SECS]\n"
 		"options (the scenario sets the defaults):\n"
 		"  --subs N          subscribers (WebSocket sessions)\n"
 		"  --channels N      channels; subscriber i joins channel i %% N\n"
@@ -1044,6 +1051,9 @@ int main(int argc, char **argv)
 	result("subscribers", ready);
 	result("connect_s", conn_s);
 	result("connect_rate", conn_s > 0 ? ready / conn_s : 0);
+	result("connect_p50_us", R.conn_p50_us);
+	result("connect_p99_us", R.conn_p99_us);
+	result("connect_max_us", R.conn_max_us);
 	result("settle_s", settle_s);
 	result("failed", R.failed);
 	if(cfg.verbose) fprintf(stderr, "wsbench: presence frames %llu, CONNECTED %llu\n",
