@@ -19,4 +19,5 @@ ASAN_LIB=$(gcc -print-file-name=libasan.so)
 	ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:detect_odr_violation=0" \
 	LSAN_OPTIONS="suppressions=$(pwd)/../tests/lsan.supp:print_suppressions=0" \
 	UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0" \
-	ctest --output-on-failure)
+	ctest --output-on-failure -E bench_smoke)
+# (bench_smoke checks the load tool, built and run in the normal build above.)
