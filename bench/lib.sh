@@ -4,9 +4,27 @@
 # Both listen on 127.0.0.1 only (sources 127.0.0.2.. reach 127.0.0.1 too).
 
 # bench_start_brokers DIR WSBENCH PLUGIN: sets GW_PID NAT_PID and the ports.
+# A port can be taken between picking it and the broker's bind: three tries.
 bench_start_brokers() {
+	for try in 1 2 3; do
+		bench_start_once "$@" && return 0
+		echo "bench: broker start failed (try $try of 3)" >&2
+	done
+	return 1
+}
+
+bench_start_once() {
 	dir=$1 wsb=$2 plugin=$3
-	GW_MQTT=$($wsb freeport) GW_WS=$($wsb freeport) NAT_MQTT=$($wsb freeport) NAT_WS=$($wsb freeport)
+	ports=""
+	while [ "$(echo $ports | wc -w)" -lt 4 ]; do
+		p=$($wsb freeport)
+		case " $ports " in *" $p "*) ;; *) ports="$ports $p" ;; esac
+	done
+	set -- $ports
+	GW_MQTT=$1 GW_WS=$2 NAT_MQTT=$3 NAT_WS=$4
+	set -- "$dir" "$wsb" "$plugin"
+	: > "$dir/gw.log"
+	: > "$dir/native.log"
 	user=""
 	[ "$(id -u)" -eq 0 ] && user="user root"
 	cat > "$dir/gw.conf" <<CONF
@@ -44,14 +62,20 @@ CONF
 	${MOSQUITTO:-mosquitto} -c "$dir/native.conf" 2>>"$dir/native.log" &
 	NAT_PID=$!
 	for p in $GW_MQTT $GW_WS $NAT_MQTT $NAT_WS; do
-		if ! $wsb waitport "$p" 10; then
+		if ! kill -0 "$GW_PID" 2>/dev/null || ! kill -0 "$NAT_PID" 2>/dev/null || ! $wsb waitport "$p" 10; then
 			echo "bench: a broker did not start; logs:" >&2
-			cat "$dir/gw.log" "$dir/native.log" >&2
+			tail -5 "$dir/gw.log" "$dir/native.log" >&2
 			bench_stop_brokers
 			return 1
 		fi
 	done
 	sleep 0.5   # the gateway's core session subscribes right after start
+	if ! kill -0 "$GW_PID" 2>/dev/null || ! kill -0 "$NAT_PID" 2>/dev/null; then
+		echo "bench: a broker exited at start; logs:" >&2
+		tail -5 "$dir/gw.log" "$dir/native.log" >&2
+		bench_stop_brokers
+		return 1
+	fi
 }
 
 bench_stop_one() {

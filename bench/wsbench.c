@@ -860,7 +860,7 @@ static void preset(void)
 		/* Each system's own web publisher: HTTP emit vs MQTT over WebSocket. */
 		d_subs = 1000; d_chan = 1; d_pub = cfg.gw ? K_HTTP : K_MQTTWS; d_window = "1,2,4,8"; d_pubconns = 8;
 	}else if(!strcmp(s, "channels")){
-		d_subs = 1000; d_chan = 1000; d_pub = cfg.gw ? K_HTTP : K_MQTTWS; d_window = "1";
+		d_subs = 1000; d_chan = -1; d_pub = cfg.gw ? K_HTTP : K_MQTTWS; d_window = "1";
 	}else if(!strcmp(s, "device")){
 		d_subs = 1000; d_chan = 100; d_pub = K_MQTT; d_window = "1,2,4,8,16";
 	}else{
@@ -868,7 +868,8 @@ static void preset(void)
 		exit(2);
 	}
 	if(cfg.subs < 0) cfg.subs = d_subs;
-	if(cfg.channels < 0) cfg.channels = d_chan < 0 ? (cfg.subs + 9) / 10 : d_chan;
+	/* d_chan: -1 = one channel per subscriber, -10 = ten subscribers per channel. */
+	if(cfg.channels < 0) cfg.channels = d_chan == -1 ? cfg.subs : d_chan < 0 ? (cfg.subs + 9) / 10 : d_chan;
 	if(cfg.channels < 1) cfg.channels = 1;
 	if(cfg.pub_kind == -2) cfg.pub_kind = d_pub;
 	if(cfg.pub_conns < 0) cfg.pub_conns = cfg.pub_kind == K_HTTP ? d_pubconns : 1;
@@ -930,7 +931,7 @@ int main(int argc, char **argv)
 		{"pub-conns", 1, 0, 'k'}, {"rate", 1, 0, 'r'}, {"window", 1, 0, 'W'}, {"qos", 1, 0, 'q'},
 		{"sub-qos", 1, 0, 'Q'}, {"size", 1, 0, 'z'}, {"duration", 1, 0, 'd'}, {"warmup", 1, 0, 'u'},
 		{"conc", 1, 0, 'x'}, {"src", 1, 0, 's'}, {"rest", 1, 0, 'R'}, {"settle-ms", 1, 0, 'T'},
-		{"out", 1, 0, 'o'}, {"verbose", 0, 0, 'v'}, {"sat-duration", 1, 0, 'D'}, {0, 0, 0, 0}
+		{"out", 1, 0, 'o'}, {"verbose", 0, 0, 'v'}, {"sat-duration", 1, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}
 	};
 	cfg.subs = cfg.channels = cfg.pub_conns = cfg.pub_qos = -1;
 	cfg.pub_kind = -2;
