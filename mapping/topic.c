@@ -84,16 +84,3 @@ bool topic_presence_split(const char *presence_prefix, const char *topic,
 	*member = last + 1;
 	return true;
 }
-
-const char *topic_match_suffix(const char *base, const char *word, const char *topic)
-{
-	size_t blen = strlen(base), wlen = strlen(word);
-	const char *p;
-
-	if(strncmp(topic, base, blen) != 0 || topic[blen] != '/') return NULL;
-	p = topic + blen + 1;
-	if(strncmp(p, word, wlen) != 0 || p[wlen] != '/') return NULL;
-	p += wlen + 1;
-	if(!*p || strchr(p, '/')) return NULL;
-	return p;
-}

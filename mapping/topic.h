@@ -31,7 +31,4 @@ char *topic_join(const char *first, ...);
 bool topic_presence_split(const char *presence_prefix, const char *topic,
 		char **key, const char **member);
 
-/* If topic is "<base>/<word>/<last>" returns a pointer to <last>, else NULL. */
-const char *topic_match_suffix(const char *base, const char *word, const char *topic);
-
 #endif

@@ -82,7 +82,7 @@ async def test_requests_before_connect_and_bad_input(start_gateway):
     for i, (frame, code) in enumerate(cases):
         frame = {"type": "request", "id": f"bad-{i}", **frame}
         await c.send_raw(json.dumps(frame))
-        f = await c._wait(lambda: c.replies.pop(f"bad-{i}", None), 3, f"reply to {frame}")
+        f = await c.response(f"bad-{i}", 3, f"reply to {frame}")
         assert f["type"] == "error" and f["code"] == code, (frame, f)
     # trailing commas as in the seed's examples are not JSON
     await c.send_raw('{"op": "sub", "id": "tc", "topics": ["a",],}')

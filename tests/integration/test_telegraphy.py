@@ -109,7 +109,7 @@ async def test_ids_and_bad_input(start_gateway):
     r = await c.call("DANCE", {})
     assert r["status"] == "UNKNOWN_MESSAGE" and r["id"] == 2, r
     await c.ws.send("{not json")
-    f = await c._wait(lambda: next((x for x in c.unread if x.get("status") == "BAD_MESSAGE"), None), 3, "BAD_MESSAGE")
+    f = await c.take(lambda x: x.get("status") == "BAD_MESSAGE", 3, "BAD_MESSAGE")
     assert f["success"] is False
     r = await c.call("SUBSCRIBE", {"event_name": 5})
     assert r["status"] == "BAD_MESSAGE", r

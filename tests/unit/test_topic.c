@@ -270,36 +270,6 @@ static void test_presence_split_empty_prefix(void **state)
 	split_bad("", "/m");
 }
 
-/* ---- topic_match_suffix ---- */
-
-static void test_match_suffix(void **state)
-{
-	const char *t = "wsgw/wsdo/lobby/ack/evt_1";
-	const char *r;
-	(void)state;
-
-	r = topic_match_suffix("wsgw/wsdo/lobby", "ack", t);
-	assert_non_null(r);
-	assert_string_equal(r, "evt_1");
-	assert_ptr_equal(r, t + strlen("wsgw/wsdo/lobby/ack/"));
-
-	r = topic_match_suffix("wsgw/wsdo/lobby", "to", "wsgw/wsdo/lobby/to/client_x");
-	assert_non_null(r);
-	assert_string_equal(r, "client_x");
-
-	assert_null(topic_match_suffix("wsgw/wsdo/lobby", "ack", "wsgw/wsdo/lobby/ack/"));
-	assert_null(topic_match_suffix("wsgw/wsdo/lobby", "ack", "wsgw/wsdo/lobby/ack"));
-	assert_null(topic_match_suffix("wsgw/wsdo/lobby", "ack", "wsgw/wsdo/lobby/ack/a/b"));
-	assert_null(topic_match_suffix("wsgw/wsdo/lobby", "ack", "wsgw/wsdo/lobby/acks/x"));
-	assert_null(topic_match_suffix("wsgw/wsdo/lobby", "ack", "wsgw/wsdo/lobby/ac/x"));
-	assert_null(topic_match_suffix("wsgw/wsdo/lobby", "ack", "wsgw/wsdo/lobbyx/ack/x"));
-	assert_null(topic_match_suffix("wsgw/wsdo/lobby", "ack", "wsgw/wsdo/lobby/to/x"));
-	assert_null(topic_match_suffix("wsgw/wsdo/lobby", "ack", "wsgw/wsdo/lobby"));
-	assert_null(topic_match_suffix("wsgw/wsdo/lobby", "ack", "wsgw/wsdo"));
-	assert_null(topic_match_suffix("wsgw/wsdo/lobby", "ack", ""));
-	assert_null(topic_match_suffix("wsgw/wsdo/lobby", "ack", "x/wsgw/wsdo/lobby/ack/y"));
-}
-
 /* ---- jsonutil ---- */
 
 static void test_utf8_valid(void **state)
@@ -445,7 +415,6 @@ int main(void)
 		cmocka_unit_test(test_join),
 		cmocka_unit_test(test_presence_split),
 		cmocka_unit_test(test_presence_split_empty_prefix),
-		cmocka_unit_test(test_match_suffix),
 		cmocka_unit_test(test_utf8_valid),
 		cmocka_unit_test(test_from_payload),
 		cmocka_unit_test(test_dump),
