@@ -21,7 +21,6 @@
 #include <string.h>
 #include <uthash.h>
 
-#define LOST_GRACE_MS 1000        /* as wsdo.c: a stopping broker says SHUTDOWN */
 #define API_TIMEOUT_MS 5000       /* PUBACK deadline of Publish/Broadcast */
 #define AUTH_HEADER_MAX 8192
 #define CLOSE_HEARTBEAT_TIMEOUT 4000
@@ -50,8 +49,6 @@ struct comet_client {
 	int64_t auth_deadline_ms;
 	int64_t last_up_ms, last_down_ms, last_hb_ms;
 	int64_t next_refresh_ms;
-	int64_t lost_ms;
-	int lost_rc;
 };
 
 /* ---- per HTTP Publish/Broadcast waiting for its PUBACK ---- */
@@ -323,10 +320,7 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 static void on_lost(void *ud, int rc)
 {
 	struct comet_client *c = ud;
-	link_close(c->s->link, false);
-	c->s->link = NULL;
-	c->lost_ms = gw_now_ms();
-	c->lost_rc = rc;
+	session_link_lost(c->s, rc);
 }
 
 static const struct wsgw_link_ops client_ops = {
@@ -501,13 +495,6 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 	int64_t idle = (int64_t)(cfg->comet_hb_idle * 1000), drop = (int64_t)(cfg->comet_hb_drop * 1000);
 
 	if(!c) return;
-	if(c->lost_ms){
-		if(now - c->lost_ms >= LOST_GRACE_MS){
-			wsgw_log(MOSQ_LOG_NOTICE, "comet: broker session of %s lost: %s", c->uid, mosquitto_strerror(c->lost_rc));
-			client_fail(c, "BROKER_UNAVAILABLE", NULL, "the broker session was lost", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
-		}
-		return;
-	}
 	if(!c->authed){
 		if(now >= c->auth_deadline_ms){
 			client_fail(c, "AUTH_TIMEOUT", NULL, "no AUTH in time", LWS_CLOSE_STATUS_POLICY_VIOLATION);

@@ -13,6 +13,7 @@
 #include <uthash.h>
 
 #define SHUTDOWN_GRACE_MS 1000
+#define LINK_LOST_GRACE_MS 1000   /* see session_link_lost */
 
 struct wsgw_channel_index {
 	UT_hash_handle hh;
@@ -194,6 +195,17 @@ static void gw_tick(lws_sorted_usec_list_t *sul)
 				&& now - s->last_rx_ms > (int64_t)(gw->cfg->idle_timeout * 1000)){
 			if(s->dialect->ws_error) s->dialect->ws_error(s, "IDLE_TIMEOUT", "nothing received for idle_timeout seconds");
 			session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "IDLE_TIMEOUT");
+			continue;
+		}
+		if(s->link_lost_ms){
+			/* The broker drops every session just before it stops the plugin:
+			 * wait a moment, so that a shutdown says SHUTDOWN instead. */
+			if(now - s->link_lost_ms >= LINK_LOST_GRACE_MS){
+				wsgw_log(MOSQ_LOG_NOTICE, "broker session of a %s client lost: %s", s->dialect->name,
+						mosquitto_strerror(s->link_lost_rc));
+				s->dialect->ws_error(s, "BROKER_UNAVAILABLE", "the broker session was lost");
+				session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
+			}
 			continue;
 		}
 		if(s->dialect->ws_tick) s->dialect->ws_tick(s, now);

@@ -73,6 +73,14 @@ void session_close(struct wsgw_session *s, int code, const char *reason)
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 }
 
+void session_link_lost(struct wsgw_session *s, int rc)
+{
+	link_close(s->link, false);
+	s->link = NULL;
+	s->link_lost_ms = gw_now_ms();
+	s->link_lost_rc = rc;
+}
+
 void session_release(struct wsgw_session *s)
 {
 	if(s->opened && s->dialect->ws_close) s->dialect->ws_close(s);

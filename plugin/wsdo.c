@@ -16,7 +16,6 @@
 #define QUERY_MAX 64
 #define QUERY_BUF 8192
 #define CLOSE_PING_TIMEOUT 4000
-#define LOST_GRACE_MS 1000          /* see on_lost */
 
 /* ---- per listener ---- */
 
@@ -32,8 +31,6 @@ struct wsdo_client {
 	int subs_pending;
 	int presence_mid;
 	bool ready;              /* CONNECTED sent */
-	int64_t lost_ms;         /* when the broker session was lost, or 0 */
-	int lost_rc;
 	int64_t latency_ms;
 	int64_t next_ping_ms, ping_sent_ms, pong_deadline_ms;
 	int64_t next_refresh_ms;
@@ -246,12 +243,7 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 static void on_lost(void *ud, int rc)
 {
 	struct wsdo_client *c = ud;
-	link_close(c->s->link, false);
-	c->s->link = NULL;
-	/* The broker drops every session just before it stops the plugin: wait a
-	 * moment, so that a shutdown says SHUTDOWN (ws_tick reports the loss). */
-	c->lost_ms = gw_now_ms();
-	c->lost_rc = rc;
+	session_link_lost(c->s, rc);
 }
 
 static const struct wsgw_link_ops client_ops = {
@@ -393,13 +385,6 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 	const struct wsgw_config *cfg = s->gw->cfg;
 
 	if(!c) return;
-	if(c->lost_ms){
-		if(now - c->lost_ms >= LOST_GRACE_MS){
-			wsgw_log(MOSQ_LOG_NOTICE, "broker session of %s lost: %s", c->id, mosquitto_strerror(c->lost_rc));
-			client_fail(c, "BROKER_UNAVAILABLE", "the broker session was lost", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
-		}
-		return;
-	}
 	if(!c->ready) return;
 	if(c->pong_deadline_ms && now >= c->pong_deadline_ms){
 		client_fail(c, "PING_TIMEOUT", "Client did not respond to PING event", CLOSE_PING_TIMEOUT);

@@ -158,6 +158,8 @@ struct wsgw_session {
 	int64_t last_rx_ms;
 
 	char peer[64];                   /* client address */
+	int64_t link_lost_ms;            /* when the broker session was lost, or 0 */
+	int link_lost_rc;
 	bool opened;                     /* ESTABLISHED ran: ws_close is owed */
 	bool closing;
 	bool killed;
@@ -179,6 +181,9 @@ void session_free(struct wsgw_session *s);
 /* Gives up the dialect state and the broker session (idempotent). */
 void session_release(struct wsgw_session *s);
 void session_tick(struct wsgw_session *s, int64_t now);
+/* For a link's `lost`: closes the link and reports BROKER_UNAVAILABLE a little
+ * later, unless the broker is stopping (then the client gets SHUTDOWN). */
+void session_link_lost(struct wsgw_session *s, int rc);
 
 /* ---- http.c: plain HTTP requests ---- */
 struct wsgw_http {
