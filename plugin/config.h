@@ -31,6 +31,7 @@ struct wsgw_config {
 	char *wsdo_mount;
 	char *wsdo_root;
 	char *wsdo_username;
+	bool wsdo_shared_session;    /* listeners ride one broker session (mux.c) */
 	double wsdo_ping_interval;
 	double wsdo_ping_timeout;
 	double wsdo_ack_timeout;

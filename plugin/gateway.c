@@ -182,6 +182,7 @@ static void gw_tick(lws_sorted_usec_list_t *sul)
 	if(misc){
 		gw->last_misc_ms = now;
 		if(gw->core) link_misc(gw->core);
+		mux_tick(gw);
 	}
 	core_tick(gw, now);
 	for(struct wsgw_session *s = gw->sessions, *next; s; s = next){
@@ -295,6 +296,7 @@ static void *gw_thread(void *arg)
 			break;
 		}
 	}
+	mux_stop_all(gw);
 	core_stop(gw);
 	lws_sul_cancel(&gw->tick_sul);
 	lws_context_destroy(gw->ctx);

@@ -3,23 +3,13 @@
  * descriptor and tells us when it is readable or writable; libmosquitto does
  * the MQTT. Owners never close a link from inside its own callbacks, except
  * from `lost`, which is called last. */
-#include "wsgw.h"
+#include "link_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct wsgw_link {
-	struct wsgw_gw *gw;
-	struct mosquitto *mosq;
-	struct lws *raw;
-	const struct wsgw_link_ops *ops;
-	void *ud;
-	bool up;
-	bool dead;
-};
 
 static void want_write(struct wsgw_link *link)
 {
@@ -86,12 +76,14 @@ struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p
 		const struct wsgw_link_ops *ops, void *ud)
 {
 	const struct wsgw_config *cfg = gw->cfg;
-	struct wsgw_link *link = calloc(1, sizeof(*link));
+	struct wsgw_link *link;
 	char password[WSGW_PASSWORD_SIZE];
 	mosquitto_property *props = NULL;
 	lws_sock_file_fd_type fd;
 	int rc, dupfd;
 
+	if(p->shared && !p->password) return mux_join(gw, p, ops, ud);
+	link = calloc(1, sizeof(*link));
 	if(!link) return NULL;
 	link->gw = gw;
 	link->ops = ops;
@@ -150,6 +142,10 @@ fail:
 void link_close(struct wsgw_link *link, bool send_will)
 {
 	if(!link) return;
+	if(link->shared){
+		mux_leave(link, send_will);
+		return;
+	}
 	detach_raw(link, true);
 	if(!link->dead){
 		/* One DISCONNECT packet; with 0x04 the broker publishes the will itself,
@@ -165,24 +161,33 @@ int link_publish(struct wsgw_link *link, int *mid, const char *topic, const void
 		size_t len, int qos, bool retain, const mosquitto_property *props)
 {
 	int rc;
+	if(link->shared) return mux_publish(link, mid, topic, payload, len, qos, retain, props);
 	if(link->dead) return MOSQ_ERR_NO_CONN;
 	rc = mosquitto_publish_v5(link->mosq, mid, topic, (int)len, payload, qos, retain, props);
 	want_write(link);
 	return rc;
 }
 
-int link_subscribe(struct wsgw_link *link, int *mid, const char *topic, int qos)
+int link_subscribe_props(struct wsgw_link *link, int *mid, const char *topic, int qos,
+		const mosquitto_property *props)
 {
 	int rc;
 	if(link->dead) return MOSQ_ERR_NO_CONN;
-	rc = mosquitto_subscribe_v5(link->mosq, mid, topic, qos, 0, NULL);
+	rc = mosquitto_subscribe_v5(link->mosq, mid, topic, qos, 0, props);
 	want_write(link);
 	return rc;
+}
+
+int link_subscribe(struct wsgw_link *link, int *mid, const char *topic, int qos)
+{
+	if(link->shared) return mux_subscribe(link, mid, topic, qos);
+	return link_subscribe_props(link, mid, topic, qos, NULL);
 }
 
 int link_unsubscribe(struct wsgw_link *link, const char *topic)
 {
 	int rc;
+	if(link->shared) return mux_unsubscribe(link, topic);
 	if(link->dead) return MOSQ_ERR_NO_CONN;
 	rc = mosquitto_unsubscribe_v5(link->mosq, NULL, topic, NULL);
 	want_write(link);
@@ -197,7 +202,7 @@ bool link_is_up(const struct wsgw_link *link)
 void link_misc(struct wsgw_link *link)
 {
 	int rc;
-	if(link->dead) return;
+	if(link->shared || link->dead) return;
 	rc = mosquitto_loop_misc(link->mosq);
 	if(rc != MOSQ_ERR_SUCCESS){
 		link_fail(link, rc, false);

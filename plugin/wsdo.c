@@ -310,6 +310,7 @@ static int ws_open(struct wsgw_session *s, const char *channel)
 	p.username = gw->cfg->wsdo_username;
 	p.clean_start = true;
 	p.will_topic = c->presence_topic;   /* clears the entry if the session dies */
+	p.shared = gw->cfg->wsdo_shared_session;
 	s->link = link_open(gw, &p, &client_ops, c);
 	return s->link ? 0 : -1;
 }

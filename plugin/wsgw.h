@@ -58,6 +58,9 @@ struct wsgw_link_params {
 	bool clean_start;
 	uint32_t session_expiry;    /* seconds, with clean_start false */
 	const char *will_topic;     /* NULL = no will; the will is an empty retained message */
+	/* Ride the gateway's shared broker session of this username (mux.c)
+	 * instead of a connection of its own: clean sessions only, no password. */
+	bool shared;
 };
 
 /* Creates and connects a link. Returns NULL on failure (logged). */
@@ -74,6 +77,10 @@ bool link_is_up(const struct wsgw_link *link);
 void link_misc(struct wsgw_link *link);   /* keepalive; called every second */
 /* The lws callback of the adopted socket descriptors (protocol "wsgw-mqtt"). */
 int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason);
+
+/* ---- mux.c: shared broker sessions ---- */
+void mux_tick(struct wsgw_gw *gw);        /* keepalive, reaping; every second */
+void mux_stop_all(struct wsgw_gw *gw);    /* at the end of the gateway thread */
 
 /* ---- dialects ---- */
 enum wsgw_presence_event { WSGW_PRESENCE_JOINED, WSGW_PRESENCE_UPDATED, WSGW_PRESENCE_LEFT };
@@ -247,6 +254,8 @@ struct wsgw_gw {
 
 	struct wsgw_link *core;
 	int64_t core_retry_ms;
+	struct wsgw_mux *muxes;          /* shared broker sessions (mux.c) */
+	unsigned mux_seq;
 	struct mirror mirror;
 
 	void *wsdo;                      /* the websockets.do dialect's gateway state */

@@ -81,6 +81,11 @@ def members(connected):
 
 # --------------------------------------------------------------------------- broker
 
+# WSGW_TEST_OPTS="k=v,k=v": plugin options for every broker of the run, under the
+# options a test sets itself. ctest runs some files twice this way.
+EXTRA_OPTS = dict(kv.split("=", 1) for kv in os.environ.get("WSGW_TEST_OPTS", "").split(",") if "=" in kv)
+
+
 class Broker:
     """One mosquitto process with the plugin, in its own temp dir."""
 
@@ -95,6 +100,7 @@ class Broker:
         self.env = env or {}  # extra environment for the broker process
         self.opts = {"broker_socket": self.sock, "listen_port": "<ws_port>",
                      "listen_address": "127.0.0.1", "gateway_id": "test-gw"}
+        self.opts.update(EXTRA_OPTS)  # a whole run in another mode (tests/CMakeLists.txt)
         self.opts.update(opts)
         self.opts = {k: v for k, v in self.opts.items() if v is not None}
         self.proc = None

@@ -1,0 +1,566 @@
+/* Shared broker sessions (docs/ARCHITECTURE.md, decision 2b).
+ *
+ * Sessions of a dialect that connect under one broker identity (websockets.do
+ * listeners all use wsdo_username) can ride one MQTT session instead of one
+ * each. Every distinct filter is subscribed once on it, and a message the
+ * broker delivers once is handed here to every member subscribed to that
+ * filter: one broker delivery and one socket read per gateway instead of per
+ * listener, and one descriptor per listener instead of five.
+ *
+ * A member is a struct wsgw_link (link.c routes its calls here), so the
+ * dialect code is the same for both kinds. What the broker does per member is
+ * kept: each member's SUBSCRIBE is sent (so the broker judges it, answers with
+ * its own SUBACK, and sends it the retained messages), with a subscription
+ * identifier of its own. Live messages carry the identifier of the filter's
+ * latest SUBSCRIBE and go to every member whose SUBACK has arrived; retained
+ * messages (only the broker's answer to a SUBSCRIBE carries the retain flag
+ * here: no retain-as-published) go to the member of that SUBSCRIBE alone.
+ *
+ * What is not per member: the client id the broker sees, the will (emulated:
+ * the empty retained message is published when the member leaves with it),
+ * and the broker's per-client queue limits, which apply to the whole session.
+ *
+ * Ownership: gw->muxes owns every wsgw_mux; a mux owns its filters, the
+ * identifier map and the pending table; members are owned by their sessions
+ * and unlink themselves in mux_leave. A dead mux (its connection lost) stays
+ * on the list until its last member has left, then mux_tick frees it. */
+#include "link_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#define SID_MAX 268435455u          /* largest MQTT variable byte integer */
+#define SID_KEEP 64                 /* identifiers kept per filter at least */
+#define SID_KEEP_MS 60000           /* and any younger than this */
+
+struct mux_filter;
+
+/* One subscription identifier: the filter it names, and the member whose
+ * SUBSCRIBE it was while that member lives. */
+struct mux_sid {
+	uint32_t sid;
+	UT_hash_handle hh;
+	struct mux_filter *f;
+	struct mux_sub *joiner;
+	struct mux_sid *fnext;           /* f->sids, newest first */
+	int64_t made_ms;
+};
+
+struct mux_filter {
+	UT_hash_handle hh;
+	char *filter;
+	int qos;
+	struct mux_sub *subs;
+	struct mux_sid *sids;
+	int nsids;
+};
+
+/* One member's subscription to one filter. */
+struct mux_sub {
+	struct mux_filter *f;
+	struct wsgw_link *vl;
+	struct mux_sub *fprev, *fnext;   /* f->subs */
+	struct mux_sub *lnext;           /* vl->subs */
+	struct mux_sid *sid;
+	int mid;                         /* SUBACK awaited, or 0 */
+	bool active;                     /* SUBACK granted */
+};
+
+/* A PUBACK or SUBACK awaited on behalf of a member. */
+struct mux_pending {
+	int mid;
+	UT_hash_handle hh;
+	struct wsgw_link *vl;
+	struct mux_sub *sub;             /* SUBACK: the subscription */
+};
+
+struct wsgw_mux {
+	struct wsgw_gw *gw;
+	struct wsgw_mux *next;
+	char *username;
+	struct wsgw_link *link;          /* the real connection */
+	bool up, dead;
+	struct wsgw_link *members;
+	int nmembers;
+	struct mux_filter *filters;
+	struct mux_sid *sids;
+	struct mux_pending *pending;
+	uint32_t next_sid;
+	lws_sorted_usec_list_t sul;      /* owed `connected` calls */
+};
+
+/* ---- tables ---- */
+
+static void pending_add(struct wsgw_mux *mux, int mid, struct wsgw_link *vl, struct mux_sub *sub)
+{
+	struct mux_pending *pd;
+	HASH_FIND_INT(mux->pending, &mid, pd);
+	if(pd){                          /* a mid libmosquitto reused: the old one is gone */
+		if(pd->sub) pd->sub->mid = 0;
+		else pd->vl->npending--;
+		HASH_DEL(mux->pending, pd);
+		free(pd);
+	}
+	pd = calloc(1, sizeof(*pd));
+	if(!pd) return;                  /* the ack is then not reported: logged by nobody, harmless */
+	pd->mid = mid;
+	pd->vl = vl;
+	pd->sub = sub;
+	if(sub) sub->mid = mid;
+	else vl->npending++;
+	HASH_ADD_INT(mux->pending, mid, pd);
+}
+
+static struct mux_pending *pending_take(struct wsgw_mux *mux, int mid)
+{
+	struct mux_pending *pd;
+	HASH_FIND_INT(mux->pending, &mid, pd);
+	if(!pd) return NULL;
+	HASH_DEL(mux->pending, pd);
+	if(pd->sub) pd->sub->mid = 0;
+	else pd->vl->npending--;
+	return pd;
+}
+
+static void sid_free(struct wsgw_mux *mux, struct mux_sid *e)
+{
+	if(e->joiner) e->joiner->sid = NULL;
+	HASH_DEL(mux->sids, e);
+	free(e);
+}
+
+/* Forgets identifiers beyond the newest SID_KEEP once they are old enough
+ * that no message tagged with them can still be on the way, in practice.
+ * (One that still came would be routed by topic: see deliver_unknown.) */
+static void sid_prune(struct wsgw_mux *mux, struct mux_filter *f, int64_t now)
+{
+	struct mux_sid **pp = &f->sids;
+	int n = 0;
+	while(*pp){
+		struct mux_sid *e = *pp;
+		if(++n > SID_KEEP && now - e->made_ms > SID_KEEP_MS){
+			*pp = e->fnext;
+			f->nsids--;
+			sid_free(mux, e);
+			continue;
+		}
+		pp = &e->fnext;
+	}
+}
+
+static struct mux_sid *sid_new(struct wsgw_mux *mux, struct mux_filter *f, struct mux_sub *joiner)
+{
+	struct mux_sid *e = calloc(1, sizeof(*e)), *old;
+	if(!e) return NULL;
+	do{
+		mux->next_sid = mux->next_sid >= SID_MAX ? 1 : mux->next_sid + 1;
+		HASH_FIND(hh, mux->sids, &mux->next_sid, sizeof(uint32_t), old);
+	}while(old);
+	e->sid = mux->next_sid;
+	e->f = f;
+	e->joiner = joiner;
+	e->made_ms = gw_now_ms();
+	e->fnext = f->sids;
+	f->sids = e;
+	f->nsids++;
+	HASH_ADD(hh, mux->sids, sid, sizeof(uint32_t), e);
+	if(f->nsids > SID_KEEP) sid_prune(mux, f, e->made_ms);
+	return e;
+}
+
+static void filter_free(struct wsgw_mux *mux, struct mux_filter *f)
+{
+	while(f->sids){
+		struct mux_sid *e = f->sids;
+		f->sids = e->fnext;
+		sid_free(mux, e);
+	}
+	HASH_DEL(mux->filters, f);
+	free(f->filter);
+	free(f);
+}
+
+/* Unlinks a subscription from its filter (the caller unlinks it from the
+ * member) and unsubscribes the filter when nobody is left on it. */
+static void sub_free(struct wsgw_mux *mux, struct mux_sub *sub)
+{
+	struct mux_filter *f = sub->f;
+
+	if(sub->fprev) sub->fprev->fnext = sub->fnext;
+	else f->subs = sub->fnext;
+	if(sub->fnext) sub->fnext->fprev = sub->fprev;
+	if(sub->sid) sub->sid->joiner = NULL;
+	if(sub->mid){
+		struct mux_pending *pd = pending_take(mux, sub->mid);
+		free(pd);
+	}
+	if(!f->subs){
+		if(mux->up && !mux->dead) link_unsubscribe(mux->link, f->filter);
+		filter_free(mux, f);
+	}
+	free(sub);
+}
+
+/* ---- delivery ---- */
+
+static void deliver_filter(struct mux_filter *f, const struct mosquitto_message *msg,
+		const mosquitto_property *props)
+{
+	/* Members do not leave from inside `message` (link.c's contract). */
+	for(struct mux_sub *sub = f->subs; sub; sub = sub->fnext){
+		if(sub->active && !sub->vl->dead) sub->vl->ops->message(sub->vl->ud, msg, props);
+	}
+}
+
+/* A message without an identifier we know: route it by its topic. */
+static void deliver_unknown(struct wsgw_mux *mux, const struct mosquitto_message *msg,
+		const mosquitto_property *props)
+{
+	struct mux_filter *f, *tmp;
+	bool match;
+
+	if(msg->retain) return;          /* its SUBSCRIBE's member cannot be told */
+	HASH_ITER(hh, mux->filters, f, tmp){
+		if(mosquitto_topic_matches_sub(f->filter, msg->topic, &match) == MOSQ_ERR_SUCCESS && match){
+			deliver_filter(f, msg, props);
+		}
+	}
+}
+
+static void on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
+{
+	struct wsgw_mux *mux = ud;
+	const mosquitto_property *p;
+	struct mux_sid *e;
+	uint32_t sid;
+	bool any = false;
+
+	for(p = mosquitto_property_read_varint(props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &sid, false);
+			p; p = mosquitto_property_read_varint(p, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &sid, true)){
+		any = true;
+		HASH_FIND(hh, mux->sids, &sid, sizeof(sid), e);
+		if(!e){
+			deliver_unknown(mux, msg, props);
+		}else if(msg->retain){
+			struct mux_sub *sub = e->joiner;
+			if(sub && sub->active && !sub->vl->dead) sub->vl->ops->message(sub->vl->ud, msg, props);
+		}else{
+			deliver_filter(e->f, msg, props);
+		}
+	}
+	if(!any) deliver_unknown(mux, msg, props);
+}
+
+/* ---- the real connection's callbacks ---- */
+
+static void call_connected(struct wsgw_mux *mux, int rc)
+{
+	for(struct wsgw_link *vl = mux->members; vl; vl = vl->mnext){
+		if(!vl->connect_owed) continue;
+		vl->connect_owed = false;
+		vl->up = rc == 0;
+		vl->ops->connected(vl->ud, rc, false);
+	}
+}
+
+static void owed_connected(lws_sorted_usec_list_t *sul)
+{
+	struct wsgw_mux *mux = lws_container_of(sul, struct wsgw_mux, sul);
+	if(mux->up && !mux->dead) call_connected(mux, 0);
+}
+
+static void on_connected(void *ud, int rc, bool session_present)
+{
+	struct wsgw_mux *mux = ud;
+	(void)session_present;
+	mux->up = rc == 0;
+	if(rc){
+		wsgw_log(MOSQ_LOG_WARNING, "the broker refused the shared session of user %s: %s",
+				mux->username, mosquitto_reason_string(rc));
+		mux->dead = true;            /* members close; mux_tick frees it */
+	}
+	call_connected(mux, rc);
+}
+
+static void on_subscribed(void *ud, int mid, int count, const int *granted)
+{
+	struct wsgw_mux *mux = ud;
+	struct mux_pending *pd = pending_take(mux, mid);
+	struct wsgw_link *vl;
+
+	if(!pd) return;
+	vl = pd->vl;
+	if(pd->sub) pd->sub->active = count > 0 && granted[0] < 0x80;
+	free(pd);
+	if(vl->ops->subscribed && !vl->dead) vl->ops->subscribed(vl->ud, mid, count, granted);
+}
+
+static void on_published(void *ud, int mid, int reason)
+{
+	struct wsgw_mux *mux = ud;
+	struct mux_pending *pd = pending_take(mux, mid);
+	struct wsgw_link *vl;
+
+	if(!pd) return;
+	vl = pd->vl;
+	free(pd);
+	if(vl->ops->published && !vl->dead) vl->ops->published(vl->ud, mid, reason);
+}
+
+static void on_lost(void *ud, int rc)
+{
+	struct wsgw_mux *mux = ud;
+
+	if(!mux->gw->stopping){
+		wsgw_log(MOSQ_LOG_WARNING, "shared session of user %s lost (%s): its %d sessions end",
+				mux->username, mosquitto_strerror(rc), mux->nmembers);
+	}
+	link_close(mux->link, false);
+	mux->link = NULL;
+	mux->up = false;
+	mux->dead = true;
+	for(struct wsgw_link *vl = mux->members; vl; vl = vl->mnext){
+		vl->dead = true;
+		vl->up = false;
+	}
+	/* Each `lost` may close its own member (mux_leave unlinks it). */
+	for(struct wsgw_link *vl = mux->members, *next; vl; vl = next){
+		next = vl->mnext;
+		vl->ops->lost(vl->ud, rc);
+	}
+}
+
+static const struct wsgw_link_ops mux_ops = {
+	.connected = on_connected,
+	.message = on_message,
+	.subscribed = on_subscribed,
+	.published = on_published,
+	.lost = on_lost,
+};
+
+/* ---- the session ---- */
+
+static struct wsgw_mux *mux_open(struct wsgw_gw *gw, const char *username)
+{
+	struct wsgw_mux *mux = calloc(1, sizeof(*mux));
+	struct wsgw_link_params p;
+	char client_id[256];
+
+	if(!mux) return NULL;
+	mux->gw = gw;
+	mux->username = strdup(username);
+	if(!mux->username) goto fail;
+	snprintf(client_id, sizeof(client_id), "wsgw-%s-shared-%u", gw->cfg->gateway_id, ++gw->mux_seq);
+	memset(&p, 0, sizeof(p));
+	p.client_id = client_id;
+	p.username = username;
+	p.clean_start = true;
+	mux->link = link_open(gw, &p, &mux_ops, mux);
+	if(!mux->link) goto fail;
+	mux->next = gw->muxes;
+	gw->muxes = mux;
+	return mux;
+fail:
+	free(mux->username);
+	free(mux);
+	return NULL;
+}
+
+/* Frees everything the mux owns; members still open become orphans. */
+static void mux_free(struct wsgw_mux *mux)
+{
+	struct mux_filter *f, *ftmp;
+	struct mux_pending *pd, *ptmp;
+
+	lws_sul_cancel(&mux->sul);
+	if(mux->link) link_close(mux->link, false);
+	for(struct wsgw_link *vl = mux->members; vl; vl = vl->mnext){
+		while(vl->subs){
+			struct mux_sub *sub = vl->subs;
+			vl->subs = sub->lnext;
+			free(sub);
+		}
+		vl->mux = NULL;
+		vl->dead = true;
+		vl->up = false;
+	}
+	HASH_ITER(hh, mux->pending, pd, ptmp){
+		HASH_DEL(mux->pending, pd);
+		free(pd);
+	}
+	HASH_ITER(hh, mux->filters, f, ftmp){
+		f->subs = NULL;
+		filter_free(mux, f);
+	}
+	free(mux->username);
+	free(mux);
+}
+
+struct wsgw_link *mux_join(struct wsgw_gw *gw, const struct wsgw_link_params *p,
+		const struct wsgw_link_ops *ops, void *ud)
+{
+	struct wsgw_mux *mux;
+	struct wsgw_link *vl;
+
+	for(mux = gw->muxes; mux; mux = mux->next){
+		if(!mux->dead && !strcmp(mux->username, p->username)) break;
+	}
+	if(!mux && !(mux = mux_open(gw, p->username))) return NULL;
+	vl = calloc(1, sizeof(*vl));
+	if(!vl) return NULL;
+	if(p->will_topic && !(vl->will_topic = strdup(p->will_topic))){
+		free(vl);
+		return NULL;
+	}
+	vl->gw = gw;
+	vl->ops = ops;
+	vl->ud = ud;
+	vl->shared = true;
+	vl->mux = mux;
+	vl->connect_owed = true;
+	vl->mnext = mux->members;
+	if(mux->members) mux->members->mprev = vl;
+	mux->members = vl;
+	mux->nmembers++;
+	/* Up already: `connected` comes from the loop, as for a new connection
+	 * (never from inside link_open). Otherwise the CONNACK brings it. */
+	if(mux->up) lws_sul_schedule(gw->ctx, 0, &mux->sul, owed_connected, 1);
+	return vl;
+}
+
+void mux_leave(struct wsgw_link *vl, bool send_will)
+{
+	struct wsgw_mux *mux = vl->mux;
+
+	if(mux){
+		while(vl->subs){
+			struct mux_sub *sub = vl->subs;
+			vl->subs = sub->lnext;
+			sub_free(mux, sub);
+		}
+		if(vl->npending){
+			struct mux_pending *pd, *tmp;
+			HASH_ITER(hh, mux->pending, pd, tmp){
+				if(pd->vl == vl && !pd->sub){
+					HASH_DEL(mux->pending, pd);
+					free(pd);
+				}
+			}
+		}
+		/* The will the broker would have published for a connection of its own. */
+		if(send_will && vl->will_topic){
+			if(mux->up && !mux->dead) link_publish(mux->link, NULL, vl->will_topic, NULL, 0, 1, true, NULL);
+			else if(core_is_up(vl->gw)) core_publish(vl->gw, NULL, vl->will_topic, NULL, 0, 1, true, NULL);
+		}
+		if(vl->mprev) vl->mprev->mnext = vl->mnext;
+		else mux->members = vl->mnext;
+		if(vl->mnext) vl->mnext->mprev = vl->mprev;
+		mux->nmembers--;
+	}
+	free(vl->will_topic);
+	free(vl);
+}
+
+int mux_publish(struct wsgw_link *vl, int *mid, const char *topic, const void *payload,
+		size_t len, int qos, bool retain, const mosquitto_property *props)
+{
+	struct wsgw_mux *mux = vl->mux;
+	int m = 0, rc;
+
+	if(!mux || vl->dead || !mux->up) return MOSQ_ERR_NO_CONN;
+	rc = link_publish(mux->link, &m, topic, payload, len, qos, retain, props);
+	if(rc == MOSQ_ERR_SUCCESS && qos > 0 && vl->ops->published) pending_add(mux, m, vl, NULL);
+	if(mid) *mid = m;
+	return rc;
+}
+
+int mux_subscribe(struct wsgw_link *vl, int *mid, const char *topic, int qos)
+{
+	struct wsgw_mux *mux = vl->mux;
+	mosquitto_property *props = NULL;
+	struct mux_filter *f;
+	struct mux_sub *sub;
+	int m = 0, rc;
+
+	if(!mux || vl->dead || !mux->up) return MOSQ_ERR_NO_CONN;
+	HASH_FIND_STR(mux->filters, topic, f);
+	if(!f){
+		f = calloc(1, sizeof(*f));
+		if(!f || !(f->filter = strdup(topic))){
+			free(f);
+			return MOSQ_ERR_NOMEM;
+		}
+		HASH_ADD_KEYPTR(hh, mux->filters, f->filter, strlen(f->filter), f);
+	}
+	if(qos > f->qos) f->qos = qos;   /* the session's subscription serves the most demanding */
+	sub = calloc(1, sizeof(*sub));
+	if(!sub) goto nomem;
+	sub->f = f;
+	sub->vl = vl;
+	sub->fnext = f->subs;
+	if(f->subs) f->subs->fprev = sub;
+	f->subs = sub;
+	sub->lnext = vl->subs;
+	vl->subs = sub;
+	sub->sid = sid_new(mux, f, sub);
+	if(!sub->sid || mosquitto_property_add_varint(&props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, sub->sid->sid)){
+		rc = MOSQ_ERR_NOMEM;
+		goto undo;
+	}
+	rc = link_subscribe_props(mux->link, &m, topic, f->qos, props);
+	mosquitto_property_free_all(&props);
+	if(rc != MOSQ_ERR_SUCCESS) goto undo;
+	pending_add(mux, m, vl, sub);
+	if(mid) *mid = m;
+	return MOSQ_ERR_SUCCESS;
+
+undo:
+	vl->subs = sub->lnext;
+	sub_free(mux, sub);
+	return rc;
+nomem:
+	if(!f->subs) filter_free(mux, f);
+	return MOSQ_ERR_NOMEM;
+}
+
+int mux_unsubscribe(struct wsgw_link *vl, const char *topic)
+{
+	struct mux_sub **pp;
+
+	if(!vl->mux) return MOSQ_ERR_NO_CONN;
+	for(pp = &vl->subs; *pp; pp = &(*pp)->lnext){
+		if(!strcmp((*pp)->f->filter, topic)){
+			struct mux_sub *sub = *pp;
+			*pp = sub->lnext;
+			sub_free(vl->mux, sub);
+			return MOSQ_ERR_SUCCESS;
+		}
+	}
+	return MOSQ_ERR_SUCCESS;         /* not subscribed: nothing to undo */
+}
+
+void mux_tick(struct wsgw_gw *gw)
+{
+	struct wsgw_mux **pp = &gw->muxes;
+	while(*pp){
+		struct wsgw_mux *mux = *pp;
+		if(mux->dead && mux->nmembers == 0){
+			*pp = mux->next;
+			mux_free(mux);
+			continue;
+		}
+		if(mux->link && !mux->dead) link_misc(mux->link);
+		pp = &mux->next;
+	}
+}
+
+void mux_stop_all(struct wsgw_gw *gw)
+{
+	while(gw->muxes){
+		struct wsgw_mux *mux = gw->muxes;
+		gw->muxes = mux->next;
+		mux_free(mux);
+	}
+}
