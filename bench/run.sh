@@ -16,6 +16,8 @@
 #   WSBENCH_ARGS   extra wsbench options for every run (e.g. "--duration 5")
 #   PLUGIN         the mosquitto_wsgw.so to measure (default: the one built here)
 #   REPEAT         runs of every scenario (default 1); the table shows medians
+#   GW_SHARED      wsdo_shared_session of the gateway (default true; false = one
+#                  broker session per listener, the plugin's default)
 # Everything listens on and connects to 127.0.0.0/8 only; every run is bounded.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,13 +34,16 @@ WSB=$BUILD/bench/wsbench
 PLUGIN=${PLUGIN:-$BUILD/mosquitto_wsgw.so}   # PLUGIN=/path/x.so measures another build of the plugin
 . "$ROOT/bench/lib.sh"
 
-# Descriptors: a gateway session holds 6 in the broker process (WebSocket,
-# libmosquitto's socket and its dup for lws, libmosquitto's wake-up socketpair,
-# the broker's end); a native one holds 1. Raise the soft limit to the hard one;
-# without CAP_SYS_RESOURCE the hard limit is all there is.
+# Descriptors: a listener on the shared session holds 1 in the broker process
+# (its WebSocket), like a native client; with its own broker session it holds 6
+# (WebSocket, libmosquitto's socket and its dup for lws, libmosquitto's wake-up
+# socketpair, the broker's end). Raise the soft limit to the hard one; without
+# CAP_SYS_RESOURCE the hard limit is all there is.
 ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
-GW_FDS_PER_SESSION=6
+export GW_SHARED=${GW_SHARED:-true}
+GW_FDS_PER_SESSION=1
+[ "$GW_SHARED" = true ] || GW_FDS_PER_SESSION=6
 GW_IDLE_CAP=$(( (NOFILE - 200) / GW_FDS_PER_SESSION / 100 * 100 ))
 IDLE_N=$IDLE_SESSIONS
 if [ "$GW_IDLE_CAP" -lt "$IDLE_N" ]; then
@@ -62,7 +67,7 @@ trap 'bench_stop_brokers; rm -rf "$DIR"' EXIT INT TERM
 	echo "# wsbench run $STAMP"
 	echo "# machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
 	echo "# mosquitto $(mosquitto -h 2>&1 | awk 'NR==1 {print $3}'), libwebsockets $(pkg-config --modversion libwebsockets), jansson $(pkg-config --modversion jansson), libmosquitto $(pkg-config --modversion libmosquitto)"
-	echo "# ulimit -n $NOFILE; idle sessions $IDLE_N (requested $IDLE_SESSIONS); plugin $PLUGIN"
+	echo "# ulimit -n $NOFILE; idle sessions $IDLE_N (requested $IDLE_SESSIONS); plugin $PLUGIN; wsdo_shared_session $GW_SHARED"
 	echo "# source: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" status --porcelain -- plugin mapping 2>/dev/null | grep -q . && echo ' + uncommitted changes in plugin/ or mapping/')"
 } | tee "$LOG"
 

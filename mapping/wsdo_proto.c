@@ -4,6 +4,7 @@
 #include "topic.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +102,60 @@ char *wsdo_frame(const char *type, json_t *payload, const char *event_id,
 out:
 	json_decref(payload);
 	json_decref(o);
+	return text;
+}
+
+char *wsdo_frame_head(const char *type, json_t *payload, const char *event_id, size_t *head_len)
+{
+	json_t *o = json_object();
+	char *text = NULL;
+	size_t len;
+
+	if(!payload) payload = json_object();
+	if(!o || !payload) goto out;
+	if(json_object_set_new(o, "type", json_string(type))
+			|| json_object_set(o, "payload", payload)
+			|| json_object_set_new(o, "eventID", json_string(event_id))
+			|| json_object_set_new(o, "clientID", json_string(""))){
+		goto out;
+	}
+	text = json_dumps(o, JSON_COMPACT);
+	/* ...,"clientID":""}  ->  ...,"clientID":"  */
+	len = text ? strlen(text) : 0;
+	if(len < 2 || strcmp(text + len - 2, "\"}")){
+		free(text);
+		text = NULL;
+		goto out;
+	}
+	text[len - 2] = '\0';
+	*head_len = len - 2;
+out:
+	json_decref(payload);
+	json_decref(o);
+	return text;
+}
+
+char *wsdo_frame_finish(const char *head, size_t head_len, const char *client_id,
+		int64_t latency_ms, int requires_ack)
+{
+	size_t idlen = strlen(client_id), cap;
+	char *text;
+	int n;
+
+	for(const char *c = client_id; *c; c++){
+		if(*c == '"' || *c == '\\' || (unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) return NULL;
+	}
+	cap = head_len + idlen + 64;
+	text = malloc(cap);
+	if(!text) return NULL;
+	memcpy(text, head, head_len);
+	memcpy(text + head_len, client_id, idlen);
+	n = snprintf(text + head_len + idlen, cap - head_len - idlen, "\",\"latency\":%lld%s}",
+			(long long)latency_ms, requires_ack < 0 ? "" : requires_ack ? ",\"requires_ack\":true" : ",\"requires_ack\":false");
+	if(n < 0 || (size_t)n >= cap - head_len - idlen){
+		free(text);
+		return NULL;
+	}
 	return text;
 }
 

@@ -42,6 +42,14 @@ void wsdo_cframe_clear(struct wsdo_cframe *f);
  * Takes the payload reference in every case. requires_ack < 0 omits the field. */
 char *wsdo_frame(const char *type, json_t *payload, const char *event_id,
 		const char *client_id, int64_t latency_ms, int requires_ack);
+/* A frame in two steps, for one message sent to many clients: the head is
+ * everything up to the recipient's clientID (built once; takes payload), and
+ * wsdo_frame_finish adds the recipient's part. finish(head(...)) gives the
+ * same text as wsdo_frame; a client id that would need JSON escaping makes
+ * finish return NULL (ours never do). */
+char *wsdo_frame_head(const char *type, json_t *payload, const char *event_id, size_t *head_len);
+char *wsdo_frame_finish(const char *head, size_t head_len, const char *client_id,
+		int64_t latency_ms, int requires_ack);
 char *wsdo_error_frame(const char *code, const char *message, const char *event_id,
 		const char *client_id, int64_t latency_ms);
 

@@ -47,6 +47,7 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 {
 	struct wsgw_link *link = obj;
 	(void)mosq;
+	link->gw->msg_seq++;
 	if(!link->dead) link->ops->message(link->ud, msg, props);
 }
 

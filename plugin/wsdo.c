@@ -60,9 +60,20 @@ struct wsdo_pending {
 	int64_t deadline_ms;
 };
 
+/* The DATA frame of the message being delivered, up to the recipient's part:
+ * built once for all the listeners a shared session hands it to. */
+struct wsdo_data_cache {
+	uint64_t seq;            /* gw->msg_seq it was built for; 0 = none */
+	char *head;
+	size_t head_len;
+	char event_id[WSDO_EVENT_ID_SIZE];
+	bool requires_ack;
+};
+
 struct wsdo_gw {
 	char *base;              /* topic_prefix/wsdo_root */
 	struct wsdo_pending *pending;
+	struct wsdo_data_cache data;
 };
 
 static struct wsdo_gw *state(struct wsgw_gw *gw)
@@ -218,26 +229,44 @@ static void read_meta(const mosquitto_property *props, char event_id[WSDO_EVENT_
 	}
 }
 
-static void on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
+/* Parses the message once per delivery (see struct wsdo_data_cache). */
+static struct wsdo_data_cache *data_frame(struct wsgw_gw *gw, const struct mosquitto_message *msg,
+		const mosquitto_property *props)
 {
-	struct wsdo_client *c = ud;
-	char event_id[WSDO_EVENT_ID_SIZE];
-	bool requires_ack;
+	struct wsdo_data_cache *dc = &state(gw)->data;
 	json_t *payload;
 
-	if(strcmp(msg->topic, c->topic) && strcmp(msg->topic, c->direct_topic)) return;
+	if(dc->seq == gw->msg_seq && dc->head) return dc;
+	free(dc->head);
+	dc->head = NULL;
+	dc->seq = gw->msg_seq;
 	payload = jsonutil_from_payload(msg->payload, (size_t)msg->payloadlen);
 	if(!payload){
 		wsgw_log(MOSQ_LOG_NOTICE, "dropped a non-UTF-8 payload on %s", msg->topic);
-		return;
+		return NULL;
 	}
-	read_meta(props, event_id, &requires_ack);
-	if(!event_id[0]) new_event_id(event_id);
-	if(requires_ack && event_id[0]){
-		strcpy(c->acks[c->ack_next % ACK_RING], event_id);
+	read_meta(props, dc->event_id, &dc->requires_ack);
+	if(!dc->event_id[0]) new_event_id(dc->event_id);
+	dc->head = wsdo_frame_head("DATA", payload, dc->event_id, &dc->head_len);
+	return dc->head ? dc : NULL;
+}
+
+static void on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
+{
+	struct wsdo_client *c = ud;
+	struct wsdo_data_cache *dc;
+	char *text;
+
+	if(strcmp(msg->topic, c->topic) && strcmp(msg->topic, c->direct_topic)) return;
+	dc = data_frame(c->s->gw, msg, props);
+	if(!dc) return;
+	if(dc->requires_ack){
+		strcpy(c->acks[c->ack_next % ACK_RING], dc->event_id);
 		c->ack_next++;
 	}
-	send_frame(c, "DATA", payload, event_id, requires_ack);
+	text = wsdo_frame_finish(dc->head, dc->head_len, c->id, c->latency_ms, dc->requires_ack);
+	if(!text) wsgw_log(MOSQ_LOG_WARNING, "cannot build a DATA frame for %s", c->id);
+	session_send(c->s, text);
 }
 
 static void on_lost(void *ud, int rc)
@@ -764,6 +793,7 @@ static void gw_free(struct wsgw_gw *gw)
 		if(p->h) p->h->priv = NULL;
 		pending_free(p);
 	}
+	free(st->data.head);
 	free(st->base);
 	free(st);
 	gw->wsdo = NULL;

@@ -255,6 +255,9 @@ struct wsgw_gw {
 	struct wsgw_link *core;
 	int64_t core_retry_ms;
 	struct wsgw_mux *muxes;          /* shared broker sessions (mux.c) */
+	/* One number per message a link delivers; the members of a shared
+	 * session see the same number for the same message (per-message caches). */
+	uint64_t msg_seq;
 	unsigned mux_seq;
 	struct mirror mirror;
 

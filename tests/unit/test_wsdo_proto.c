@@ -214,6 +214,47 @@ static void test_parse_errors(void **state)
 	parse_bad("{\"type\":\"PRESENCE:UPDATED\",\"payload\":{}}", WSDO_E_UNKNOWN_TYPE);
 }
 
+/* ---- wsdo_frame_head / wsdo_frame_finish ---- */
+
+static void check_two_step(json_t *payload, const char *eid, const char *cid, int64_t lat, int ack)
+{
+	size_t hl = 0;
+	char *whole = wsdo_frame("DATA", json_incref(payload), eid, cid, lat, ack);
+	char *head = wsdo_frame_head("DATA", payload, eid, &hl);
+	char *text;
+
+	assert_non_null(whole);
+	assert_non_null(head);
+	assert_int_equal(hl, strlen(head));
+	text = wsdo_frame_finish(head, hl, cid, lat, ack);
+	assert_non_null(text);
+	assert_string_equal(text, whole);
+	free(text);
+	free(head);
+	free(whole);
+}
+
+static void test_frame_two_steps(void **state)
+{
+	(void)state;
+	check_two_step(json_pack("{s:s,s:[i,i]}", "a", "x\"}", "b", 1, 2), "evt_1", "client_Ab9", 0, -1);
+	check_two_step(json_string("he said \"clientID\":\"\"}"), "evt_2", "client_x", 123456789012LL, 1);
+	check_two_step(json_integer(-3), "evt_3", "c", -1, 0);
+	check_two_step(json_null(), "evt_4", "", 7, 1);
+}
+
+static void test_frame_finish_refuses_ids_needing_escapes(void **state)
+{
+	size_t hl = 0;
+	char *head = wsdo_frame_head("DATA", json_object(), "evt_1", &hl);
+	(void)state;
+	assert_non_null(head);
+	assert_null(wsdo_frame_finish(head, hl, "a\"b", 0, -1));
+	assert_null(wsdo_frame_finish(head, hl, "a\\b", 0, -1));
+	assert_null(wsdo_frame_finish(head, hl, "a\nb", 0, -1));
+	free(head);
+}
+
 /* ---- wsdo_frame / wsdo_error_frame ---- */
 
 static json_t *load(const char *text)
@@ -1158,6 +1199,8 @@ int main(void)
 		cmocka_unit_test(test_pick_scripted),
 		cmocka_unit_test(test_pick_uniform),
 		cmocka_unit_test(test_pick_uniform_pairs),
+		cmocka_unit_test(test_frame_two_steps),
+		cmocka_unit_test(test_frame_finish_refuses_ids_needing_escapes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
