@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <uthash.h>
+#include <ev.h>
 
 #define SHUTDOWN_GRACE_MS 1000
 #define LINK_LOST_GRACE_MS 1000   /* see session_link_lost */
@@ -290,7 +291,9 @@ static void *gw_thread(void *arg)
 			if(!deadline) deadline = gw_now_ms() + SHUTDOWN_GRACE_MS;
 			if(gw->nsessions == 0 || gw_now_ms() >= deadline) break;
 		}
-		if(lws_service(gw->ctx, 0) < 0){
+		if(gw->evloop){
+			ev_run(gw->evloop, EVRUN_ONCE);
+		}else if(lws_service(gw->ctx, 0) < 0){
 			wsgw_log(MOSQ_LOG_ERR, "the event loop failed; the gateway stops serving");
 			while(!gw->stop) usleep(50 * 1000);
 			break;
@@ -301,6 +304,10 @@ static void *gw_thread(void *arg)
 	lws_sul_cancel(&gw->tick_sul);
 	lws_context_destroy(gw->ctx);
 	gw->ctx = NULL;
+	if(gw->evloop){
+		ev_loop_destroy(gw->evloop);
+		gw->evloop = NULL;
+	}
 	for(int i = 0; i < gw->nmounts; i++){
 		if(gw->mounts[i].dialect->gw_free) gw->mounts[i].dialect->gw_free(gw);
 	}
@@ -368,7 +375,35 @@ int gw_start(struct wsgw_gw *gw)
 	info.timeout_secs_ah_idle = info.timeout_secs;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	info.vhost_name = "wsgw";
-	gw->ctx = lws_create_context(&info);
+	/* The loop: epoll through libev (lws's libev event library), so that a
+	 * wake-up costs the same with 10 or 10,000 clients; lws's own loop calls
+	 * poll() over every descriptor each time (docs/PERFORMANCE.md). Without
+	 * lws's libev plugin (package libwebsockets-evlib-ev), poll() it is. */
+	gw->evloop = ev_loop_new(EVBACKEND_EPOLL);
+	if(gw->evloop){
+		gw->foreign_loops[0] = gw->evloop;
+		info.options |= LWS_SERVER_OPTION_LIBEV;
+		info.foreign_loops = gw->foreign_loops;
+		/* lws 4.1's libev glue logs each watcher change at NOTICE, into the
+		 * broker's log: keep the level the broker set, less NOTICE. */
+		if(lwsl_visible(LLL_NOTICE)){
+			int level = 0;
+			for(int bit = LLL_ERR; bit < (1 << LLL_COUNT); bit <<= 1){
+				if(bit != LLL_NOTICE && lwsl_visible(bit)) level |= bit;
+			}
+			lws_set_log_level(level, NULL);
+		}
+		gw->ctx = lws_create_context(&info);
+		if(!gw->ctx){
+			mosquitto_log_printf(MOSQ_LOG_WARNING, "wsgw: libwebsockets has no libev support here "
+					"(package libwebsockets-evlib-ev?): using poll(), which costs more per client");
+			ev_loop_destroy(gw->evloop);
+			gw->evloop = NULL;
+			info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+			info.foreign_loops = NULL;
+		}
+	}
+	if(!gw->ctx) gw->ctx = lws_create_context(&info);
 	if(!gw->ctx){
 		mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: cannot create the libwebsockets context");
 		goto fail;

@@ -240,6 +240,8 @@ struct wsgw_gw {
 	char boot_id[WSGW_BOOT_ID_SIZE];
 	struct lws_context *ctx;
 	struct lws_vhost *vhost;
+	struct ev_loop *evloop;          /* the gateway thread's epoll loop (libev), or NULL */
+	void *foreign_loops[1];
 	pthread_t thread;
 	atomic_int stop;                 /* set by the broker thread */
 	bool stopping;                   /* gateway thread: shutdown under way */
