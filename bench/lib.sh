@@ -44,7 +44,7 @@ plugin_opt_gateway_id bench
 plugin_opt_max_connections 20000
 plugin_opt_idle_timeout 0
 plugin_opt_wsdo_ping_interval 3600
-plugin_opt_wsdo_shared_session ${GW_SHARED:-true}
+plugin_opt_wsdo_shared_sessions ${GW_SHARED:-8}
 ${GW_EXTRA_OPTS:-}
 CONF
 	cat > "$dir/native.conf" <<CONF

@@ -16,8 +16,8 @@
 #   WSBENCH_ARGS   extra wsbench options for every run (e.g. "--duration 5")
 #   PLUGIN         the mosquitto_wsgw.so to measure (default: the one built here)
 #   REPEAT         runs of every scenario (default 1); the table shows medians
-#   GW_SHARED      wsdo_shared_session of the gateway (default true; false = one
-#                  broker session per listener, the plugin's default)
+#   GW_SHARED      wsdo_shared_sessions of the gateway (default 8; 0 = one broker
+#                  session per listener, the plugin's default)
 # Everything listens on and connects to 127.0.0.0/8 only; every run is bounded.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,9 +41,9 @@ PLUGIN=${PLUGIN:-$BUILD/mosquitto_wsgw.so}   # PLUGIN=/path/x.so measures anothe
 # CAP_SYS_RESOURCE the hard limit is all there is.
 ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
-export GW_SHARED=${GW_SHARED:-true}
+export GW_SHARED=${GW_SHARED:-8}
 GW_FDS_PER_SESSION=1
-[ "$GW_SHARED" = true ] || GW_FDS_PER_SESSION=6
+[ "$GW_SHARED" != 0 ] || GW_FDS_PER_SESSION=6
 GW_IDLE_CAP=$(( (NOFILE - 200) / GW_FDS_PER_SESSION / 100 * 100 ))
 IDLE_N=$IDLE_SESSIONS
 if [ "$GW_IDLE_CAP" -lt "$IDLE_N" ]; then
@@ -67,7 +67,7 @@ trap 'bench_stop_brokers; rm -rf "$DIR"' EXIT INT TERM
 	echo "# wsbench run $STAMP"
 	echo "# machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
 	echo "# mosquitto $(mosquitto -h 2>&1 | awk 'NR==1 {print $3}'), libwebsockets $(pkg-config --modversion libwebsockets), jansson $(pkg-config --modversion jansson), libmosquitto $(pkg-config --modversion libmosquitto)"
-	echo "# ulimit -n $NOFILE; idle sessions $IDLE_N (requested $IDLE_SESSIONS); plugin $PLUGIN; wsdo_shared_session $GW_SHARED"
+	echo "# ulimit -n $NOFILE; idle sessions $IDLE_N (requested $IDLE_SESSIONS); plugin $PLUGIN; wsdo_shared_sessions $GW_SHARED"
 	echo "# source: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" status --porcelain -- plugin mapping 2>/dev/null | grep -q . && echo ' + uncommitted changes in plugin/ or mapping/')"
 } | tee "$LOG"
 

@@ -47,7 +47,7 @@ static const struct opt opts[] = {
 	{"wsdo_mount",         OPT_MOUNT,   O(wsdo_mount),         0, 0, "/"},
 	{"wsdo_root",          OPT_PREFIX,  O(wsdo_root),          0, 0, "wsdo"},
 	{"wsdo_username",      OPT_LEVEL,   O(wsdo_username),      0, 0, "wsdo"},
-	{"wsdo_shared_session", OPT_BOOL,   O(wsdo_shared_session), 0, 0, "false"},
+	{"wsdo_shared_sessions", OPT_INT,   O(wsdo_shared_sessions), 0, 64, "0"},
 	{"wsdo_ping_interval", OPT_SECONDS, O(wsdo_ping_interval), 0.1, 3600, "20"},
 	{"wsdo_ping_timeout",  OPT_SECONDS, O(wsdo_ping_timeout),  0.1, 3600, "10"},
 	{"wsdo_ack_timeout",   OPT_SECONDS, O(wsdo_ack_timeout),   0.1, 3600, "5"},

@@ -31,7 +31,7 @@ struct wsgw_config {
 	char *wsdo_mount;
 	char *wsdo_root;
 	char *wsdo_username;
-	bool wsdo_shared_session;    /* listeners ride one broker session (mux.c) */
+	int wsdo_shared_sessions;    /* 0: a broker session per listener; N: N shared ones (mux.c) */
 	double wsdo_ping_interval;
 	double wsdo_ping_timeout;
 	double wsdo_ack_timeout;

@@ -9,7 +9,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+#define LINK_READ_BATCH 256        /* packets read per readable event, at most */
 
 static void want_write(struct wsgw_link *link)
 {
@@ -218,15 +221,25 @@ int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason)
 	int rc;
 
 	switch(reason){
-	case LWS_CALLBACK_RAW_RX_FILE:
+	case LWS_CALLBACK_RAW_RX_FILE: {
+		int avail = 0, n = 0;
 		if(!link) return -1;
-		rc = mosquitto_loop_read(link->mosq, 64);
-		if(rc != MOSQ_ERR_SUCCESS){
-			link_fail(link, rc, true);
-			return -1;
-		}
+		/* libmosquitto reads a single packet per call unless messages it sent
+		 * await acks: drain what the socket holds (up to a bound, to stay fair
+		 * to the other clients), or a busy session -- a shared one above all --
+		 * is read one packet per loop turn and the broker, its queue for us
+		 * full, starts dropping messages. */
+		do{
+			rc = mosquitto_loop_read(link->mosq, 1);
+			if(rc != MOSQ_ERR_SUCCESS){
+				link_fail(link, rc, true);
+				return -1;
+			}
+		}while(!link->dead && ++n < LINK_READ_BATCH
+				&& ioctl(mosquitto_socket(link->mosq), FIONREAD, &avail) == 0 && avail > 0);
 		want_write(link);
 		break;
+	}
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
 		if(!link) return -1;
 		rc = mosquitto_loop_write(link->mosq, 64);

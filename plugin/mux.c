@@ -80,6 +80,7 @@ struct wsgw_mux {
 	struct wsgw_gw *gw;
 	struct wsgw_mux *next;
 	char *username;
+	uint32_t shard;
 	struct wsgw_link *link;          /* the real connection */
 	bool up, dead;
 	struct wsgw_link *members;
@@ -342,7 +343,7 @@ static const struct wsgw_link_ops mux_ops = {
 
 /* ---- the session ---- */
 
-static struct wsgw_mux *mux_open(struct wsgw_gw *gw, const char *username)
+static struct wsgw_mux *mux_open(struct wsgw_gw *gw, const char *username, uint32_t shard)
 {
 	struct wsgw_mux *mux = calloc(1, sizeof(*mux));
 	struct wsgw_link_params p;
@@ -350,6 +351,7 @@ static struct wsgw_mux *mux_open(struct wsgw_gw *gw, const char *username)
 
 	if(!mux) return NULL;
 	mux->gw = gw;
+	mux->shard = shard;
 	mux->username = strdup(username);
 	if(!mux->username) goto fail;
 	snprintf(client_id, sizeof(client_id), "wsgw-%s-shared-%u", gw->cfg->gateway_id, ++gw->mux_seq);
@@ -405,9 +407,9 @@ struct wsgw_link *mux_join(struct wsgw_gw *gw, const struct wsgw_link_params *p,
 	struct wsgw_link *vl;
 
 	for(mux = gw->muxes; mux; mux = mux->next){
-		if(!mux->dead && !strcmp(mux->username, p->username)) break;
+		if(!mux->dead && mux->shard == p->shard && !strcmp(mux->username, p->username)) break;
 	}
-	if(!mux && !(mux = mux_open(gw, p->username))) return NULL;
+	if(!mux && !(mux = mux_open(gw, p->username, p->shard))) return NULL;
 	vl = calloc(1, sizeof(*vl));
 	if(!vl) return NULL;
 	if(p->will_topic && !(vl->will_topic = strdup(p->will_topic))){

@@ -339,7 +339,14 @@ static int ws_open(struct wsgw_session *s, const char *channel)
 	p.username = gw->cfg->wsdo_username;
 	p.clean_start = true;
 	p.will_topic = c->presence_topic;   /* clears the entry if the session dies */
-	p.shared = gw->cfg->wsdo_shared_session;
+	if(gw->cfg->wsdo_shared_sessions > 0){
+		/* A channel's listeners share one of the N sessions: one broker
+		 * delivery per message, and N broker queues for the load. */
+		uint32_t h = 2166136261u;
+		for(const char *q = channel; *q; q++) h = (h ^ (unsigned char)*q) * 16777619u;
+		p.shared = true;
+		p.shard = h % (uint32_t)gw->cfg->wsdo_shared_sessions;
+	}
 	s->link = link_open(gw, &p, &client_ops, c);
 	return s->link ? 0 : -1;
 }

@@ -58,9 +58,10 @@ struct wsgw_link_params {
 	bool clean_start;
 	uint32_t session_expiry;    /* seconds, with clean_start false */
 	const char *will_topic;     /* NULL = no will; the will is an empty retained message */
-	/* Ride the gateway's shared broker session of this username (mux.c)
-	 * instead of a connection of its own: clean sessions only, no password. */
+	/* Ride the gateway's shared broker session of this username and shard
+	 * (mux.c) instead of a connection of its own: clean sessions, no password. */
 	bool shared;
+	uint32_t shard;
 };
 
 /* Creates and connects a link. Returns NULL on failure (logged). */

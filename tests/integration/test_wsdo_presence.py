@@ -130,7 +130,7 @@ async def test_presence_from_other_gateway_expires(start_gateway):
 async def test_graceful_shutdown_clears_presence(start_gateway):
     # Each listener's own broker session has a will; a shared session has not
     # (see test_wsdo_shared.py for what it does instead).
-    gw = start_gateway(persistence=True, wsdo_shared_session="false")
+    gw = start_gateway(persistence=True, wsdo_shared_sessions="0")
     a = await gw.listen("bye")
     device = gw.mqtt()
     device.subscribe(presence_topic("bye"))

@@ -1,4 +1,4 @@
-"""websockets.do listeners on one shared broker session (wsdo_shared_session true).
+"""websockets.do listeners on shared broker sessions (wsdo_shared_sessions N).
 
 The other websockets.do files run in this mode too (ctest's integration_shared_*);
 these tests are about what only the shared session does: one broker connection
@@ -10,7 +10,7 @@ import os
 
 from wsgw import retained
 
-SHARED = {"wsdo_shared_session": "true"}
+SHARED = {"wsdo_shared_sessions": "4"}
 
 
 def open_fds(gw):
@@ -35,7 +35,7 @@ async def test_listeners_share_one_broker_connection(start_gateway):
         assert (await l.recv_type("DATA"))["payload"] == {"n": 1}
         await l.expect_no_frame("DATA", 0.3)
 
-    dedicated = start_gateway(wsdo_shared_session="false")
+    dedicated = start_gateway(wsdo_shared_sessions="0")
     per, _ = await fds_per_listener(dedicated, 10)
     assert per >= 3, f"{per:.2f} descriptors per dedicated listener"
 
@@ -107,3 +107,20 @@ async def test_presence_after_shutdown_expires_and_is_cleared_at_start(start_gat
     assert await retained(gw, "wsgw/presence/wsdo/bye/+", settle=1.5) == {}
     b = await gw.listen("bye")
     assert b.connected["payload"]["members"] == [], b.connected
+
+
+async def test_channels_spread_over_the_shared_sessions(start_gateway):
+    gw = start_gateway(wsdo_shared_sessions="4")
+    await gw.listen("warm-up")
+    before = open_fds(gw)
+    ls = {f"ch{i}": await gw.listen(f"ch{i}") for i in range(12)}
+    await asyncio.sleep(0.3)
+    extra = open_fds(gw) - before - len(ls)
+    # Each further shared session costs 5 descriptors (its socket, lws's dup, the
+    # wake-up pair, the broker's end); 4 sessions at most, more than one in use.
+    assert 5 <= extra <= 3 * 5, f"{extra} descriptors beyond the listeners' own"
+    for chan, l in ls.items():
+        assert (await gw.emit_post(chan, {"c": chan})).status == 200
+        assert (await l.recv_type("DATA"))["payload"] == {"c": chan}
+    for l in ls.values():
+        await l.expect_no_frame("DATA", 0.2)
