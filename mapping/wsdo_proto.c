@@ -80,58 +80,55 @@ void wsdo_cframe_clear(struct wsdo_cframe *f)
 	memset(f, 0, sizeof(*f));
 }
 
+/* The object every server frame starts with, in this key order; takes payload. */
+static json_t *frame_object(const char *type, json_t *payload, const char *event_id,
+		const char *client_id)
+{
+	json_t *o = json_object();
+
+	if(!payload) payload = json_object();
+	if(o && payload && !json_object_set_new(o, "type", json_string(type))
+			&& !json_object_set(o, "payload", payload)
+			&& !json_object_set_new(o, "eventID", json_string(event_id))
+			&& !json_object_set_new(o, "clientID", json_string(client_id))){
+		json_decref(payload);
+		return o;
+	}
+	json_decref(payload);
+	json_decref(o);
+	return NULL;
+}
+
 char *wsdo_frame(const char *type, json_t *payload, const char *event_id,
 		const char *client_id, int64_t latency_ms, int requires_ack)
 {
-	json_t *o = json_object();
+	json_t *o = frame_object(type, payload, event_id, client_id);
 	char *text = NULL;
 
-	if(!payload) payload = json_object();
-	if(!o || !payload) goto out;
-	if(json_object_set_new(o, "type", json_string(type))
-			|| json_object_set(o, "payload", payload)
-			|| json_object_set_new(o, "eventID", json_string(event_id))
-			|| json_object_set_new(o, "clientID", json_string(client_id))
-			|| json_object_set_new(o, "latency", json_integer(latency_ms))){
-		goto out;
-	}
+	if(!o || json_object_set_new(o, "latency", json_integer(latency_ms))) goto out;
 	if(requires_ack >= 0 && json_object_set_new(o, "requires_ack", json_boolean(requires_ack))){
 		goto out;
 	}
 	text = json_dumps(o, JSON_COMPACT);
 out:
-	json_decref(payload);
 	json_decref(o);
 	return text;
 }
 
 char *wsdo_frame_head(const char *type, json_t *payload, const char *event_id, size_t *head_len)
 {
-	json_t *o = json_object();
-	char *text = NULL;
-	size_t len;
+	json_t *o = frame_object(type, payload, event_id, "");
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	size_t len = text ? strlen(text) : 0;
 
-	if(!payload) payload = json_object();
-	if(!o || !payload) goto out;
-	if(json_object_set_new(o, "type", json_string(type))
-			|| json_object_set(o, "payload", payload)
-			|| json_object_set_new(o, "eventID", json_string(event_id))
-			|| json_object_set_new(o, "clientID", json_string(""))){
-		goto out;
-	}
-	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
 	/* ...,"clientID":""}  ->  ...,"clientID":"  */
-	len = text ? strlen(text) : 0;
 	if(len < 2 || strcmp(text + len - 2, "\"}")){
 		free(text);
-		text = NULL;
-		goto out;
+		return NULL;
 	}
 	text[len - 2] = '\0';
 	*head_len = len - 2;
-out:
-	json_decref(payload);
-	json_decref(o);
 	return text;
 }
 

@@ -94,7 +94,7 @@ struct wsgw_mux {
 
 /* ---- tables ---- */
 
-static void pending_add(struct wsgw_mux *mux, int mid, struct wsgw_link *vl, struct mux_sub *sub)
+static int pending_add(struct wsgw_mux *mux, int mid, struct wsgw_link *vl, struct mux_sub *sub)
 {
 	struct mux_pending *pd;
 	HASH_FIND_INT(mux->pending, &mid, pd);
@@ -105,13 +105,14 @@ static void pending_add(struct wsgw_mux *mux, int mid, struct wsgw_link *vl, str
 		free(pd);
 	}
 	pd = calloc(1, sizeof(*pd));
-	if(!pd) return;                  /* the ack is then not reported: logged by nobody, harmless */
+	if(!pd) return MOSQ_ERR_NOMEM;
 	pd->mid = mid;
 	pd->vl = vl;
 	pd->sub = sub;
 	if(sub) sub->mid = mid;
 	else vl->npending++;
 	HASH_ADD_INT(mux->pending, mid, pd);
+	return MOSQ_ERR_SUCCESS;
 }
 
 static struct mux_pending *pending_take(struct wsgw_mux *mux, int mid)
@@ -473,7 +474,8 @@ int mux_publish(struct wsgw_link *vl, int *mid, const char *topic, const void *p
 
 	if(!mux || vl->dead || !mux->up) return MOSQ_ERR_NO_CONN;
 	rc = link_publish(mux->link, &m, topic, payload, len, qos, retain, props);
-	if(rc == MOSQ_ERR_SUCCESS && qos > 0 && vl->ops->published) pending_add(mux, m, vl, NULL);
+	/* Out of memory for the record, the PUBACK goes unreported; the message went. */
+	if(rc == MOSQ_ERR_SUCCESS && qos > 0 && vl->ops->published) (void)pending_add(mux, m, vl, NULL);
 	if(mid) *mid = m;
 	return rc;
 }
@@ -513,8 +515,9 @@ int mux_subscribe(struct wsgw_link *vl, int *mid, const char *topic, int qos)
 	}
 	rc = link_subscribe_props(mux->link, &m, topic, f->qos, props);
 	mosquitto_property_free_all(&props);
+	/* Without the record its SUBACK could never activate the member: undo. */
+	if(rc == MOSQ_ERR_SUCCESS) rc = pending_add(mux, m, vl, sub);
 	if(rc != MOSQ_ERR_SUCCESS) goto undo;
-	pending_add(mux, m, vl, sub);
 	if(mid) *mid = m;
 	return MOSQ_ERR_SUCCESS;
 

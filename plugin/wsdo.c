@@ -236,7 +236,7 @@ static struct wsdo_data_cache *data_frame(struct wsgw_gw *gw, const struct mosqu
 	struct wsdo_data_cache *dc = &state(gw)->data;
 	json_t *payload;
 
-	if(dc->seq == gw->msg_seq && dc->head) return dc;
+	if(dc->seq == gw->msg_seq) return dc->head ? dc : NULL;   /* built, or refused, already */
 	free(dc->head);
 	dc->head = NULL;
 	dc->seq = gw->msg_seq;
