@@ -70,7 +70,7 @@ static struct {
 	int subs, channels, pub_conns, pub_kind, sub_qos, pub_qos, window, size, conc, src_count, keepalive;
 	int windows[8], nwindows;          /* closed-loop sweep */
 	double rate;                       /* deliveries per second offered */
-	int duration_ms, warmup_ms, settle_ms, settle_max_ms, connect_max_ms, rest_ms, sat_ms, sat_warmup_ms;
+	int duration_ms, warmup_ms, settle_ms, settle_max_ms, connect_max_ms, rest_ms, sat_ms, sat_warmup_ms, timeline_ms;
 	bool verbose;
 } cfg;
 
@@ -331,6 +331,35 @@ static void advance(struct chan *ch)
 	if(moved) try_publish(ch);
 }
 
+/* ---- --timeline MS: per-slice count and worst latency, by publish time ---- */
+
+#define TL_MAX 2000
+static struct { uint64_t n, max, over; } tl[TL_MAX];
+static int tl_n;
+
+static void timeline_add(uint64_t t, uint64_t lat)
+{
+	uint64_t slice;
+	if(!cfg.timeline_ms || t < R.win_start) return;
+	slice = (t - R.win_start) / ((uint64_t)cfg.timeline_ms * MS);
+	if(slice >= TL_MAX) return;
+	if((int)slice >= tl_n) tl_n = (int)slice + 1;
+	tl[slice].n++;
+	if(lat > tl[slice].max) tl[slice].max = lat;
+	if(lat > 2 * MS) tl[slice].over++;
+}
+
+static void timeline_print(const char *phase)
+{
+	for(int i = 0; i < tl_n; i++){
+		fprintf(stderr, "wsbench[%s/%s] %s slice %d (+%d ms): %llu delivered, %llu over 2 ms, worst %llu us\n",
+				cfg.scenario, cfg.system, phase, i, i * cfg.timeline_ms, (unsigned long long)tl[i].n,
+				(unsigned long long)tl[i].over, (unsigned long long)(tl[i].max / 1000));
+	}
+	memset(tl, 0, sizeof(tl));
+	tl_n = 0;
+}
+
 /* ---- receiving ---- */
 
 static void on_delivery(struct conn *c, const uint8_t *p, size_t n, uint64_t now)
@@ -345,6 +374,7 @@ static void on_delivery(struct conn *c, const uint8_t *p, size_t n, uint64_t now
 	if(now >= R.win_start && now < R.win_end){
 		R.win_deliveries++;
 		hist_add(&R.lat, now > t ? now - t : 0);
+		timeline_add(t, now > t ? now - t : 0);
 	}
 	if(R.phase == P_CLOSED){
 		struct chan *ch = &chans[c->chan];
@@ -774,6 +804,7 @@ static void run_phase(enum phase ph, struct phase_result *pr, int warmup_ms, int
 	pr->max = (double)R.lat.max / 1000.0;
 	pr->broker_cpu = b0 >= 0 && b1 >= 0 ? (b1 - b0) / (duration_ms / 1000.0) * 100.0 : -1;
 	pr->tool_cpu = (s1 - s0) / (duration_ms / 1000.0) * 100.0;
+	if(cfg.timeline_ms) timeline_print(ph == P_RATE ? "rate" : "closed");
 	pr->lost = (double)(R.expected > R.deliveries ? R.expected - R.deliveries : 0);
 	pr->published = published;
 	pr->skipped = skipped;
@@ -820,6 +851,8 @@ static void usage(void)
 		"  --src N           source addresses 127.0.0.1..127.0.0.N (default 8)\n"
 		"  --rest S          idle scenario: seconds of CPU-at-rest measurement (default 10)\n"
 		"  --settle-ms MS    quiet time that ends the presence settle (default 1000)\n"
+		"  --timeline MS     print, per MS-long slice of the measured window (by publish\n"
+		"                    time), deliveries, how many took over 2 ms, and the worst\n"
 		"  --out FILE        append the results (TSV) to FILE\n");
 	exit(2);
 }
@@ -931,7 +964,7 @@ int main(int argc, char **argv)
 		{"pub-conns", 1, 0, 'k'}, {"rate", 1, 0, 'r'}, {"window", 1, 0, 'W'}, {"qos", 1, 0, 'q'},
 		{"sub-qos", 1, 0, 'Q'}, {"size", 1, 0, 'z'}, {"duration", 1, 0, 'd'}, {"warmup", 1, 0, 'u'},
 		{"conc", 1, 0, 'x'}, {"src", 1, 0, 's'}, {"rest", 1, 0, 'R'}, {"settle-ms", 1, 0, 'T'},
-		{"out", 1, 0, 'o'}, {"verbose", 0, 0, 'v'}, {"sat-duration", 1, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}
+		{"out", 1, 0, 'o'}, {"verbose", 0, 0, 'v'}, {"sat-duration", 1, 0, 'D'}, {"timeline", 1, 0, 'L'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}
 	};
 	cfg.subs = cfg.channels = cfg.pub_conns = cfg.pub_qos = -1;
 	cfg.pub_kind = -2;
@@ -980,6 +1013,7 @@ int main(int argc, char **argv)
 		case 'o': cfg.out = optarg; break;
 		case 'v': cfg.verbose = true; break;
 		case 'D': cfg.sat_ms = (int)(atof(optarg) * 1000); break;
+		case 'L': cfg.timeline_ms = atoi(optarg); break;
 		default: usage();
 		}
 	}

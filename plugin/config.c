@@ -40,6 +40,7 @@ static const struct opt opts[] = {
 	{"origins",            OPT_LIST,    O(origins),            0, 0, NULL},
 	{"handshake_timeout",  OPT_SECONDS, O(handshake_timeout),  1, 3600, "10"},
 	{"idle_timeout",       OPT_SECONDS, O(idle_timeout),       0, 86400, "120"},
+	{"http_keepalive_timeout", OPT_INT, O(http_keepalive_timeout), 1, 3600, "60"},
 	{"rate_limit",         OPT_SECONDS, O(rate_limit),         1, 1000000, "100"},
 	{"rate_burst",         OPT_SECONDS, O(rate_burst),         1, 1000000, "200"},
 	{"mqtt_keepalive",     OPT_INT,     O(mqtt_keepalive),     5, 65535, "60"},

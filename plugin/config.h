@@ -23,6 +23,7 @@ struct wsgw_config {
 	char **origins;           /* exact Origin strings, NULL-terminated; NULL = any */
 	double handshake_timeout;
 	double idle_timeout;      /* 0 = off */
+	int http_keepalive_timeout;   /* seconds an idle keep-alive HTTP connection is kept */
 	double rate_limit;        /* frames per second */
 	double rate_burst;
 	int mqtt_keepalive;

@@ -373,6 +373,14 @@ int gw_start(struct wsgw_gw *gw)
 	info.user = gw;
 	info.timeout_secs = (unsigned)(gw->cfg->handshake_timeout + 0.5);
 	info.timeout_secs_ah_idle = info.timeout_secs;
+	/* lws 4.1 keeps every pending timeout in one list sorted by deadline and
+	 * inserts from its head, so re-arming a timeout walks every entry due
+	 * earlier. A request on a keep-alive connection arms three: two of
+	 * timeout_secs while it is read, one of keepalive_timeout after the
+	 * reply. With the keep-alive timeout well above timeout_secs, the first
+	 * two land ahead of the idle connections' entries and cost next to
+	 * nothing (docs/PERFORMANCE.md, "channels"). */
+	info.keepalive_timeout = gw->cfg->http_keepalive_timeout;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	info.vhost_name = "wsgw";
 	/* The loop: epoll through libev (lws's libev event library), so that a

@@ -140,34 +140,35 @@ static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, cons
 	return 0;
 }
 
+/* Status line, headers and body go out in one write: one send() and one
+ * writable round trip per reply. For HTTP/1.x lws sends LWS_WRITE_HTTP_FINAL
+ * as it is. Returns 1 when sent, -1 on error. */
+#define REPLY_HEAD_MAX 512
+
 static int write_reply(struct wsgw_http *h, struct lws *wsi)
 {
-	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
 	size_t len = strlen(h->reply);
+	unsigned char *buf = malloc(LWS_PRE + REPLY_HEAD_MAX + len);
+	unsigned char *start, *p, *end;
+	int rc = -1;
 
-	if(!h->headers_sent){
-		if(lws_add_http_common_headers(wsi, (unsigned)h->status, "application/json", len, &p, end)
-				|| lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-					(const unsigned char *)"no-store", 8, &p, end)
-				|| (h->allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
-					(const unsigned char *)h->allow, (int)strlen(h->allow), &p, end))
-				|| lws_finalize_write_http_header(wsi, start, &p, end)){
-			return -1;
-		}
-		h->headers_sent = true;
-		lws_callback_on_writable(wsi);
-		return 0;
+	if(!buf) return -1;
+	start = p = buf + LWS_PRE;
+	end = start + REPLY_HEAD_MAX - 1;
+	if(lws_add_http_common_headers(wsi, (unsigned)h->status, "application/json", len, &p, end)
+			|| lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+				(const unsigned char *)"no-store", 8, &p, end)
+			|| (h->allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
+				(const unsigned char *)h->allow, (int)strlen(h->allow), &p, end))
+			|| lws_finalize_http_header(wsi, &p, end)){
+		goto out;
 	}
-	{
-		unsigned char *out = malloc(LWS_PRE + len + 1);
-		int n;
-		if(!out) return -1;
-		memcpy(out + LWS_PRE, h->reply, len);
-		n = lws_write(wsi, out + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
-		free(out);
-		if(n < 0) return -1;
-	}
-	return 1;   /* done */
+	memcpy(p, h->reply, len);
+	p += len;
+	if(lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) == (int)(p - start)) rc = 1;
+out:
+	free(buf);
+	return rc;
 }
 
 int http_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons reason,

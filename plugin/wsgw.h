@@ -208,7 +208,6 @@ struct wsgw_http {
 	bool body_too_large;
 	int status;                      /* 0 until the reply is ready */
 	char *reply;
-	bool headers_sent;
 	const char *allow;               /* Allow header for 405 */
 };
 
