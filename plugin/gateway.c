@@ -312,6 +312,8 @@ static void *gw_thread(void *arg)
 		if(gw->mounts[i].dialect->gw_free) gw->mounts[i].dialect->gw_free(gw);
 	}
 	mirror_clear(&gw->mirror);
+	free(gw->link_rx);
+	gw->link_rx = NULL;
 	return NULL;
 }
 

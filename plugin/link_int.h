@@ -3,6 +3,7 @@
 #define WSGW_LINK_INT_H
 
 #include "wsgw.h"
+#include "mqttw.h"
 
 struct wsgw_mux;
 struct mux_sub;
@@ -14,9 +15,21 @@ struct wsgw_link {
 	bool up;
 	bool dead;
 
-	/* A dedicated link: its own libmosquitto client and socket. */
-	struct mosquitto *mosq;
+	/* A dedicated link: its own MQTT session and socket (link.c). The
+	 * socket belongs to lws once adopted (raw). */
+	int fd;
 	struct lws *raw;
+	bool connecting;             /* TCP connect under way */
+	bool connack;                /* CONNACK received */
+	bool in_rx;                  /* handling input: sends wait until it is done */
+	int werr;                    /* a send failed: reported from the next callback */
+	struct mqttw_buf out;        /* to send; out_off bytes of it are sent */
+	size_t out_off;
+	struct mqttw_buf in;         /* an incomplete packet's bytes so far */
+	uint16_t mid;                /* last packet id used */
+	int inflight, quota;         /* QoS 1 PUBLISHes unacked; the broker's receive maximum */
+	struct link_wait *wait, *wait_tail;   /* QoS 1 PUBLISHes beyond the quota */
+	int64_t opened_ms, last_out_ms, ping_sent_ms, keepalive_ms;
 
 	/* A member of a shared broker session (mux.c); mux is NULL once the
 	 * gateway has stopped the shared session under a member still open. */

@@ -41,7 +41,7 @@ int wsgw_auth_init(void);            /* new per-boot secret */
 void wsgw_auth_password(const char *client_id, const char *username, char out[WSGW_PASSWORD_SIZE]);
 bool wsgw_auth_check(const char *client_id, const char *username, const char *password);
 
-/* ---- link.c: one libmosquitto client driven by the lws loop ---- */
+/* ---- link.c: one MQTT 5 session to the broker, driven by the lws loop ---- */
 struct wsgw_link_ops {
 	void (*connected)(void *ud, int reason_code, bool session_present);
 	void (*message)(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props);
@@ -260,6 +260,7 @@ struct wsgw_gw {
 	/* One number per message a link delivers; the members of a shared
 	 * session see the same number for the same message (per-message caches). */
 	uint64_t msg_seq;
+	uint8_t *link_rx;                /* links' receive buffer (link.c), shared: one thread */
 	unsigned mux_seq;
 	struct mirror mirror;
 

@@ -37,7 +37,8 @@ async def test_listeners_share_one_broker_connection(start_gateway):
 
     dedicated = start_gateway(wsdo_shared_sessions="0")
     per, _ = await fds_per_listener(dedicated, 10)
-    assert per >= 3, f"{per:.2f} descriptors per dedicated listener"
+    # Its WebSocket, its own MQTT connection and the broker's end of it.
+    assert per >= 2.5, f"{per:.2f} descriptors per dedicated listener"
 
 
 async def test_retained_message_goes_to_the_new_listener_only(start_gateway):
