@@ -98,7 +98,7 @@ static int pending_add(struct wsgw_mux *mux, int mid, struct wsgw_link *vl, stru
 {
 	struct mux_pending *pd;
 	HASH_FIND_INT(mux->pending, &mid, pd);
-	if(pd){                          /* a mid libmosquitto reused: the old one is gone */
+	if(pd){                          /* a packet id reused (16 bits wrap): the old one is gone */
 		if(pd->sub) pd->sub->mid = 0;
 		else pd->vl->npending--;
 		HASH_DEL(mux->pending, pd);

@@ -2,7 +2,7 @@
  *
  * Threads: mosquitto_plugin_init/cleanup and the broker callbacks (auth, tick)
  * run on the broker's main thread; everything else runs on the gateway thread,
- * which owns the libwebsockets context and every libmosquitto client. The only
+ * which owns the libwebsockets context and every MQTT session (link.c). The only
  * state shared between the two is the log queue (log.c, mutex) and the auth
  * secret (auth.c, written before the thread starts, read-only after). */
 #ifndef WSGW_H
