@@ -35,15 +35,14 @@ PLUGIN=${PLUGIN:-$BUILD/mosquitto_wsgw.so}   # PLUGIN=/path/x.so measures anothe
 . "$ROOT/bench/lib.sh"
 
 # Descriptors: a listener on the shared session holds 1 in the broker process
-# (its WebSocket), like a native client; with its own broker session it holds 6
-# (WebSocket, libmosquitto's socket and its dup for lws, libmosquitto's wake-up
-# socketpair, the broker's end). Raise the soft limit to the hard one; without
-# CAP_SYS_RESOURCE the hard limit is all there is.
+# (its WebSocket), like a native client; with its own broker session it holds 3
+# (WebSocket, the gateway's MQTT socket, the broker's end). Raise the soft limit
+# to the hard one; without CAP_SYS_RESOURCE the hard limit is all there is.
 ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
 export GW_SHARED=${GW_SHARED:-8}
 GW_FDS_PER_SESSION=1
-[ "$GW_SHARED" != 0 ] || GW_FDS_PER_SESSION=6
+[ "$GW_SHARED" != 0 ] || GW_FDS_PER_SESSION=3
 GW_IDLE_CAP=$(( (NOFILE - 200) / GW_FDS_PER_SESSION / 100 * 100 ))
 IDLE_N=$IDLE_SESSIONS
 if [ "$GW_IDLE_CAP" -lt "$IDLE_N" ]; then
