@@ -1,6 +1,6 @@
 """The gateway's own MQTT sessions to the broker (plugin/link.c, mapping/mqttw.c):
 flow control against the broker's receive maximum, packets larger than one read,
-bursts of packets in one read, and keepalive."""
+bursts of packets in one read, keepalive, and TCP instead of the unix socket."""
 import asyncio
 import json
 
@@ -54,3 +54,19 @@ async def test_idle_session_is_kept_alive(start_gateway):
     assert (await listener.recv_type("DATA", 3))["payload"] == {"still": "here"}
     assert listener.take_now("ERROR") is None
     assert "exceeded timeout" not in gw.log()
+
+
+async def test_sessions_over_tcp(start_gateway):
+    # broker_host/broker_port instead of broker_socket: the same sessions over TCP.
+    gw = start_gateway(broker_socket=None, broker_host="127.0.0.1", broker_port="<mqtt_port>")
+    listener = await gw.listen("tcp")
+    assert any("127.0.0.1" in line and "as wsgw-core-test-gw" in line
+               for line in gw.log().splitlines()), "the core session did not come over TCP"
+    dev = gw.mqtt()
+    dev.subscribe("wsgw/wsdo/tcp")
+    r = await gw.emit_post("tcp", {"via": "tcp"})
+    assert r.status == 200, r
+    assert (await listener.recv_type("DATA", 3))["payload"] == {"via": "tcp"}
+    await dev.take(lambda m: m.topic == "wsgw/wsdo/tcp")
+    dev.publish("wsgw/wsdo/tcp", b'{"from":"device"}', qos=1)
+    assert (await listener.recv_type("DATA", 3))["payload"] == {"from": "device"}

@@ -136,8 +136,8 @@ class Broker:
             lines.append(f"acl_file {acl_path}")
         if plugin:
             lines.append(f"plugin {PLUGIN}")
-            lines += [f"plugin_opt_{k} {self.ws_port if v == '<ws_port>' else v}"
-                      for k, v in self.opts.items()]
+            ports = {"<ws_port>": self.ws_port, "<mqtt_port>": self.mqtt_port}
+            lines += [f"plugin_opt_{k} {ports.get(v, v)}" for k, v in self.opts.items()]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
 
