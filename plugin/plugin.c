@@ -79,7 +79,6 @@ WSGW_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **
 		mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: no random source for the session secret");
 		goto error;
 	}
-	mosquitto_lib_init();
 
 	if(mosquitto_callback_register(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, NULL)) goto error;
 	auth_registered = true;
