@@ -146,7 +146,14 @@ static void publish_presence(struct wsdo_client *c)
 	}
 	mosquitto_property_free_all(&props);
 	free(text);
-	c->next_refresh_ms = gw_now_ms() + (int64_t)(gw->cfg->presence_ttl * 1000 / 3);
+	{
+		/* Every presence_ttl/3; the first refresh after joining at a random point
+		 * of the second half of that, so that listeners who joined together (a
+		 * reconnect wave) do not all republish in the same tick ever after. */
+		int64_t period = (int64_t)(gw->cfg->presence_ttl * 1000 / 3);
+		if(!c->next_refresh_ms && period >= 2) period = period / 2 + (int64_t)(gw_random32(NULL) % (uint32_t)(period / 2));
+		c->next_refresh_ms = gw_now_ms() + period;
+	}
 }
 
 /* ---- link callbacks ---- */
