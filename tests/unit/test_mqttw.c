@@ -12,6 +12,13 @@
 
 #include "mqttw.h"
 
+/* The buffer holds exactly want[0..n). */
+static void assert_bytes(const struct mqttw_buf *b, const uint8_t *want, size_t n)
+{
+	assert_int_equal(b->len, n);
+	assert_memory_equal(b->data, want, n);
+}
+
 static void test_connect_bytes(void **state)
 {
 	struct mqttw_buf b = {0};
@@ -27,8 +34,7 @@ static void test_connect_bytes(void **state)
 	};
 	(void)state;
 	assert_int_equal(mqttw_connect(&b, &c), 0);
-	assert_int_equal(b.len, sizeof(want));
-	assert_memory_equal(b.data, want, sizeof(want));
+	assert_bytes(&b, want, sizeof(want));
 	mqttw_buf_free(&b);
 }
 
@@ -51,8 +57,7 @@ static void test_connect_will_and_session_expiry(void **state)
 	};
 	(void)state;
 	assert_int_equal(mqttw_connect(&b, &c), 0);
-	assert_int_equal(b.len, sizeof(want_head));
-	assert_memory_equal(b.data, want_head, sizeof(want_head));
+	assert_bytes(&b, want_head, sizeof(want_head));
 	mqttw_buf_free(&b);
 }
 
@@ -107,8 +112,7 @@ static void test_publish_qos0_has_no_packet_id(void **state)
 	static const uint8_t want[] = { 0x30, 6, 0, 1, 't', 0, 'h', 'i' };
 	(void)state;
 	assert_int_equal(mqttw_publish(&b, "t", "hi", 2, 0, false, 0, NULL, 0), 0);
-	assert_int_equal(b.len, sizeof(want));
-	assert_memory_equal(b.data, want, sizeof(want));
+	assert_bytes(&b, want, sizeof(want));
 	/* QoS 1 needs a packet id; the buffer is left as it was. */
 	assert_int_equal(mqttw_publish(&b, "t", "hi", 2, 1, false, 0, NULL, 0), -1);
 	assert_int_equal(b.len, sizeof(want));
@@ -228,12 +232,10 @@ static void test_subscribe_and_unsubscribe_bytes(void **state)
 	static const uint8_t want_unsub[] = { 0xA2, 6, 0, 8, 0, 0, 1, 'f' };
 	(void)state;
 	assert_int_equal(mqttw_subscribe(&b, 7, "f", 1, &sid, 1), 0);
-	assert_int_equal(b.len, sizeof(want_sub));
-	assert_memory_equal(b.data, want_sub, sizeof(want_sub));
+	assert_bytes(&b, want_sub, sizeof(want_sub));
 	b.len = 0;
 	assert_int_equal(mqttw_unsubscribe(&b, 8, "f"), 0);
-	assert_int_equal(b.len, sizeof(want_unsub));
-	assert_memory_equal(b.data, want_unsub, sizeof(want_unsub));
+	assert_bytes(&b, want_unsub, sizeof(want_unsub));
 	mqttw_buf_free(&b);
 }
 
