@@ -25,11 +25,10 @@
 #define LINK_OUT_KEEP 4096         /* an emptied output buffer larger than this is freed */
 #define LINK_RECEIVE_MAX_DEFAULT 65535
 
-/* A QoS 1 PUBLISH held back by the broker's receive maximum. */
+/* A QoS 1 PUBLISH held back by the broker's receive maximum: the encoded packet. */
 struct link_wait {
 	struct link_wait *next;
-	size_t len;
-	uint8_t data[];
+	struct mqttw_buf pkt;
 };
 
 static void detach_raw(struct wsgw_link *link, bool kill)
@@ -90,12 +89,13 @@ static int release_waiting(struct wsgw_link *link)
 	while(link->wait && link->inflight < link->quota){
 		struct link_wait *w = link->wait;
 		size_t at = link->out.len;
-		if(mqttw_buf_append(&link->out, w->data, w->len)){
+		if(mqttw_buf_append(&link->out, w->pkt.data, w->pkt.len)){
 			link->out.len = at;
 			return MOSQ_ERR_NOMEM;
 		}
 		link->wait = w->next;
 		if(!link->wait) link->wait_tail = NULL;
+		mqttw_buf_free(&w->pkt);
 		free(w);
 		link->inflight++;
 	}
@@ -524,6 +524,7 @@ void link_close(struct wsgw_link *link, bool send_will)
 	while(link->wait){
 		struct link_wait *w = link->wait;
 		link->wait = w->next;
+		mqttw_buf_free(&w->pkt);
 		free(w);
 	}
 	mqttw_buf_free(&link->out);
@@ -551,20 +552,17 @@ int link_publish(struct wsgw_link *link, int *mid, const char *topic, const void
 	}
 	if(qos > 0) m = next_mid(link);
 	if(qos > 0 && (!link->connack || link->inflight >= link->quota)){
-		struct mqttw_buf tmp = {0};
-		struct link_wait *w;
-		rc = mqttw_publish(&tmp, topic, payload, len, qos, retain, m, wp, (size_t)nprops);
-		w = rc ? NULL : malloc(sizeof(*w) + tmp.len);
-		if(w){
-			w->next = NULL;
-			w->len = tmp.len;
-			memcpy(w->data, tmp.data, tmp.len);
+		struct link_wait *w = calloc(1, sizeof(*w));
+		if(!w || mqttw_publish(&w->pkt, topic, payload, len, qos, retain, m, wp, (size_t)nprops)){
+			if(w) mqttw_buf_free(&w->pkt);
+			free(w);
+			rc = MOSQ_ERR_NOMEM;
+		}else{
 			if(link->wait_tail) link->wait_tail->next = w;
 			else link->wait = w;
 			link->wait_tail = w;
+			rc = MOSQ_ERR_SUCCESS;
 		}
-		mqttw_buf_free(&tmp);
-		rc = w ? MOSQ_ERR_SUCCESS : MOSQ_ERR_NOMEM;
 	}else{
 		rc = mqttw_publish(&link->out, topic, payload, len, qos, retain, m, wp, (size_t)nprops)
 			? MOSQ_ERR_NOMEM : MOSQ_ERR_SUCCESS;
