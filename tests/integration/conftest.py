@@ -43,8 +43,9 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture
 def start_gateway(request):
     """Factory: start_gateway(persistence=False, acl=None, plugin=True, env=None,
-    wait=True, **plugin_opts) -> a running wsgw.Broker (plugin option None = leave it
-    out; env = extra environment of the broker process).
+    broker_conf=(), wait=True, **plugin_opts) -> a running wsgw.Broker (plugin option
+    None = leave it out; env = extra environment of the broker process; broker_conf =
+    extra mosquitto.conf lines).
     Teardown stops every broker and fails on sanitizer reports in its log."""
     brokers = []
     request.node.wsgw_brokers = brokers

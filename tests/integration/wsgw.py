@@ -89,7 +89,7 @@ EXTRA_OPTS = dict(kv.split("=", 1) for kv in os.environ.get("WSGW_TEST_OPTS", ""
 class Broker:
     """One mosquitto process with the plugin, in its own temp dir."""
 
-    def __init__(self, persistence=False, acl=None, plugin=True, env=None, **opts):
+    def __init__(self, persistence=False, acl=None, plugin=True, env=None, broker_conf=(), **opts):
         self.dir = tempfile.mkdtemp(prefix="wsgw-")  # short: unix socket paths are limited
         self.mqtt_port = self.ws_port = None
         self._pick_ports()
@@ -98,6 +98,7 @@ class Broker:
         self.log_path = os.path.join(self.dir, "broker.log")
         self.persistence, self.acl, self.plugin = persistence, acl, plugin
         self.env = env or {}  # extra environment for the broker process
+        self.broker_conf = list(broker_conf)  # extra mosquitto.conf lines
         self.opts = {"broker_socket": self.sock, "listen_port": "<ws_port>",
                      "listen_address": "127.0.0.1", "gateway_id": "test-gw"}
         self.opts.update(EXTRA_OPTS)  # a whole run in another mode (tests/CMakeLists.txt)
@@ -129,6 +130,7 @@ class Broker:
                       "autosave_interval 1"]
         else:
             lines.append("persistence false")
+        lines += self.broker_conf
         if self.acl is not None:
             acl_path = os.path.join(self.dir, "acl")
             with open(acl_path, "w") as f:
