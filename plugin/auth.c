@@ -1,7 +1,12 @@
 /* The gateway's own MQTT sessions authenticate with
  * password = hex(HMAC-SHA256(boot secret, client_id "\n" username)).
  * The secret is drawn at start and never leaves the process, so the check in
- * the MOSQ_EVT_BASIC_AUTH callback is stateless. */
+ * the MOSQ_EVT_BASIC_AUTH callback is stateless.
+ *
+ * A session that logs in with the user's own password (op's mqtt provider)
+ * cannot carry the HMAC as its password: its client id ends with
+ * "~" + 16 hex of HMAC-SHA256(secret, "tag\n" id "\n" username) instead, so the
+ * callback still knows it is the gateway's. */
 #include "wsgw.h"
 
 #include <openssl/crypto.h>
@@ -48,4 +53,36 @@ bool wsgw_auth_check(const char *client_id, const char *username, const char *pa
 	if(!client_id || !username || !password || strlen(password) != 64) return false;
 	wsgw_auth_password(client_id, username, expect);
 	return expect[0] && CRYPTO_memcmp(expect, password, 64) == 0;
+}
+
+void wsgw_auth_tag(const char *client_id, const char *username, char out[WSGW_TAG_SIZE])
+{
+	char mac[WSGW_PASSWORD_SIZE];
+	size_t clen = strlen(client_id);
+	char *tagged = malloc(clen + 5);
+
+	out[0] = '\0';
+	if(!tagged) return;
+	memcpy(tagged, "tag\n", 4);
+	memcpy(tagged + 4, client_id, clen + 1);
+	wsgw_auth_password(tagged, username, mac);
+	free(tagged);
+	if(!mac[0]) return;
+	memcpy(out, mac, WSGW_TAG_SIZE - 1);
+	out[WSGW_TAG_SIZE - 1] = '\0';
+}
+
+bool wsgw_auth_check_tag(const char *client_id, const char *username)
+{
+	char expect[WSGW_TAG_SIZE], *base;
+	size_t len = client_id ? strlen(client_id) : 0;
+	bool ok;
+
+	if(!username || len < WSGW_TAG_SIZE + 1 || client_id[len - WSGW_TAG_SIZE] != '~') return false;
+	base = strndup(client_id, len - WSGW_TAG_SIZE);
+	if(!base) return false;
+	wsgw_auth_tag(base, username, expect);
+	free(base);
+	ok = expect[0] && CRYPTO_memcmp(expect, client_id + len - WSGW_TAG_SIZE + 1, WSGW_TAG_SIZE - 1) == 0;
+	return ok;
 }

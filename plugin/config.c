@@ -34,6 +34,8 @@ static const struct opt opts[] = {
 	{"presence_prefix",    OPT_PREFIX,  O(presence_prefix),    0, 0, "wsgw/presence"},
 	{"presence_ttl",       OPT_SECONDS, O(presence_ttl),       1, 86400, "60"},
 	{"core_username",      OPT_LEVEL,   O(core_username),      0, 0, "wsgw"},
+	{"client_id_prefix",   OPT_LEVEL,   O(client_id_prefix),   0, 0, "wsgw-"},
+	{"bridge_usernames",   OPT_LIST,    O(bridge_usernames),   0, 0, NULL},
 	{"max_connections",    OPT_INT,     O(max_connections),    1, 1000000, "10000"},
 	{"max_frame_size",     OPT_LONG,    O(max_frame_size),     256, 268435455, "65536"},
 	{"max_queue_bytes",    OPT_LONG,    O(max_queue_bytes),    1024, 1073741824, "1048576"},
@@ -297,6 +299,16 @@ int config_finish(struct wsgw_config *cfg, char *err, size_t errlen)
 	if(cfg->wsdo_ping_timeout <= 0 || cfg->rate_burst < 1){
 		snprintf(err, errlen, "plugin_opt_wsdo_ping_timeout and plugin_opt_rate_burst must be positive");
 		return -1;
+	}
+	if(strlen(cfg->client_id_prefix) > 32){
+		snprintf(err, errlen, "plugin_opt_client_id_prefix: at most 32 bytes");
+		return -1;
+	}
+	for(char **u = cfg->bridge_usernames; u && *u; u++){
+		if(!strcmp(*u, cfg->core_username)){
+			snprintf(err, errlen, "plugin_opt_bridge_usernames: \"%s\" is the core_username", *u);
+			return -1;
+		}
 	}
 	if(!cfg->gateway_id){
 		char host[256], id[300];

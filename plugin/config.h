@@ -17,6 +17,12 @@ struct wsgw_config {
 	char *presence_prefix;
 	double presence_ttl;      /* seconds */
 	char *core_username;
+	/* Every MQTT client id the gateway uses starts with this; nobody else may
+	 * log in with one (plugin.c). */
+	char *client_id_prefix;
+	/* Usernames of bridges from other gateways' brokers: trusted to write the
+	 * presence tree, acks and claims like a gateway session (NULL-terminated). */
+	char **bridge_usernames;
 	int max_connections;
 	long max_frame_size;
 	long max_queue_bytes;

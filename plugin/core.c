@@ -125,7 +125,7 @@ int core_start(struct wsgw_gw *gw)
 	char client_id[300];
 	struct wsgw_link_params p;
 
-	snprintf(client_id, sizeof(client_id), "wsgw-core-%s", gw->cfg->gateway_id);
+	snprintf(client_id, sizeof(client_id), "core-%s", gw->cfg->gateway_id);   /* + client_id_prefix */
 	memset(&p, 0, sizeof(p));
 	p.client_id = client_id;
 	p.username = gw->cfg->core_username;

@@ -461,24 +461,43 @@ struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p
 	char password[WSGW_PASSWORD_SIZE];
 	struct mqttw_connect c;
 	lws_sock_file_fd_type fd;
+	char *client_id;
 
 	if(p->shared && !p->password) return mux_join(gw, p, ops, ud);
+	/* Every gateway session's id is under the reserved prefix (plugin.c);
+	 * one with the user's own password carries its tag. */
+	client_id = malloc(strlen(cfg->client_id_prefix) + strlen(p->client_id) + WSGW_TAG_SIZE + 1);
+	if(!client_id) return NULL;
+	sprintf(client_id, "%s%s", cfg->client_id_prefix, p->client_id);
+	if(p->password){
+		char tag[WSGW_TAG_SIZE];
+		wsgw_auth_tag(client_id, p->username, tag);
+		strcat(client_id, "~");
+		strcat(client_id, tag);
+	}
 	link = calloc(1, sizeof(*link));
-	if(!link) return NULL;
+	if(!link){
+		free(client_id);
+		return NULL;
+	}
 	link->gw = gw;
 	link->ops = ops;
 	link->ud = ud;
 	link->keepalive_ms = (int64_t)cfg->mqtt_keepalive * 1000;
-	wsgw_auth_password(p->client_id, p->username, password);
+	wsgw_auth_password(client_id, p->username, password);
 	memset(&c, 0, sizeof(c));
-	c.client_id = p->client_id;
+	c.client_id = client_id;
 	c.username = p->username;
 	c.password = p->password ? p->password : password;
 	c.clean_start = p->clean_start;
 	c.keepalive = (uint16_t)cfg->mqtt_keepalive;
 	c.session_expiry = !p->clean_start ? p->session_expiry : 0;
 	c.will_topic = p->will_topic;
-	if(mqttw_connect(&link->out, &c)) goto fail;
+	{
+		int bad = mqttw_connect(&link->out, &c);   /* copies the id */
+		free(client_id);
+		if(bad) goto fail;
+	}
 
 	link->fd = connect_socket(cfg, &link->connecting);
 	if(link->fd < 0){

@@ -355,7 +355,7 @@ static struct wsgw_mux *mux_open(struct wsgw_gw *gw, const char *username, uint3
 	mux->shard = shard;
 	mux->username = strdup(username);
 	if(!mux->username) goto fail;
-	snprintf(client_id, sizeof(client_id), "wsgw-%s-shared-%u", gw->cfg->gateway_id, ++gw->mux_seq);
+	snprintf(client_id, sizeof(client_id), "%s-shared-%u", gw->cfg->gateway_id, ++gw->mux_seq);   /* + client_id_prefix */
 	memset(&p, 0, sizeof(p));
 	p.client_id = client_id;
 	p.username = username;

@@ -5,6 +5,9 @@
 
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
+#include <dlfcn.h>
+#include <link.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,30 +18,228 @@
 static mosquitto_plugin_id_t *plugin_id;
 static struct wsgw_config config;
 static struct wsgw_gw gateway;
-static bool auth_registered, tick_registered;
+static bool auth_registered, tick_registered, reload_registered;
 
-/* Gateway sessions carry the HMAC password; anyone else is the install's own
- * auth's business, except that nobody else may use the core identity. */
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return s && !strncmp(s, prefix, strlen(prefix));
+}
+
+static bool is_bridge_username(const char *username)
+{
+	for(char **u = config.bridge_usernames; username && u && *u; u++){
+		if(!strcmp(*u, username)) return true;
+	}
+	return false;
+}
+
+/* Every client id under client_id_prefix is the gateway's: it logs in with the
+ * HMAC password, or (a session with the user's own password) carries the id
+ * tag, and the install's auth then judges that password. Anyone else with such
+ * an id is refused, with or without a username, and so is anyone else using
+ * the core username. A trusted bridge username must come with a password.
+ * Everything else is the install's own auth's business. */
 static int on_basic_auth(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_basic_auth *ed = event_data;
 	const char *client_id = mosquitto_client_id(ed->client);
 	(void)event; (void)userdata;
 
-	if(!ed->username) return MOSQ_ERR_PLUGIN_DEFER;
-	if(wsgw_auth_check(client_id, ed->username, ed->password)) return MOSQ_ERR_SUCCESS;
-	if(!strcmp(ed->username, config.core_username)
-			|| (client_id && !strncmp(client_id, "wsgw-core-", 10))){
-		mosquitto_log_printf(MOSQ_LOG_NOTICE, "wsgw: refused %s: the gateway's core identity is reserved",
+	if(has_prefix(client_id, config.client_id_prefix)){
+		if(wsgw_auth_check(client_id, ed->username, ed->password)) return MOSQ_ERR_SUCCESS;
+		if(ed->password && wsgw_auth_check_tag(client_id, ed->username)) return MOSQ_ERR_PLUGIN_DEFER;
+		mosquitto_log_printf(MOSQ_LOG_NOTICE, "wsgw: refused %s: client ids starting with \"%s\" are the gateway's",
+				client_id, config.client_id_prefix);
+		return MOSQ_ERR_AUTH;
+	}
+	if(ed->username && !strcmp(ed->username, config.core_username)){
+		mosquitto_log_printf(MOSQ_LOG_NOTICE, "wsgw: refused %s: the gateway's core username is reserved",
 				client_id ? client_id : "(no id)");
+		return MOSQ_ERR_AUTH;
+	}
+	if(is_bridge_username(ed->username) && !ed->password){
+		mosquitto_log_printf(MOSQ_LOG_NOTICE, "wsgw: refused %s: bridge username %s without a password",
+				client_id ? client_id : "(no id)", ed->username);
 		return MOSQ_ERR_AUTH;
 	}
 	return MOSQ_ERR_PLUGIN_DEFER;
 }
 
+/* ---- what the gateway believes from MQTT (docs/SECURITY.md) ----
+ * Writes by clients that are neither gateway sessions nor trusted bridges are
+ * refused on: Comet claims and Comet session entries (only gateways make
+ * them), and presence entries and acks in the name of a member id the gateway
+ * hands out (websockets.do "client_...", op "op-..."). Devices keep their own
+ * presence and acks under their own ids; between devices the ACLs decide. */
+enum guard_kind { GUARD_ALL, GUARD_MEMBER, GUARD_ACK };
+struct guard { char *filter; enum guard_kind kind; };
+static struct guard guards[5];
+static int nguards;
+static bool acl_registered, fallback_registered, fallback_pending, fallback_allows;
+
+static void add_guard(enum guard_kind kind, const char *a, const char *b, const char *c, const char *d)
+{
+	const char *parts[] = {a, b, c, d};
+	size_t len = 1;
+	char *f;
+
+	for(int i = 0; i < 4; i++) if(parts[i]) len += strlen(parts[i]) + 1;
+	if(nguards >= (int)(sizeof(guards) / sizeof(guards[0])) || !(f = malloc(len))) return;
+	f[0] = '\0';
+	for(int i = 0; i < 4; i++){
+		if(!parts[i] || !parts[i][0]) continue;
+		if(f[0]) strcat(f, "/");
+		strcat(f, parts[i]);
+	}
+	guards[nguards].filter = f;
+	guards[nguards++].kind = kind;
+}
+
+static void guards_init(void)
+{
+	const struct wsgw_config *c = &config;
+	const char *p = c->presence_prefix[0] ? c->presence_prefix : NULL;
+
+	if(c->comet_enable){
+		add_guard(GUARD_ALL, c->topic_prefix, c->comet_root, "claim", "#");
+		if(p) add_guard(GUARD_ALL, p, c->comet_root, "#", NULL);
+	}
+	if(c->wsdo_enable){
+		if(p) add_guard(GUARD_MEMBER, p, c->wsdo_root, "+/+", NULL);
+		add_guard(GUARD_ACK, c->topic_prefix, c->wsdo_root, "+/ack/+", NULL);
+	}
+	if(c->op_enable && p) add_guard(GUARD_MEMBER, p, c->op_root, "#", NULL);
+}
+
+static void guards_free(void)
+{
+	for(int i = 0; i < nguards; i++) free(guards[i].filter);
+	nguards = 0;
+}
+
+/* The member ids the gateway hands out. */
+static bool gateway_member_id(const char *id)
+{
+	return !strncmp(id, "client_", 7) || !strncmp(id, "op-", 3);
+}
+
+static bool ack_claims_gateway_member(const void *payload, uint32_t len)
+{
+	json_t *o = payload && len ? json_loadb(payload, len, 0, NULL) : NULL;
+	const char *id = json_string_value(json_object_get(o, "clientID"));
+	bool bad = id && gateway_member_id(id);
+
+	json_decref(o);
+	return bad;
+}
+
+static bool forged(const struct mosquitto_evt_acl_check *ed)
+{
+	for(int i = 0; i < nguards; i++){
+		bool match = false;
+		const char *last;
+
+		if(mosquitto_topic_matches_sub(guards[i].filter, ed->topic, &match) || !match) continue;
+		switch(guards[i].kind){
+		case GUARD_ALL:
+			return true;
+		case GUARD_MEMBER:
+			last = strrchr(ed->topic, '/');
+			if(gateway_member_id(last ? last + 1 : ed->topic)) return true;
+			break;
+		case GUARD_ACK:
+			if(ack_claims_gateway_member(ed->payload, ed->payloadlen)) return true;
+			break;
+		}
+	}
+	return false;
+}
+
+/* First in the broker's list (plugins register before acl_file): refuses the
+ * forgeries above and defers everything else. */
+static int on_acl_check(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_acl_check *ed = event_data;
+	const char *client_id;
+	(void)event; (void)userdata;
+
+	if(ed->access != MOSQ_ACL_WRITE || !nguards) return MOSQ_ERR_PLUGIN_DEFER;
+	client_id = mosquitto_client_id(ed->client);
+	if(has_prefix(client_id, config.client_id_prefix)) return MOSQ_ERR_PLUGIN_DEFER;
+	if(is_bridge_username(mosquitto_client_username(ed->client))) return MOSQ_ERR_PLUGIN_DEFER;
+	if(!forged(ed)) return MOSQ_ERR_PLUGIN_DEFER;
+	mosquitto_log_printf(MOSQ_LOG_NOTICE, "wsgw: denied %s's publish on %s: only the gateway writes that",
+			client_id ? client_id : "(no id)", ed->topic);
+	return MOSQ_ERR_ACL_DENIED;
+}
+
+/* Last in the list: reached only when every other ACL callback deferred.
+ * Registering on_acl_check must not turn an install without ACLs into one
+ * that denies everything (Mosquitto denies when all callbacks defer), so with
+ * no other plugin loaded this answers as the broker would without plugins:
+ * allow. With another plugin (dynamic-security, a legacy auth plugin) it
+ * defers, and the broker's verdict is what it was. acl_file's callback never
+ * defers, so with an acl_file this is not reached. */
+static int on_acl_fallback(int event, void *event_data, void *userdata)
+{
+	(void)event; (void)event_data; (void)userdata;
+	return fallback_allows ? MOSQ_ERR_SUCCESS : MOSQ_ERR_PLUGIN_DEFER;
+}
+
+static int other_plugin_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	static const char *entry[] = {"mosquitto_plugin_version", "mosquitto_auth_plugin_version"};
+	Dl_info self, where;
+	void *h;
+	(void)size;
+
+	if(!info->dlpi_name || !info->dlpi_name[0]) return 0;
+	if(!dladdr((void *)&on_acl_check, &self) || (uintptr_t)self.dli_fbase == (uintptr_t)info->dlpi_addr) return 0;
+	h = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
+	if(!h) return 0;
+	for(int i = 0; i < 2; i++){
+		void *sym = dlsym(h, entry[i]);
+		/* defined in this object itself, not found in one of its dependencies */
+		if(sym && dladdr(sym, &where) && (uintptr_t)where.dli_fbase == (uintptr_t)info->dlpi_addr){
+			*(const char **)data = info->dlpi_name;
+		}
+	}
+	dlclose(h);
+	return *(const char **)data != NULL;
+}
+
+static void fallback_register(void)
+{
+	const char *other = NULL;
+
+	dl_iterate_phdr(other_plugin_cb, &other);
+	fallback_allows = other == NULL;
+	if(!fallback_registered && !mosquitto_callback_register(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_fallback, NULL, NULL)){
+		fallback_registered = true;
+	}
+	if(other) mosquitto_log_printf(MOSQ_LOG_INFO, "wsgw: another plugin is loaded (%s): its ACLs decide what the gateway's do not", other);
+}
+
+/* SIGHUP: the broker unregisters acl_file's callback and registers it again
+ * after this; the fallback must move behind it at the next tick. */
+static int on_reload(int event, void *event_data, void *userdata)
+{
+	(void)event; (void)event_data; (void)userdata;
+	if(fallback_registered){
+		mosquitto_callback_unregister(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_fallback, NULL);
+		fallback_registered = false;
+	}
+	fallback_pending = true;
+	return MOSQ_ERR_SUCCESS;
+}
+
 static int on_tick(int event, void *event_data, void *userdata)
 {
 	(void)event; (void)event_data; (void)userdata;
+	if(fallback_pending){
+		fallback_pending = false;
+		fallback_register();
+	}
 	wsgw_log_drain();
 	return MOSQ_ERR_SUCCESS;
 }
@@ -56,7 +257,12 @@ static void unwind(void)
 	gw_stop(&gateway);
 	if(tick_registered) mosquitto_callback_unregister(plugin_id, MOSQ_EVT_TICK, on_tick, NULL);
 	if(auth_registered) mosquitto_callback_unregister(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
-	tick_registered = auth_registered = false;
+	if(acl_registered) mosquitto_callback_unregister(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL);
+	if(fallback_registered) mosquitto_callback_unregister(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_fallback, NULL);
+	if(reload_registered) mosquitto_callback_unregister(plugin_id, MOSQ_EVT_RELOAD, on_reload, NULL);
+	tick_registered = auth_registered = acl_registered = fallback_registered = reload_registered = false;
+	fallback_pending = false;
+	guards_free();
 	wsgw_log_cleanup();
 	config_free(&config);
 	memset(&gateway, 0, sizeof(gateway));
@@ -82,6 +288,12 @@ WSGW_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **
 
 	if(mosquitto_callback_register(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, NULL)) goto error;
 	auth_registered = true;
+	guards_init();
+	if(mosquitto_callback_register(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, NULL)) goto error;
+	acl_registered = true;
+	if(mosquitto_callback_register(plugin_id, MOSQ_EVT_RELOAD, on_reload, NULL, NULL)) goto error;
+	reload_registered = true;
+	fallback_pending = true;   /* at the first tick: after acl_file's callback */
 	if(mosquitto_callback_register(plugin_id, MOSQ_EVT_TICK, on_tick, NULL, NULL)) goto error;
 	tick_registered = true;
 

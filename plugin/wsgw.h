@@ -40,6 +40,11 @@ void wsgw_log_cleanup(void);
 int wsgw_auth_init(void);            /* new per-boot secret */
 void wsgw_auth_password(const char *client_id, const char *username, char out[WSGW_PASSWORD_SIZE]);
 bool wsgw_auth_check(const char *client_id, const char *username, const char *password);
+/* The client id tag of a session that logs in with the user's own password:
+ * such a session's id is <id>~<tag> (16 hex characters). */
+#define WSGW_TAG_SIZE 17
+void wsgw_auth_tag(const char *client_id, const char *username, char out[WSGW_TAG_SIZE]);
+bool wsgw_auth_check_tag(const char *client_id, const char *username);
 
 /* ---- link.c: one MQTT 5 session to the broker, driven by the lws loop ---- */
 struct wsgw_link_ops {

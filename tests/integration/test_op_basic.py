@@ -205,7 +205,8 @@ async def test_mqtt_provider_lets_the_broker_decide(start_gateway, request):
     assert (await c.request("sub", topics=["com.app.x"]))["type"] == "success"
     gw.mosquitto_pub("wsgw/op/com/app/x", "1")
     assert (await c.take(mesg("com.app.x")))["data"] == 1
-    assert "as op-" in gw.log() and "u'mia'" in gw.log()   # the session logged in as mia
+    # the session logged in as mia, under the reserved prefix, its id tagged (~<16 hex>)
+    assert "as wsgw-op-" in gw.log() and "u'mia'" in gw.log()
 
 
 async def test_no_connect_in_time_closes(start_gateway):

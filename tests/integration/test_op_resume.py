@@ -74,18 +74,25 @@ async def test_resume_from_a_second_socket_takes_over(start_gateway):
 
 
 async def test_resume_says_when_messages_were_lost(start_gateway):
-    gw = gateway(start_gateway)
-    c, session = await connected(gw)
+    # The mqtt provider: the session logs in with the user's own password, so
+    # the user herself can wipe it (a gateway id is refused to anyone else).
+    gw = gateway(start_gateway, passwords={"mia": "s3cret"})
+    c = await OpClient.open(gw)
+    r = await c.connect("mqtt", "s3cret", username="mia")
+    assert r["type"] == "success", r
+    session = r["session"]
+    assert (await c.request("sub", topics=["com.app.news"]))["type"] == "success"
     c.abort()
     await c.closed.wait()
     await asyncio.sleep(0.3)
     gw.mosquitto_pub("wsgw/op/com/app/news", '"lost"')
     # Something wipes the broker session while the socket is away (here a
-    # clean-start login with the same client id; in life: the broker's session
-    # expiry, or a restart without persistence).
+    # clean-start login with the same client id and the user's credentials; in
+    # life: the broker's session expiry, or a restart without persistence).
     client_id = next(line.split(" as ")[1].split(" ")[0] for line in gw.log().splitlines()
-                     if "New client connected" in line and " as op-" in line)
+                     if "New client connected" in line and " as wsgw-op-" in line)
     wipe = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+    wipe.username_pw_set("mia", "s3cret")
     wipe.connect("127.0.0.1", gw.mqtt_port, clean_start=True)
     wipe.loop_start()
     await asyncio.sleep(0.5)

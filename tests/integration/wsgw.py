@@ -89,7 +89,8 @@ EXTRA_OPTS = dict(kv.split("=", 1) for kv in os.environ.get("WSGW_TEST_OPTS", ""
 class Broker:
     """One mosquitto process with the plugin, in its own temp dir."""
 
-    def __init__(self, persistence=False, acl=None, plugin=True, env=None, broker_conf=(), **opts):
+    def __init__(self, persistence=False, acl=None, plugin=True, env=None, broker_conf=(),
+                 passwords=None, **opts):
         self.dir = tempfile.mkdtemp(prefix="wsgw-")  # short: unix socket paths are limited
         self.mqtt_port = self.ws_port = None
         self._pick_ports()
@@ -97,6 +98,7 @@ class Broker:
         self.conf = os.path.join(self.dir, "mosquitto.conf")
         self.log_path = os.path.join(self.dir, "broker.log")
         self.persistence, self.acl, self.plugin = persistence, acl, plugin
+        self.passwords = passwords  # {username: password}: a password_file
         self.env = env or {}  # extra environment for the broker process
         self.broker_conf = list(broker_conf)  # extra mosquitto.conf lines
         self.opts = {"broker_socket": self.sock, "listen_port": "<ws_port>",
@@ -131,6 +133,13 @@ class Broker:
         else:
             lines.append("persistence false")
         lines += self.broker_conf
+        if self.passwords:
+            pw_path = os.path.join(self.dir, "passwd")
+            open(pw_path, "w").close()
+            for user, pw in self.passwords.items():
+                subprocess.run(["mosquitto_passwd", "-b", pw_path, user, pw], check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            lines.append(f"password_file {pw_path}")
         if self.acl is not None:
             acl_path = os.path.join(self.dir, "acl")
             with open(acl_path, "w") as f:
@@ -587,11 +596,11 @@ class Msg:
 class Mqtt:
     """A paho MQTT v5 device. Messages are buffered; take() consumes the first match."""
 
-    def __init__(self, port, client_id=None, username=None):
+    def __init__(self, port, client_id=None, username=None, password=None):
         self.c = mqtt.Client(client_id=client_id or f"dev-{uuid.uuid4().hex[:8]}",
                              protocol=mqtt.MQTTv5)
         if username:
-            self.c.username_pw_set(username)
+            self.c.username_pw_set(username, password)
         self.lock = threading.Lock()
         self.all, self.unread = [], []
         self.acks = {}

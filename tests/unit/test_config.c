@@ -68,6 +68,8 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg->presence_prefix, "wsgw/presence");
 	assert_true(cfg->presence_ttl == 60.0);
 	assert_string_equal(cfg->core_username, "wsgw");
+	assert_string_equal(cfg->client_id_prefix, "wsgw-");
+	assert_null(cfg->bridge_usernames);
 	assert_int_equal(cfg->max_connections, 10000);
 	assert_int_equal(cfg->max_frame_size, 65536);
 	assert_int_equal(cfg->max_queue_bytes, 1048576);
@@ -572,6 +574,37 @@ static void test_full_config(void **state)
 	assert_false(config_origin_allowed(cfg, "https://app.example.evil"));
 }
 
+/* ---- identities: client_id_prefix, bridge_usernames ---- */
+
+static void test_identities(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	set_ok(cfg, "client_id_prefix", "gw.");
+	assert_string_equal(cfg->client_id_prefix, "gw.");
+	set_bad(cfg, "client_id_prefix", "");
+	set_bad(cfg, "client_id_prefix", "a/b");
+	set_bad(cfg, "client_id_prefix", "a+");
+	set_bad(cfg, "client_id_prefix", "#");
+	assert_string_equal(cfg->client_id_prefix, "gw.");
+	set_ok(cfg, "bridge_usernames", "bridge-b, bridge-c");
+	assert_string_equal(cfg->bridge_usernames[0], "bridge-b");
+	assert_string_equal(cfg->bridge_usernames[1], "bridge-c");
+	assert_null(cfg->bridge_usernames[2]);
+	set_ok(cfg, "broker_socket", "/run/wsgw.sock");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), 0);
+
+	/* a bridge may not be the core user; the prefix is short */
+	set_ok(cfg, "bridge_usernames", "bridge-b,wsgw");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "plugin_opt_bridge_usernames"));
+	set_ok(cfg, "bridge_usernames", "bridge-b");
+	set_ok(cfg, "client_id_prefix", "0123456789012345678901234567890123");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "plugin_opt_client_id_prefix"));
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -599,6 +632,7 @@ int main(void)
 		T(test_finish_socket_and_host),
 		T(test_finish_keeps_gateway_id),
 		T(test_full_config),
+		T(test_identities),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
