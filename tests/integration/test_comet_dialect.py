@@ -610,11 +610,13 @@ async def test_second_session_replaces_the_first(start_gateway):
     await asyncio.sleep(0.2)
     ret = await wsgw.retained(gw, PRESENCE + "+", 0.3)
     assert json.loads(ret[PRESENCE + "eve"])["presence"]["birth"] == d["world"][0]["birth"]
-    # the MQTT client id is comet-<uid>: the broker's takeover ends the gateway's
-    # session if anything else connects with it
-    gw.mqtt(client_id="comet-eve")
-    await second.error("BROKER_UNAVAILABLE", 5)
-    assert await second.wait_closed() == 1011
+    # the MQTT client id is wsgw-comet-<uid>, reserved: a plain client that
+    # tries to take it over is refused (it used to end the gateway's session)
+    assert wsgw.connack_code(gw.mqtt_port, "wsgw-comet-eve") == 135
+    gw.mqtt(client_id="comet-eve")    # the old form is an ordinary id now
+    await asyncio.sleep(0.3)
+    await publish(gw, "eve", "still here")
+    assert await second.push() == "still here"
 
 
 # Lines before the first `user` apply to anonymous clients (the test devices).
@@ -786,7 +788,9 @@ class BridgedBroker(wsgw.Broker):
                     "topic wsgw/# both 1\n"
                     "bridge_protocol_version mqttv50\n"
                     "cleansession true\n"
-                    "try_private true\n")
+                    "try_private true\n"
+                    "remote_username bridge\n"
+                    "remote_password bridge-secret\n")
 
 
 async def wait_bridged(a, b):
@@ -801,7 +805,9 @@ async def wait_bridged(a, b):
 
 
 async def test_across_bridged_brokers(start_gateway, request):
-    a = gateway(start_gateway, gateway_id="gw-a")
+    # the hub trusts claims and presence its spoke forwards from the bridge user only
+    a = gateway(start_gateway, gateway_id="gw-a", passwords={"bridge": "bridge-secret"},
+                bridge_usernames="bridge")
     b = BridgedBroker(a, "b", jwt_hs256_secret=SECRET, jwt_rs256_public_key_file=PUB_PATH,
                       comet_service_token=SERVICE)
     request.node.wsgw_brokers.append(b)

@@ -9,6 +9,12 @@ import wsgw
 from wsgw import has_id, members
 
 
+# The hub trusts what its spokes' bridges forward (presence, acks) only from
+# the bridge username, which has a password there (docs/SECURITY.md).
+BRIDGE_USER, BRIDGE_PASSWORD = "bridge", "bridge-secret"
+HUB = dict(passwords={BRIDGE_USER: BRIDGE_PASSWORD}, bridge_usernames=BRIDGE_USER)
+
+
 class BridgedBroker(wsgw.Broker):
     """A broker whose conf ends with a bridge to `hub`."""
 
@@ -24,12 +30,14 @@ class BridgedBroker(wsgw.Broker):
                     "topic wsgw/# both 1\n"
                     "bridge_protocol_version mqttv50\n"
                     "cleansession true\n"
-                    "try_private true\n")
+                    "try_private true\n"
+                    f"remote_username {BRIDGE_USER}\n"
+                    f"remote_password {BRIDGE_PASSWORD}\n")
 
 
 @pytest.fixture
 def cluster(start_gateway, request):
-    a = start_gateway(gateway_id="gw-a")
+    a = start_gateway(gateway_id="gw-a", **HUB)
     b, c = BridgedBroker(a, "b"), BridgedBroker(a, "c")
     request.node.wsgw_brokers.extend([b, c])
     b.start()

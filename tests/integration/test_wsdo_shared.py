@@ -8,6 +8,7 @@ session, and presence after a shutdown without per-listener wills."""
 import asyncio
 import os
 
+import wsgw
 from wsgw import retained
 
 SHARED = {"wsdo_shared_sessions": "4"}
@@ -77,11 +78,14 @@ async def test_leaving_and_rejoining_a_channel(start_gateway):
 
 
 async def test_lost_shared_session_ends_its_listeners(start_gateway):
-    gw = start_gateway(**SHARED)
+    # The broker drops a session that sends a packet over max_packet_size: here
+    # a's presence update, sent through the shared session. (A plain client can
+    # no longer take over the shared session's client id: it is reserved.)
+    gw = start_gateway(broker_conf=["max_packet_size 2000"], **SHARED)
     a = await gw.listen("lost")
     b = await gw.listen("lost")
-    # A plain client taking over the shared session's client id: the broker drops it.
-    gw.mqtt(client_id="wsgw-test-gw-shared-1")
+    assert wsgw.connack_code(gw.mqtt_port, "wsgw-test-gw-shared-1") == 135
+    await a.send({"type": "PRESENCE", "payload": {"pad": "x" * 3000}})
     for l in (a, b):
         err = await l.recv_type("ERROR", 5)
         assert err["payload"]["code"] == "BROKER_UNAVAILABLE", err

@@ -593,6 +593,29 @@ class Msg:
                 f"{self.payload[:200]!r}>")
 
 
+def connack_code(port, client_id, username=None, password=None, timeout=5):
+    """The CONNACK reason code a paho MQTT v5 client gets (0 = accepted, 135 =
+    not authorized)."""
+    got = []
+    done = threading.Event()
+    c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+    if username is not None:
+        c.username_pw_set(username, password)
+
+    def on_connect(c, u, f, rc, p=None):
+        got.append(getattr(rc, "value", rc))
+        done.set()
+    c.on_connect = on_connect
+    c.connect("127.0.0.1", port, keepalive=30)
+    c.loop_start()
+    try:
+        assert done.wait(timeout), f"no CONNACK for {client_id}"
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return got[0]
+
+
 class Mqtt:
     """A paho MQTT v5 device. Messages are buffered; take() consumes the first match."""
 
