@@ -67,13 +67,14 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 
 /* ---- what the gateway believes from MQTT (docs/SECURITY.md) ----
  * Writes by clients that are neither gateway sessions nor trusted bridges are
- * refused on: Comet claims and Comet session entries (only gateways make
- * them), and presence entries and acks in the name of a member id the gateway
- * hands out (websockets.do "client_...", op "op-..."). Devices keep their own
- * presence and acks under their own ids; between devices the ACLs decide. */
+ * refused on: Comet claims (only gateways make them), and presence entries and
+ * acks in the name of a member id the gateway hands out (websockets.do
+ * "client_...", op "op-..."). Devices keep their own presence and acks under
+ * their own ids (and Comet session entries: a uid is any string); between
+ * devices the ACLs decide. */
 enum guard_kind { GUARD_ALL, GUARD_MEMBER, GUARD_ACK };
 struct guard { char *filter; enum guard_kind kind; };
-static struct guard guards[5];
+static struct guard guards[4];
 static int nguards;
 static bool acl_registered, fallback_registered, fallback_pending, fallback_allows;
 
@@ -100,10 +101,7 @@ static void guards_init(void)
 	const struct wsgw_config *c = &config;
 	const char *p = c->presence_prefix[0] ? c->presence_prefix : NULL;
 
-	if(c->comet_enable){
-		add_guard(GUARD_ALL, c->topic_prefix, c->comet_root, "claim", "#");
-		if(p) add_guard(GUARD_ALL, p, c->comet_root, "#", NULL);
-	}
+	if(c->comet_enable) add_guard(GUARD_ALL, c->topic_prefix, c->comet_root, "claim", "#");
 	if(c->wsdo_enable){
 		if(p) add_guard(GUARD_MEMBER, p, c->wsdo_root, "+/+", NULL);
 		add_guard(GUARD_ACK, c->topic_prefix, c->wsdo_root, "+/ack/+", NULL);
