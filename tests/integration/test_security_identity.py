@@ -209,3 +209,54 @@ async def test_acl_file_still_decides_after_reload(start_gateway):
         assert not any(m.topic.startswith("closed/") for m in b.all), b.all
         if round_ == 0:
             await reload(gw)
+
+
+DYNSEC_PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+
+
+class DynsecBroker(wsgw.Broker):
+    """The gateway's plugin first, then dynamic-security with a fixed config:
+    the core user may do anything under wsgw/, the op user olga may subscribe
+    only com.app.open.* (docs/SECURITY.md)."""
+
+    def write_conf(self, plugin):
+        super().write_conf(plugin)
+        path = os.path.join(self.dir, "dynsec.json")
+        allow = lambda t, topic: {"acltype": t, "topic": topic, "priority": 0, "allow": True}
+        config = {
+            "defaultACLAccess": {"publishClientSend": False, "publishClientReceive": True,
+                                 "subscribe": False, "unsubscribe": True},
+            "roles": [
+                {"rolename": "core", "acls": [allow("publishClientSend", "wsgw/#"),
+                                              allow("publishClientReceive", "wsgw/#"),
+                                              allow("subscribePattern", "wsgw/#")]},
+                {"rolename": "op-user", "acls": [allow("subscribePattern", "wsgw/op/com/app/open/#"),
+                                                 allow("publishClientSend", "wsgw/presence/op/#")]},
+            ],
+            "clients": [{"username": "wsgw", "roles": [{"rolename": "core"}]},
+                        {"username": "olga", "roles": [{"rolename": "op-user"}]}],
+            "groups": [],
+        }
+        with open(path, "w") as f:
+            json.dump(config, f)
+        with open(self.conf, "a") as f:
+            f.write(f"plugin {DYNSEC_PLUGIN}\nplugin_opt_config_file {path}\n")
+
+
+async def test_dynsec_refuses_an_op_sub(start_gateway, request):
+    if not os.path.exists(DYNSEC_PLUGIN):
+        import pytest
+        pytest.skip("no mosquitto_dynamic_security.so")
+    gw = DynsecBroker(jwt_hs256_secret=SECRET)
+    request.node.wsgw_brokers.append(gw)
+    gw.start()
+    op = await OpClient.open(gw)
+    assert (await op.connect("jwt", token("olga")))["type"] == "success"
+    r = await op.request("sub", topics=["com.app.secret"])
+    assert r["type"] == "error" and r["code"] == 403 and "com.app.secret" in r["message"], r
+    r = await op.request("sub", topics=["com.app.open.news"])
+    assert r["type"] == "success", r
+    # the fallback defers to dynsec: an anonymous device it does not know is denied
+    d = gw.mqtt()
+    publish_raw(d, "anything/x", b"1")
+    assert "Denied PUBLISH from " + d.c._client_id.decode() in gw.log()
