@@ -82,6 +82,21 @@ int gw_filter_mount_root(struct wsgw_gw *gw, const char *subpath, char **route)
 	return (!subpath[0] || !strcmp(subpath, "/")) ? 0 : 404;
 }
 
+bool gw_origin_ok(struct wsgw_gw *gw, struct lws *wsi)
+{
+	int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+	char *origin;
+	bool ok;
+
+	if(n <= 0 || !gw->cfg->origins) return true;   /* no Origin (not a browser), or no list */
+	/* The whole header, however long: one that cannot be read is refused. */
+	origin = malloc((size_t)n + 1);
+	if(!origin) return false;
+	ok = lws_hdr_copy(wsi, origin, n + 1, WSI_TOKEN_ORIGIN) == n && config_origin_allowed(gw->cfg, origin);
+	free(origin);
+	return ok;
+}
+
 uint32_t gw_random32(void *unused)
 {
 	uint32_t r;

@@ -126,7 +126,7 @@ static int refuse(struct lws *wsi, int status, const char *code)
 
 static int filter(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss)
 {
-	char uri[HDR_MAX], origin[HDR_MAX];
+	char uri[HDR_MAX];
 	const struct wsgw_mount *m;
 	const char *sub = NULL;
 	char *rt = NULL;
@@ -135,10 +135,7 @@ static int filter(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss)
 
 	if(gw->stopping) return refuse(wsi, 503, "SHUTDOWN");
 	if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) return refuse(wsi, 400, "BAD_REQUEST");
-	if(lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0
-			&& !config_origin_allowed(gw->cfg, origin)){
-		return refuse(wsi, 403, "ORIGIN_NOT_ALLOWED");
-	}
+	if(!gw_origin_ok(gw, wsi)) return refuse(wsi, 403, "ORIGIN_NOT_ALLOWED");
 	m = gw_route(gw, uri, &sub);
 	if(!m) return refuse(wsi, 404, "NOT_FOUND");
 	if(gw->nsessions >= gw->cfg->max_connections) return refuse(wsi, 503, "TOO_MANY_CONNECTIONS");

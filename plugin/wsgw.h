@@ -294,6 +294,9 @@ void gw_random(void *buf, size_t len);
 uint32_t gw_random32(void *unused);
 /* prefix + n characters of [A-Za-z0-9] (n <= 64), truncated to outlen. */
 void gw_random_id(char *out, size_t outlen, const char *prefix, size_t n);
+/* The request's Origin is allowed: none given, no allow-list, or listed
+ * (the whole header compared; one that cannot be read is not allowed). */
+bool gw_origin_ok(struct wsgw_gw *gw, struct lws *wsi);
 /* A ws_filter for dialects whose one WebSocket endpoint is the mount itself. */
 int gw_filter_mount_root(struct wsgw_gw *gw, const char *subpath, char **route);
 /* Dispatches a presence event to the local sessions indexed under key. */
