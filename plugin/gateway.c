@@ -215,10 +215,14 @@ static void gw_tick(lws_sorted_usec_list_t *sul)
 		}
 		if(gw->cfg->idle_timeout > 0 && !s->dialect->own_liveness
 				&& now - s->last_rx_ms > (int64_t)(gw->cfg->idle_timeout * 1000)){
-			if(s->dialect->ws_error) s->dialect->ws_error(s, "IDLE_TIMEOUT", "nothing received for idle_timeout seconds");
+			const char *why = s->pings_unanswered ? "no pong to the gateway's pings and nothing else received for idle_timeout seconds"
+				: "nothing received for idle_timeout seconds";
+			wsgw_log(MOSQ_LOG_INFO, "closing a %s client from %s: %s", s->dialect->name, s->peer, why);
+			if(s->dialect->ws_error) s->dialect->ws_error(s, "IDLE_TIMEOUT", why);
 			session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "IDLE_TIMEOUT");
 			continue;
 		}
+		session_ping_tick(s, now);
 		if(s->link_lost_ms){
 			/* The broker drops every session just before it stops the plugin:
 			 * wait a moment, so that a shutdown says SHUTDOWN instead. */
@@ -270,6 +274,7 @@ static int cb_main(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 	case LWS_CALLBACK_ESTABLISHED:
 	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_RECEIVE_PONG:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 	case LWS_CALLBACK_CLOSED:
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:

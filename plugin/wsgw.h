@@ -154,7 +154,13 @@ struct wsgw_session {
 	struct wsgw_session *prev, *next;       /* gw->sessions */
 
 	struct wsgw_frame *qhead, *qtail;
-	size_t qbytes;
+	size_t qbytes;                   /* memory the queued frames take (frame_cost) */
+	size_t qframes;
+	size_t lws_held;                 /* a frame lws holds after a partial write, or 0 */
+	bool cutting;                    /* cut as a slow consumer: its last frame goes past the limits */
+	bool ping_due;                   /* a WebSocket ping is to go out at the next write */
+	int pings_unanswered;
+	int64_t next_ping_ms;
 
 	char *rx;                        /* message being assembled */
 	size_t rxlen, rxcap;
@@ -189,6 +195,10 @@ void session_free(struct wsgw_session *s);
 /* Gives up the dialect state and the broker session (idempotent). */
 void session_release(struct wsgw_session *s);
 void session_tick(struct wsgw_session *s, int64_t now);
+/* WebSocket pings (ws_ping_interval, at most idle_timeout / 2): the period in
+ * ms (0 = none), and the housekeeping step that asks for the next one. */
+int64_t session_ping_period(const struct wsgw_config *cfg);
+void session_ping_tick(struct wsgw_session *s, int64_t now);
 /* For a link's `lost`: closes the link and reports BROKER_UNAVAILABLE a little
  * later, unless the broker is stopping (then the client gets SHUTDOWN). */
 void session_link_lost(struct wsgw_session *s, int rc);
@@ -253,6 +263,7 @@ struct wsgw_gw {
 
 	struct wsgw_session *sessions;
 	int nsessions;
+	size_t queued_bytes;             /* every session's qbytes + lws_held (max_total_queue_bytes) */
 	struct wsgw_channel_index *channels;
 
 	struct wsgw_link *core;
