@@ -346,10 +346,13 @@ static int writeable(struct wsgw_session *s, struct lws *wsi)
 	/* lws calls back only once a write it had to buffer is out. */
 	held_set(s, s->qbytes, 0);
 	if(s->ping_due && !s->closing){
-		unsigned char ping[LWS_PRE + 1];
+		/* Not empty: lws 4.1 hands an empty pong to no callback. And ASCII:
+		 * it checks the pong's payload as UTF-8 (VALIDATE_UTF8). */
+		unsigned char ping[LWS_PRE + 17];
+		int n = snprintf((char *)ping + LWS_PRE, 17, "%016llx", (unsigned long long)gw_now_ms());
 		s->ping_due = false;
 		s->pings_unanswered++;
-		if(lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0) return -1;
+		if(lws_write(wsi, ping + LWS_PRE, (size_t)n, LWS_WRITE_PING) < 0) return -1;
 		if(s->qhead) lws_callback_on_writable(wsi);
 		return 0;
 	}
