@@ -299,3 +299,16 @@ async def test_pings_off(start_gateway):
     assert code == 1001 and any("IDLE_TIMEOUT" in t for t in texts), (ops, texts)
     passive = await gw.listen("n")
     assert await passive.wait_closed(4) == 1001
+
+
+# --------------------------------------------------------------------------- 11.8 masking
+
+@pytest.mark.xfail(strict=True, reason="lws 4.1 accepts unmasked client frames and does not "
+                   "expose the mask bit (docs/ARCHITECTURE.md, Limits)")
+async def test_unmasked_frame_is_refused(start_gateway):
+    gw = start_gateway(ws_ping_interval=0)
+    raw = await asyncio.to_thread(RawWS, gw.ws_port, gw.path("m", "listen"))
+    await asyncio.to_thread(raw.read_json)                # CONNECTED
+    raw_send_text(raw, '{"type":"PONG","payload":{}}', mask=False)
+    ops, texts, code, took = await asyncio.to_thread(read_until_closed, raw, 3)
+    assert code == 1002, (ops, texts, code)
