@@ -181,7 +181,7 @@ int64_t session_ping_period(const struct wsgw_config *cfg)
 void session_ping_tick(struct wsgw_session *s, int64_t now)
 {
 	int64_t period = session_ping_period(s->gw->cfg);
-	if(!period || s->closing || now < s->next_ping_ms) return;
+	if(!period || !s->opened || s->closing || now < s->next_ping_ms) return;
 	s->next_ping_ms = now + period;
 	s->ping_due = true;
 	lws_callback_on_writable(s->wsi);
