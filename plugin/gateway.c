@@ -448,9 +448,9 @@ static int listen_fds(int port, int *fds, int max)
  * listen_address named, or NULL. */
 static void listen_describe(struct wsgw_gw *gw, const int *before, int nbefore, const char *ifname)
 {
-	char on[80] = "";
+	char on[48] = "";
 
-	if(ifname) snprintf(on, sizeof(on), ", interface %s", ifname);
+	if(ifname) snprintf(on, sizeof(on), ", interface %.24s", ifname);
 	int fds[16], n = listen_fds(gw->cfg->listen_port, fds, 16);
 
 	for(int i = 0; i < n; i++){

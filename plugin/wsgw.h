@@ -250,7 +250,7 @@ struct wsgw_gw {
 	char boot_id[WSGW_BOOT_ID_SIZE];
 	struct lws_context *ctx;
 	struct lws_vhost *vhost;
-	char listen_desc[128];           /* what the listener really bound, for the log */
+	char listen_desc[192];           /* what the listener really bound, for the log */
 	struct ev_loop *evloop;          /* the gateway thread's epoll loop (libev), or NULL */
 	void *foreign_loops[1];
 	pthread_t thread;
