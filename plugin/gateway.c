@@ -601,6 +601,10 @@ fail:
 		lws_context_destroy(gw->ctx);
 		gw->ctx = NULL;
 	}
+	if(gw->evloop){
+		ev_loop_destroy(gw->evloop);
+		gw->evloop = NULL;
+	}
 	for(int i = 0; i < gw->nmounts; i++){
 		if(gw->mounts[i].dialect->gw_free) gw->mounts[i].dialect->gw_free(gw);
 	}
