@@ -25,10 +25,12 @@ struct wsgw_config {
 	char **bridge_usernames;
 	int max_connections;
 	long max_frame_size;
-	long max_queue_bytes;
+	long max_queue_bytes;     /* per client: its queue, lws's partial write and its kernel send buffer */
+	long max_total_queue_bytes;   /* every client's queue together */
 	char **origins;           /* exact Origin strings, NULL-terminated; NULL = any */
 	double handshake_timeout;
 	double idle_timeout;      /* 0 = off */
+	double ws_ping_interval;  /* WebSocket pings; 0 = off; at most idle_timeout / 2 in effect */
 	int http_keepalive_timeout;   /* seconds an idle keep-alive HTTP connection is kept */
 	double rate_limit;        /* frames per second */
 	double rate_burst;

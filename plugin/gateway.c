@@ -3,6 +3,11 @@
 #include "wsgw.h"
 
 #include <mosquitto_broker.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -75,6 +80,21 @@ int gw_filter_mount_root(struct wsgw_gw *gw, const char *subpath, char **route)
 {
 	(void)gw; (void)route;
 	return (!subpath[0] || !strcmp(subpath, "/")) ? 0 : 404;
+}
+
+bool gw_origin_ok(struct wsgw_gw *gw, struct lws *wsi)
+{
+	int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+	char *origin;
+	bool ok;
+
+	if(n <= 0 || !gw->cfg->origins) return true;   /* no Origin (not a browser), or no list */
+	/* The whole header, however long: one that cannot be read is refused. */
+	origin = malloc((size_t)n + 1);
+	if(!origin) return false;
+	ok = lws_hdr_copy(wsi, origin, n + 1, WSI_TOKEN_ORIGIN) == n && config_origin_allowed(gw->cfg, origin);
+	free(origin);
+	return ok;
 }
 
 uint32_t gw_random32(void *unused)
@@ -195,10 +215,14 @@ static void gw_tick(lws_sorted_usec_list_t *sul)
 		}
 		if(gw->cfg->idle_timeout > 0 && !s->dialect->own_liveness
 				&& now - s->last_rx_ms > (int64_t)(gw->cfg->idle_timeout * 1000)){
-			if(s->dialect->ws_error) s->dialect->ws_error(s, "IDLE_TIMEOUT", "nothing received for idle_timeout seconds");
+			const char *why = s->pings_unanswered ? "no pong to the gateway's pings and nothing else received for idle_timeout seconds"
+				: "nothing received for idle_timeout seconds";
+			wsgw_log(MOSQ_LOG_INFO, "closing a %s client from %s: %s", s->dialect->name, s->peer, why);
+			if(s->dialect->ws_error) s->dialect->ws_error(s, "IDLE_TIMEOUT", why);
 			session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "IDLE_TIMEOUT");
 			continue;
 		}
+		session_ping_tick(s, now);
 		if(s->link_lost_ms){
 			/* The broker drops every session just before it stops the plugin:
 			 * wait a moment, so that a shutdown says SHUTDOWN instead. */
@@ -250,6 +274,7 @@ static int cb_main(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 	case LWS_CALLBACK_ESTABLISHED:
 	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_RECEIVE_PONG:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 	case LWS_CALLBACK_CLOSED:
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
@@ -331,10 +356,137 @@ static int mount_cmp(const void *a, const void *b)
 	return (int)strlen(mb->prefix) - (int)strlen(ma->prefix);
 }
 
+/* ---- the listener's address ---- */
+
+/* What lws is to bind for listen_address: *addr (a literal, or NULL for every
+ * interface) and the family options. lws 4.1 cannot be handed an IPv4 literal
+ * on an IPv6-enabled vhost: it parses the literal into the wrong field of its
+ * sockaddr_in6 and binds [::], every interface of both families. So an IPv4
+ * literal gets an IPv4-only vhost, an IPv6 literal an IPV6_V6ONLY one, and an
+ * interface name is turned here into its first IPv4 address (its first IPv6
+ * one if it has no IPv4 address). Broker thread, at start. */
+static int listen_resolve(const char *want, char *addr, size_t addrlen, uint64_t *options,
+		bool *is_ifname)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	char lit[INET6_ADDRSTRLEN + 2];
+	struct ifaddrs *ifs = NULL;
+	bool found_if = false, done = false;
+
+	*is_ifname = false;
+	if(!want || !strcmp(want, "*")){
+		addr[0] = '\0';
+		return 0;
+	}
+	snprintf(lit, sizeof(lit), "%s", want);
+	if(lit[0] == '[' && strlen(lit) > 2 && lit[strlen(lit) - 1] == ']'){
+		memmove(lit, lit + 1, strlen(lit));
+		lit[strlen(lit) - 1] = '\0';
+	}
+	if(inet_pton(AF_INET, want, &a4) == 1){
+		snprintf(addr, addrlen, "%s", want);
+		*options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+		return 0;
+	}
+	if(inet_pton(AF_INET6, lit, &a6) == 1){
+		snprintf(addr, addrlen, "%s", lit);
+		*options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY | LWS_SERVER_OPTION_IPV6_V6ONLY_VALUE;
+		return 0;
+	}
+	if(getifaddrs(&ifs)) return -1;
+	for(int pass = 0; pass < 2 && !done; pass++){
+		int fam = pass == 0 ? AF_INET : AF_INET6;
+		for(struct ifaddrs *i = ifs; i && !done; i = i->ifa_next){
+			if(!i->ifa_name || strcmp(i->ifa_name, want)) continue;
+			found_if = true;
+			if(!i->ifa_addr || i->ifa_addr->sa_family != fam) continue;
+			if(fam == AF_INET){
+				inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, addr, (socklen_t)addrlen);
+				*options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+			}else{
+				const struct in6_addr *v6 = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+				if(IN6_IS_ADDR_LINKLOCAL(v6)) continue;   /* needs a scope: name it as a literal */
+				inet_ntop(AF_INET6, v6, addr, (socklen_t)addrlen);
+				*options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY | LWS_SERVER_OPTION_IPV6_V6ONLY_VALUE;
+			}
+			*is_ifname = true;
+			done = true;
+		}
+	}
+	freeifaddrs(ifs);
+	if(done) return 0;
+	return found_if ? -2 : -1;
+}
+
+/* The listening TCP sockets of this process on port (at most max). */
+static int listen_fds(int port, int *fds, int max)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if(!d) return 0;
+	while((e = readdir(d)) && n < max){
+		int fd = atoi(e->d_name), on = 0, type = 0;
+		socklen_t ol = sizeof(on), tl = sizeof(type);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if(e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d)) continue;
+		if(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &ol) || !on) continue;
+		if(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM) continue;
+		if(getsockname(fd, (struct sockaddr *)&ss, &sl)) continue;
+		if(ss.ss_family == AF_INET && ntohs(((struct sockaddr_in *)&ss)->sin_port) == port) fds[n++] = fd;
+		else if(ss.ss_family == AF_INET6 && ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == port) fds[n++] = fd;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Describes the socket lws really listens on: the one on our port that was
+ * not there before the vhost (before[], nbefore). ifname: the interface
+ * listen_address named, or NULL. */
+static void listen_describe(struct wsgw_gw *gw, const int *before, int nbefore, const char *ifname)
+{
+	char on[48] = "";
+
+	if(ifname) snprintf(on, sizeof(on), ", interface %.24s", ifname);
+	int fds[16], n = listen_fds(gw->cfg->listen_port, fds, 16);
+
+	for(int i = 0; i < n; i++){
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char host[INET6_ADDRSTRLEN];
+		bool old = false;
+		for(int k = 0; k < nbefore; k++) old = old || before[k] == fds[i];
+		if(old || getsockname(fds[i], (struct sockaddr *)&ss, &sl)) continue;
+		if(ss.ss_family == AF_INET){
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+			snprintf(gw->listen_desc, sizeof(gw->listen_desc), "%s:%d (IPv4 only%s)", host,
+					gw->cfg->listen_port, on);
+		}else{
+			int v6only = 0;
+			socklen_t vl = sizeof(v6only);
+			getsockopt(fds[i], IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &vl);
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+			snprintf(gw->listen_desc, sizeof(gw->listen_desc), "[%s]:%d (%s%s)", host, gw->cfg->listen_port,
+					v6only ? "IPv6 only" : "IPv6 and IPv4", on);
+		}
+		return;
+	}
+	/* Not found (no /proc?): what was asked for. */
+	snprintf(gw->listen_desc, sizeof(gw->listen_desc), "%s:%d", gw->cfg->listen_address ? gw->cfg->listen_address : "*",
+			gw->cfg->listen_port);
+}
+
 int gw_start(struct wsgw_gw *gw)
 {
 	struct lws_context_creation_info info;
 	unsigned char boot[8];
+	char bind_addr[INET6_ADDRSTRLEN];
+	bool is_ifname = false;
+	uint64_t bind_options = 0;
+	int rc, before[16], nbefore;
 
 	gw_random(boot, sizeof(boot));
 	for(size_t i = 0; i < sizeof(boot); i++) snprintf(gw->boot_id + 2*i, 3, "%02x", boot[i]);
@@ -370,7 +522,14 @@ int gw_start(struct wsgw_gw *gw)
 
 	memset(&info, 0, sizeof(info));
 	info.port = gw->cfg->listen_port;
-	info.iface = gw->cfg->listen_address;
+	rc = listen_resolve(gw->cfg->listen_address, bind_addr, sizeof(bind_addr), &bind_options, &is_ifname);
+	if(rc){
+		mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: plugin_opt_listen_address: \"%s\" is %s", gw->cfg->listen_address,
+				rc == -2 ? "an interface without a usable address"
+				: "neither an IPv4 or IPv6 address nor the name of an interface of this host");
+		goto fail;
+	}
+	info.iface = bind_addr[0] ? bind_addr : NULL;
 	info.protocols = protocols;
 	info.user = gw;
 	info.timeout_secs = (unsigned)(gw->cfg->handshake_timeout + 0.5);
@@ -383,7 +542,10 @@ int gw_start(struct wsgw_gw *gw)
 	 * two land ahead of the idle connections' entries and cost next to
 	 * nothing (docs/PERFORMANCE.md, "channels"). */
 	info.keepalive_timeout = gw->cfg->http_keepalive_timeout;
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	/* FAIL_UPON_UNABLE_TO_BIND: an address that is not (yet) this host's is
+	 * an error, not a vhost that waits without a listener. */
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS
+		| LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | bind_options;
 	info.vhost_name = "wsgw";
 	/* The loop: epoll through libev (lws's libev event library), so that a
 	 * wake-up costs the same with 10 or 10,000 clients; lws's own loop calls
@@ -418,12 +580,14 @@ int gw_start(struct wsgw_gw *gw)
 		mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: cannot create the libwebsockets context");
 		goto fail;
 	}
+	nbefore = listen_fds(gw->cfg->listen_port, before, 16);
 	gw->vhost = lws_create_vhost(gw->ctx, &info);
 	if(!gw->vhost){
-		mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: cannot listen on %s:%d (in use, or not permitted?)",
-				gw->cfg->listen_address ? gw->cfg->listen_address : "*", gw->cfg->listen_port);
+		mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: cannot listen on %s:%d (in use, not this host's address, or not permitted?)",
+				bind_addr[0] ? bind_addr : "*", gw->cfg->listen_port);
 		goto fail;
 	}
+	listen_describe(gw, before, nbefore, is_ifname ? gw->cfg->listen_address : NULL);
 	gw->last_misc_ms = gw_now_ms();
 	if(pthread_create(&gw->thread, NULL, gw_thread, gw) != 0){
 		mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: cannot start the gateway thread");
@@ -436,6 +600,10 @@ fail:
 	if(gw->ctx){
 		lws_context_destroy(gw->ctx);
 		gw->ctx = NULL;
+	}
+	if(gw->evloop){
+		ev_loop_destroy(gw->evloop);
+		gw->evloop = NULL;
 	}
 	for(int i = 0; i < gw->nmounts; i++){
 		if(gw->mounts[i].dialect->gw_free) gw->mounts[i].dialect->gw_free(gw);

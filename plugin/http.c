@@ -103,7 +103,6 @@ static void dispatch(struct wsgw_http *h)
 static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, const char *path)
 {
 	struct wsgw_http *h = calloc(1, sizeof(*h));
-	char origin[HDR_MAX];
 	bool known;
 
 	if(!h) return -1;
@@ -122,8 +121,7 @@ static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, cons
 		http_reply_error(h, 503, "SHUTDOWN", NULL);
 		return 0;
 	}
-	if(lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0
-			&& !config_origin_allowed(gw->cfg, origin)){
+	if(!gw_origin_ok(gw, wsi)){
 		http_reply_error(h, 403, "ORIGIN_NOT_ALLOWED", NULL);
 		return 0;
 	}

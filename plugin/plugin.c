@@ -297,8 +297,8 @@ WSGW_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **
 
 	gateway.cfg = &config;
 	if(gw_start(&gateway)) goto error;
-	mosquitto_log_printf(MOSQ_LOG_INFO, "wsgw %s: listening on %s:%d, broker via %s, gateway id %s, boot %s",
-			WSGW_VERSION, config.listen_address ? config.listen_address : "*", config.listen_port,
+	mosquitto_log_printf(MOSQ_LOG_INFO, "wsgw %s: listening on %s, broker via %s, gateway id %s, boot %s",
+			WSGW_VERSION, gateway.listen_desc,
 			config.broker_socket ? config.broker_socket : config.broker_host,
 			config.gateway_id, gateway.boot_id);
 	return MOSQ_ERR_SUCCESS;

@@ -3,10 +3,39 @@
 #include "wsgw.h"
 
 #include <mosquitto_broker.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define HDR_MAX 1024
+
+/* The memory a queued frame of len bytes of text really takes: its header,
+ * LWS_PRE and the text, in glibc malloc's 16-byte chunks with their 8-byte
+ * header. (Counting the text alone undercounted small frames by a quarter
+ * and more; with the kernel's autotuned send buffer on top, ~1.9 MB measured
+ * whatever the option said, a stuck client held two to three times
+ * max_queue_bytes.) */
+static size_t frame_cost(size_t len)
+{
+	size_t n = sizeof(struct wsgw_frame) + LWS_PRE + len + 8;
+	return (n + 15) & ~(size_t)15;
+}
+
+/* The part of max_queue_bytes the gateway's own queue may use: the rest is
+ * the kernel's send buffer (session_sndbuf). */
+static size_t queue_limit(const struct wsgw_config *cfg)
+{
+	return (size_t)cfg->max_queue_bytes / 2;
+}
+
+static void held_set(struct wsgw_session *s, size_t qbytes, size_t lws_held)
+{
+	struct wsgw_gw *gw = s->gw;
+	gw->queued_bytes -= s->qbytes + s->lws_held;
+	s->qbytes = qbytes;
+	s->lws_held = lws_held;
+	gw->queued_bytes += s->qbytes + s->lws_held;
+}
 
 static void queue_free(struct wsgw_session *s)
 {
@@ -16,13 +45,44 @@ static void queue_free(struct wsgw_session *s)
 		free(f);
 	}
 	s->qhead = s->qtail = NULL;
-	s->qbytes = 0;
+	s->qframes = 0;
+	held_set(s, 0, s->lws_held);
+}
+
+/* The client does not keep up: drop what is queued (freeing it now), tell it
+ * why in one last frame, and close. It gets a short while to read that, then
+ * the connection goes whether it reads or not. */
+static void slow_cut(struct wsgw_session *s, const char *why)
+{
+	int64_t now = gw_now_ms();
+
+	wsgw_log(MOSQ_LOG_NOTICE, "closing a slow %s client (%s): %zu frames, %zu bytes queued, "
+			"%zu bytes queued for all clients", s->dialect->name, why, s->qframes, s->qbytes + s->lws_held,
+			s->gw->queued_bytes);
+	queue_free(s);
+	s->cutting = true;   /* the error frame below is not held to the limits */
+	s->dialect->ws_error(s, "SLOW_CONSUMER", "the client did not read fast enough");
+	session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "SLOW_CONSUMER");
+	s->close_deadline_ms = now + 2000;
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
+}
+
+/* The open client holding the most queued bytes, or NULL. */
+static struct wsgw_session *largest_queue(struct wsgw_gw *gw)
+{
+	struct wsgw_session *best = NULL;
+	for(struct wsgw_session *x = gw->sessions; x; x = x->next){
+		if(!x->closing && x->qbytes && (!best || x->qbytes + x->lws_held > best->qbytes + best->lws_held)) best = x;
+	}
+	return best;
 }
 
 void session_send(struct wsgw_session *s, char *text)
 {
+	const struct wsgw_config *cfg = s->gw->cfg;
+	struct wsgw_gw *gw = s->gw;
 	struct wsgw_frame *f;
-	size_t len;
+	size_t len, cost;
 
 	if(!text) return;
 	if(s->closing){
@@ -30,19 +90,22 @@ void session_send(struct wsgw_session *s, char *text)
 		return;
 	}
 	len = strlen(text);
-	if(s->qbytes + len > (size_t)s->gw->cfg->max_queue_bytes){
-		int64_t now = gw_now_ms();
-		/* The client does not keep up: drop what is queued (freeing it now), tell
-		 * it why in one last frame, and close. It gets a short while to read
-		 * that, then the connection goes whether it reads or not. */
+	cost = frame_cost(len);
+	if(!s->cutting && s->qbytes + s->lws_held + cost > queue_limit(cfg)){
 		free(text);
-		wsgw_log(MOSQ_LOG_NOTICE, "closing a slow client: %zu bytes unsent", s->qbytes);
-		queue_free(s);
-		s->dialect->ws_error(s, "SLOW_CONSUMER", "the client did not read fast enough");
-		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "SLOW_CONSUMER");
-		s->close_deadline_ms = now + 2000;
-		lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
+		slow_cut(s, "max_queue_bytes");
 		return;
+	}
+	/* Gateway-wide: the clients with the largest queues go first, until
+	 * this frame fits under max_total_queue_bytes. */
+	while(!s->cutting && gw->queued_bytes + cost > (size_t)cfg->max_total_queue_bytes){
+		struct wsgw_session *v = largest_queue(gw);
+		if(!v) break;   /* only closing clients hold the rest: it goes within seconds */
+		slow_cut(v, "max_total_queue_bytes");
+		if(v == s){
+			free(text);
+			return;
+		}
 	}
 	f = malloc(sizeof(*f) + LWS_PRE + len);
 	if(!f){
@@ -56,8 +119,22 @@ void session_send(struct wsgw_session *s, char *text)
 	if(s->qtail) s->qtail->next = f;
 	else s->qhead = f;
 	s->qtail = f;
-	s->qbytes += len;
+	s->qframes++;
+	held_set(s, s->qbytes + cost, s->lws_held);
 	lws_callback_on_writable(s->wsi);
+}
+
+/* The kernel's share of max_queue_bytes: Linux doubles SO_SNDBUF for its own
+ * bookkeeping, so asking for a quarter caps the send buffer at about half
+ * (without this, autotuning lets it grow to tcp_wmem's maximum, 4 MB by
+ * default, whatever max_queue_bytes says). */
+static void session_sndbuf(struct wsgw_session *s)
+{
+	int fd = (int)lws_get_socket_fd(s->wsi);
+	int want = (int)(s->gw->cfg->max_queue_bytes / 4);
+	if(fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) != 0){
+		wsgw_log(MOSQ_LOG_DEBUG, "SO_SNDBUF %d refused", want);
+	}
 }
 
 void session_close(struct wsgw_session *s, int code, const char *reason)
@@ -94,6 +171,24 @@ void session_release(struct wsgw_session *s)
 	session_unwatch_all(s);
 }
 
+int64_t session_ping_period(const struct wsgw_config *cfg)
+{
+	double p = cfg->ws_ping_interval;
+	if(p <= 0) return 0;
+	/* A client that answers every ping is never idle. */
+	if(cfg->idle_timeout > 0 && p > cfg->idle_timeout / 2) p = cfg->idle_timeout / 2;
+	return (int64_t)(p * 1000) > 0 ? (int64_t)(p * 1000) : 1;
+}
+
+void session_ping_tick(struct wsgw_session *s, int64_t now)
+{
+	int64_t period = session_ping_period(s->gw->cfg);
+	if(!period || !s->opened || s->closing || now < s->next_ping_ms) return;
+	s->next_ping_ms = now + period;
+	s->ping_due = true;
+	lws_callback_on_writable(s->wsi);
+}
+
 void session_tick(struct wsgw_session *s, int64_t now)
 {
 	/* A closing client needs its broker session no longer: presence goes
@@ -126,7 +221,7 @@ static int refuse(struct lws *wsi, int status, const char *code)
 
 static int filter(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss)
 {
-	char uri[HDR_MAX], origin[HDR_MAX];
+	char uri[HDR_MAX];
 	const struct wsgw_mount *m;
 	const char *sub = NULL;
 	char *rt = NULL;
@@ -135,10 +230,7 @@ static int filter(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss)
 
 	if(gw->stopping) return refuse(wsi, 503, "SHUTDOWN");
 	if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) return refuse(wsi, 400, "BAD_REQUEST");
-	if(lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) > 0
-			&& !config_origin_allowed(gw->cfg, origin)){
-		return refuse(wsi, 403, "ORIGIN_NOT_ALLOWED");
-	}
+	if(!gw_origin_ok(gw, wsi)) return refuse(wsi, 403, "ORIGIN_NOT_ALLOWED");
 	m = gw_route(gw, uri, &sub);
 	if(!m) return refuse(wsi, 404, "NOT_FOUND");
 	if(gw->nsessions >= gw->cfg->max_connections) return refuse(wsi, 503, "TOO_MANY_CONNECTIONS");
@@ -171,6 +263,7 @@ void session_free(struct wsgw_session *s)
 
 	session_release(s);
 	queue_free(s);
+	held_set(s, 0, 0);
 	free(s->rx);
 	if(s->prev) s->prev->next = s->next;
 	else gw->sessions = s->next;
@@ -252,11 +345,26 @@ static int writeable(struct wsgw_session *s, struct lws *wsi)
 {
 	struct wsgw_frame *f = s->qhead;
 
+	/* lws calls back only once a write it had to buffer is out. */
+	held_set(s, s->qbytes, 0);
+	if(s->ping_due && !s->closing){
+		/* Not empty: lws 4.1 hands an empty pong to no callback. And ASCII:
+		 * it checks the pong's payload as UTF-8 (VALIDATE_UTF8). */
+		unsigned char ping[LWS_PRE + 17];
+		int n = snprintf((char *)ping + LWS_PRE, 17, "%016llx", (unsigned long long)gw_now_ms());
+		s->ping_due = false;
+		s->pings_unanswered++;
+		if(lws_write(wsi, ping + LWS_PRE, (size_t)n, LWS_WRITE_PING) < 0) return -1;
+		if(s->qhead) lws_callback_on_writable(wsi);
+		return 0;
+	}
 	if(f){
 		int n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
 		s->qhead = f->next;
 		if(!s->qhead) s->qtail = NULL;
-		s->qbytes -= f->len;
+		s->qframes--;
+		/* What the socket did not take, lws keeps a copy of until it is out. */
+		held_set(s, s->qbytes - frame_cost(f->len), n >= 0 && lws_partial_buffered(wsi) ? frame_cost(f->len) : 0);
 		free(f);
 		if(n < 0) return -1;
 		if(s->qhead || s->closing) lws_callback_on_writable(wsi);
@@ -287,7 +395,9 @@ int session_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reason
 		s->opened = true;
 		lws_get_peer_simple(wsi, s->peer, sizeof(s->peer));
 		s->last_rx_ms = s->tokens_ms = gw_now_ms();
+		s->next_ping_ms = s->last_rx_ms + session_ping_period(gw->cfg);
 		s->tokens = gw->cfg->rate_burst;
+		session_sndbuf(s);
 		if(s->dialect->ws_open(s, rt)){
 			s->dialect->ws_error(s, "BROKER_UNAVAILABLE", "cannot open a broker session");
 			session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
@@ -297,6 +407,14 @@ int session_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reason
 	}
 	case LWS_CALLBACK_RECEIVE:
 		if(s) receive(s, wsi, in, len);
+		return 0;
+	case LWS_CALLBACK_RECEIVE_PONG:
+		/* An answer to the gateway's ping (or an unsolicited pong): the
+		 * client is alive, which is all idle_timeout asks. */
+		if(s){
+			s->last_rx_ms = gw_now_ms();
+			s->pings_unanswered = 0;
+		}
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return s ? writeable(s, wsi) : 0;

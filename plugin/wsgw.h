@@ -159,7 +159,13 @@ struct wsgw_session {
 	struct wsgw_session *prev, *next;       /* gw->sessions */
 
 	struct wsgw_frame *qhead, *qtail;
-	size_t qbytes;
+	size_t qbytes;                   /* memory the queued frames take (frame_cost) */
+	size_t qframes;
+	size_t lws_held;                 /* a frame lws holds after a partial write, or 0 */
+	bool cutting;                    /* cut as a slow consumer: its last frame goes past the limits */
+	bool ping_due;                   /* a WebSocket ping is to go out at the next write */
+	int pings_unanswered;
+	int64_t next_ping_ms;
 
 	char *rx;                        /* message being assembled */
 	size_t rxlen, rxcap;
@@ -194,6 +200,10 @@ void session_free(struct wsgw_session *s);
 /* Gives up the dialect state and the broker session (idempotent). */
 void session_release(struct wsgw_session *s);
 void session_tick(struct wsgw_session *s, int64_t now);
+/* WebSocket pings (ws_ping_interval, at most idle_timeout / 2): the period in
+ * ms (0 = none), and the housekeeping step that asks for the next one. */
+int64_t session_ping_period(const struct wsgw_config *cfg);
+void session_ping_tick(struct wsgw_session *s, int64_t now);
 /* For a link's `lost`: closes the link and reports BROKER_UNAVAILABLE a little
  * later, unless the broker is stopping (then the client gets SHUTDOWN). */
 void session_link_lost(struct wsgw_session *s, int rc);
@@ -245,6 +255,7 @@ struct wsgw_gw {
 	char boot_id[WSGW_BOOT_ID_SIZE];
 	struct lws_context *ctx;
 	struct lws_vhost *vhost;
+	char listen_desc[192];           /* what the listener really bound, for the log */
 	struct ev_loop *evloop;          /* the gateway thread's epoll loop (libev), or NULL */
 	void *foreign_loops[1];
 	pthread_t thread;
@@ -257,6 +268,7 @@ struct wsgw_gw {
 
 	struct wsgw_session *sessions;
 	int nsessions;
+	size_t queued_bytes;             /* every session's qbytes + lws_held (max_total_queue_bytes) */
 	struct wsgw_channel_index *channels;
 
 	struct wsgw_link *core;
@@ -298,6 +310,9 @@ void gw_random(void *buf, size_t len);
 uint32_t gw_random32(void *unused);
 /* prefix + n characters of [A-Za-z0-9] (n <= 64), truncated to outlen. */
 void gw_random_id(char *out, size_t outlen, const char *prefix, size_t n);
+/* The request's Origin is allowed: none given, no allow-list, or listed
+ * (the whole header compared; one that cannot be read is not allowed). */
+bool gw_origin_ok(struct wsgw_gw *gw, struct lws *wsi);
 /* A ws_filter for dialects whose one WebSocket endpoint is the mount itself. */
 int gw_filter_mount_root(struct wsgw_gw *gw, const char *subpath, char **route);
 /* Dispatches a presence event to the local sessions indexed under key. */

@@ -109,7 +109,7 @@ async def test_slow_consumer_is_disconnected(start_gateway):
 
 
 async def test_idle_timeout(start_gateway):
-    gw = start_gateway(idle_timeout=1, wsdo_ping_interval=100)
+    gw = start_gateway(idle_timeout=1, wsdo_ping_interval=100, ws_ping_interval=0)
     quiet = await gw.listen("idle")
     talker = await gw.listen("idle")
     t0 = time.monotonic()

@@ -73,6 +73,8 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->max_connections, 10000);
 	assert_int_equal(cfg->max_frame_size, 65536);
 	assert_int_equal(cfg->max_queue_bytes, 1048576);
+	assert_int_equal(cfg->max_total_queue_bytes, 268435456);
+	assert_true(cfg->ws_ping_interval == 30.0);
 	assert_null(cfg->origins);
 	assert_true(cfg->handshake_timeout == 10.0);
 	assert_true(cfg->idle_timeout == 120.0);
@@ -130,6 +132,14 @@ static void test_int_ok(void **state)
 	assert_int_equal(cfg->max_queue_bytes, 1024);
 	set_ok(cfg, "max_queue_bytes", "1073741824");
 	assert_int_equal(cfg->max_queue_bytes, 1073741824);
+	set_ok(cfg, "max_total_queue_bytes", "65536");
+	assert_int_equal(cfg->max_total_queue_bytes, 65536);
+	set_ok(cfg, "max_total_queue_bytes", "1099511627776");
+	assert_true(cfg->max_total_queue_bytes == 1099511627776L);
+	set_ok(cfg, "ws_ping_interval", "0");
+	assert_true(cfg->ws_ping_interval == 0.0);
+	set_ok(cfg, "ws_ping_interval", "0.5");
+	assert_true(cfg->ws_ping_interval == 0.5);
 }
 
 static void test_int_bad(void **state)
@@ -161,6 +171,13 @@ static void test_int_bad(void **state)
 	set_bad(cfg, "max_queue_bytes", "1073741825");
 	set_bad(cfg, "max_queue_bytes", "1.5");
 	assert_int_equal(cfg->max_queue_bytes, 1048576);
+	set_bad(cfg, "max_total_queue_bytes", "65535");
+	set_bad(cfg, "max_total_queue_bytes", "1099511627777");
+	set_bad(cfg, "max_total_queue_bytes", "256M");
+	assert_int_equal(cfg->max_total_queue_bytes, 268435456);
+	set_bad(cfg, "ws_ping_interval", "-1");
+	set_bad(cfg, "ws_ping_interval", "3601");
+	assert_true(cfg->ws_ping_interval == 30.0);
 }
 
 static void test_int_error_text(void **state)
