@@ -319,3 +319,33 @@ async def test_lost_session_waits_for_a_shutdown_then_unavailable(start_gateway)
     statuses = [f.get("status") for f in c.frames if f.get("success") is False]
     assert statuses == ["UNAVAILABLE"] and c.close_code == 1011, c.describe()
     assert dt >= 0.8, f"reported after {dt:.2f} s, without the grace"
+
+
+async def test_overlapping_subscriptions_after_the_broker_lost_the_session(start_gateway):
+    # RECONNECT to a wiped broker session subscribes every filter again
+    # (oldest identifier first): still one EVENT per message
+    import paho.mqtt.client as mqtt
+    gw = gateway(start_gateway)
+    c, session = await connected(gw)
+    for ev in ("chat.message", "chat.*", "chat.**"):
+        assert (await c.subscribe(ev, permanent=True))["status"] == "SUBSCRIBED"
+    last = c.next_id
+    await asyncio.sleep(0.2)
+    client_id = next(line.split(" as ")[1].split(" ")[0] for line in gw.log().splitlines()
+                     if "New client connected" in line and "u'alice'" in line)
+    c.abort()
+    await c.closed.wait()
+    await asyncio.sleep(0.3)
+    wipe = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+    wipe.connect("127.0.0.1", gw.mqtt_port, clean_start=True)
+    wipe.loop_start()
+    await asyncio.sleep(0.5)
+    wipe.disconnect()
+    wipe.loop_stop()
+    c2 = await TeleClient.open(gw)
+    c2.next_id = last
+    r = await c2.call("RECONNECT", {"session_token": session})
+    assert r["status"] == "CONNECTED" and r["data"]["recovered"] is False, r
+    await asyncio.sleep(0.3)
+    gw.mosquitto_pub("wsgw/telegraphy/chat/message", '{"n": 1}')
+    assert await events_within(c2) == [{"event": "chat.message", "data": {"n": 1}}]
