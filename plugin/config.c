@@ -295,7 +295,8 @@ int config_finish(struct wsgw_config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	if(cfg->comet_hb_drop <= cfg->comet_hb_idle){
-		snprintf(err, errlen, "plugin_opt_comet_hb_drop must be longer than plugin_opt_comet_hb_idle");
+		snprintf(err, errlen, "plugin_opt_comet_hb_drop (%g s) must be longer than plugin_opt_comet_hb_idle "
+				"(%g s): a client that answers every heartbeat would be dropped", cfg->comet_hb_drop, cfg->comet_hb_idle);
 		return -1;
 	}
 	if(cfg->wsdo_ping_timeout <= 0 || cfg->rate_burst < 1){

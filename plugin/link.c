@@ -623,6 +623,18 @@ int link_subscribe(struct wsgw_link *link, int *mid, const char *topic, int qos)
 	return link_subscribe_props(link, mid, topic, qos, NULL);
 }
 
+int link_subscribe_id(struct wsgw_link *link, int *mid, const char *topic, int qos, uint32_t sid)
+{
+	mosquitto_property *props = NULL;
+	int rc;
+
+	if(link->shared || !sid) return link_subscribe(link, mid, topic, qos);
+	if(mosquitto_property_add_varint(&props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, sid)) return MOSQ_ERR_NOMEM;
+	rc = link_subscribe_props(link, mid, topic, qos, props);
+	mosquitto_property_free_all(&props);
+	return rc;
+}
+
 int link_unsubscribe(struct wsgw_link *link, const char *topic)
 {
 	if(link->shared) return mux_unsubscribe(link, topic);

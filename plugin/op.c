@@ -30,6 +30,7 @@ struct op_sub {
 	char *key;              /* presence key: op_root/path */
 	char *member_topic;     /* this session's presence entry (plain subscriptions) */
 	bool presence;          /* "<topic>/presence": pres events, no MQTT subscription */
+	bool watching;          /* presence: the snapshot went out, pres events follow */
 };
 
 /* What outlives the socket for resume: from connect until session_expiry
@@ -64,6 +65,11 @@ struct op_client {
 	bool resuming;
 	bool recovered;          /* resume found the state */
 	json_t *hello_id;        /* id of the pending connect/resume */
+	/* The link of a connect/resume the broker refused (CONNACK with an error):
+	 * it cannot be closed inside its own callback, and its `lost` must not be
+	 * taken for the link of a retry. Closed by the next connect/resume, by
+	 * its `lost`, or with the socket. s->link is NULL while this is set. */
+	struct wsgw_link *refused_link;
 	struct op_pending *pending;
 	int64_t connect_deadline_ms;
 	int64_t next_refresh_ms;
@@ -190,6 +196,23 @@ static void send_members(struct op_client *c, struct op_sub *sub)
 	free(plain);
 }
 
+/* After the reply to a sub: its new presence topics get the current members
+ * (from the mirror as it is now), then live pres events. */
+static void start_watching(struct op_client *c, const struct op_pending *p)
+{
+	size_t i;
+	json_t *t;
+
+	if(!c->st) return;
+	json_array_foreach(p->topics, i, t){
+		struct op_sub *sub = sub_find(c->st, json_string_value(t));
+		if(!sub || !sub->presence || sub->watching) continue;
+		sub->watching = true;
+		session_watch(c->s, sub->key);
+		send_members(c, sub);
+	}
+}
+
 /* ---- pending requests ---- */
 
 static void pending_free(struct op_pending *p)
@@ -218,6 +241,7 @@ static void pending_answer(struct op_client *c, struct op_pending *p, bool timed
 	}else{
 		reply(c, op_success(op, p->id, NULL));
 	}
+	if(p->op == OP_SUB) start_watching(c, p);
 }
 
 static void pending_unlink(struct op_client *c, struct op_pending *p)
@@ -349,6 +373,9 @@ static void on_connected(void *ud, int rc, bool session_present)
 
 	if(!c->st) return;
 	if(rc){
+		/* This link is over; a retry on the socket opens another one. */
+		c->refused_link = c->s->link;
+		c->s->link = NULL;
 		hello_failed(c, rc == MQTT_RC_NOT_AUTHORIZED || rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD
 				? OP_E_UNAUTHORIZED : OP_E_UNAVAILABLE,
 				rc == MQTT_RC_NOT_AUTHORIZED || rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD
@@ -369,8 +396,12 @@ static void on_connected(void *ud, int rc, bool session_present)
 		if(!session_present) resubscribe(c);
 		for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
 			json_array_append_new(topics, json_string(sub->name));
-			if(sub->presence) session_watch(c->s, sub->key);
-			else publish_member(c, sub);
+			if(sub->presence){
+				sub->watching = true;
+				session_watch(c->s, sub->key);
+			}else{
+				publish_member(c, sub);
+			}
 		}
 		extra = json_pack("{s:s,s:o,s:o,s:b}", "session", token, "user", user_json(c->st),
 				"topics", topics, "recovered", complete);
@@ -447,6 +478,18 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 static void on_lost(void *ud, int rc)
 {
 	struct op_client *c = ud;
+	if(c->refused_link){
+		/* the refused link (s->link is NULL): nothing else to do */
+		link_close(c->refused_link, false);
+		c->refused_link = NULL;
+		return;
+	}
+	if(c->st && c->ready && !c->hello_id && !c->s->closing){
+		/* "session" 503 (ws_error) after the core's grace, or SHUTDOWN if the
+		 * broker is stopping: it drops every session just before that. */
+		session_link_lost(c->s, rc);
+		return;
+	}
 	link_close(c->s->link, false);
 	c->s->link = NULL;
 	if(c->hello_id){
@@ -455,11 +498,7 @@ static void on_lost(void *ud, int rc)
 		return;
 	}
 	/* After a refused connect there is nothing to lose: the client may retry. */
-	if(c->st && c->ready && !c->s->closing){
-		wsgw_log(MOSQ_LOG_NOTICE, "op session %s lost: %s", c->st ? c->st->client_id : "-", mosquitto_strerror(rc));
-		reply_error(c, "session", NULL, OP_E_UNAVAILABLE, "the broker session was lost");
-		session_close(c->s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
-	}
+	(void)rc;
 }
 
 static const struct wsgw_link_ops client_ops = {
@@ -473,6 +512,10 @@ static const struct wsgw_link_ops client_ops = {
 static int open_link(struct op_client *c, bool clean)
 {
 	struct wsgw_link_params p;
+	if(c->refused_link){
+		link_close(c->refused_link, false);
+		c->refused_link = NULL;
+	}
 	memset(&p, 0, sizeof(p));
 	p.client_id = c->st->client_id;
 	p.username = c->st->username;
@@ -622,11 +665,7 @@ static void do_sub(struct op_client *c, const struct op_request *r)
 		if(!sub) continue;   /* validated by op_parse; only out of memory */
 		sub->next = c->st->subs;
 		c->st->subs = sub;
-		if(sub->presence){
-			session_watch(c->s, sub->key);
-			send_members(c, sub);
-			continue;
-		}
+		if(sub->presence) continue;   /* watched after the reply: start_watching */
 		if(link_subscribe(c->s->link, &p->mids[i], sub->mqtt, 1) == MOSQ_ERR_SUCCESS){
 			p->nmids++;
 			publish_member(c, sub);
@@ -648,7 +687,7 @@ static void do_unsub(struct op_client *c, const struct op_request *r)
 		if(sub->presence){
 			bool other = false;
 			for(struct op_sub *o = c->st->subs; o; o = o->next){
-				other = other || (o != sub && o->presence && !strcmp(o->key, sub->key));
+				other = other || (o != sub && o->presence && o->watching && !strcmp(o->key, sub->key));
 			}
 			if(!other) session_unwatch(c->s, sub->key);
 		}else{
@@ -743,6 +782,8 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 		else do_resume(c, &r);
 	}else if(!c->st || !c->ready){
 		reply_error(c, r.op_name, r.id, OP_E_UNAUTHORIZED, "connect (and wait for its success) first");
+	}else if(!c->s->link){
+		reply_error(c, r.op_name, r.id, OP_E_UNAVAILABLE, "the broker session was lost");
 	}else if(r.op == OP_SUB){
 		do_sub(c, &r);
 	}else if(r.op == OP_UNSUB){
@@ -761,6 +802,10 @@ static void ws_error(struct wsgw_session *s, const char *code, const char *messa
 		: !strcmp(code, "SHUTDOWN") || !strcmp(code, "IDLE_TIMEOUT") ? OP_E_UNAVAILABLE : OP_E_BAD_REQUEST;
 	char msg[160];
 	if(!c) return;
+	if(!strcmp(code, "BROKER_UNAVAILABLE")){
+		reply_error(c, "session", NULL, OP_E_UNAVAILABLE, "the broker session was lost");
+		return;
+	}
 	snprintf(msg, sizeof(msg), "%s: %s", code, message);
 	reply_error(c, "error", NULL, status, msg);
 }
@@ -815,6 +860,7 @@ static void ws_close(struct wsgw_session *s)
 		if(!c->ready && !c->resuming) state_drop(s->gw, c->st);
 	}
 	json_decref(c->hello_id);
+	link_close(c->refused_link, false);
 	free(c);
 	s->priv = NULL;
 }
@@ -827,7 +873,7 @@ static void on_presence(struct wsgw_session *s, const char *key, enum wsgw_prese
 
 	if(!c || !c->st || !c->ready || ev == WSGW_PRESENCE_UPDATED || !strcmp(m->id, c->st->client_id)) return;
 	for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
-		if(sub->presence && !strcmp(sub->key, key)){
+		if(sub->presence && sub->watching && !strcmp(sub->key, key)){
 			size_t tlen = strlen(sub->name) - strlen("/presence");
 			char *plain = strndup(sub->name, tlen);
 			gw_random_id(id, sizeof(id), "pres-", OP_ID_LEN);

@@ -26,6 +26,7 @@
 #define TOKEN_BYTES 18                         /* 24 base64url characters */
 #define CLOSE_AUTH 4003
 #define REQUEST_TIMEOUT_MS 10000
+#define SID_MAX 268435455u                     /* largest MQTT variable byte integer */
 
 struct tg_sub {
 	struct tg_sub *next;
@@ -33,6 +34,9 @@ struct tg_sub {
 	char *filter;            /* MQTT topic filter */
 	json_t *filters;         /* field filters, or NULL */
 	bool permanent;
+	/* MQTT subscription identifier of filter (the same for every sub of one
+	 * filter); identifiers grow, so an older filter has a smaller one. */
+	uint32_t sid;
 };
 
 /* What outlives the socket for RECONNECT. */
@@ -45,6 +49,7 @@ struct tg_state {
 	struct tg_sub *subs;
 	struct tg_client *attached;
 	int64_t expires_ms;
+	uint32_t last_sid;       /* the newest subscription identifier given out */
 };
 
 /* A token the gateway issued (endpoint) or saw (signed, by jti): single use. */
@@ -125,6 +130,40 @@ static unsigned filter_users(const struct tg_state *st, const char *filter)
 	unsigned n = 0;
 	for(const struct tg_sub *sub = st->subs; sub; sub = sub->next) n += !strcmp(sub->filter, filter);
 	return n;
+}
+
+/* The identifier filter is subscribed with, or 0 if no subscription uses it. */
+static uint32_t filter_sid(const struct tg_state *st, const char *filter)
+{
+	for(const struct tg_sub *sub = st->subs; sub; sub = sub->next){
+		if(!strcmp(sub->filter, filter)) return sub->sid;
+	}
+	return 0;
+}
+
+/* Subscribes every distinct filter again, oldest identifier first: while the
+ * broker works through them, the filters it has are always the oldest ones,
+ * which on_message relies on. */
+static void resubscribe(struct tg_client *c)
+{
+	uint32_t last = 0;
+	for(;;){
+		const struct tg_sub *next = NULL;
+		for(const struct tg_sub *sub = c->st->subs; sub; sub = sub->next){
+			if(sub->sid > last && (!next || sub->sid < next->sid)) next = sub;
+		}
+		if(!next) break;
+		link_subscribe_id(c->s->link, NULL, next->filter, 1, next->sid);
+		last = next->sid;
+	}
+}
+
+static bool filter_sid_known(const struct tg_state *st, uint32_t sid)
+{
+	for(const struct tg_sub *sub = st->subs; sub; sub = sub->next){
+		if(sub->sid == sid) return true;
+	}
+	return false;
 }
 
 static struct tg_sub *sub_find(struct tg_state *st, const char *event, const json_t *filters)
@@ -327,11 +366,7 @@ static void on_connected(void *ud, int rc, bool session_present)
 		json_t *subs = subs_json(c->st);
 		char *text;
 		/* The broker lost the session: subscribe again (events in between are gone). */
-		if(!session_present){
-			for(struct tg_sub *sub = c->st->subs; sub; sub = sub->next){
-				link_subscribe(c->s->link, NULL, sub->filter, 1);
-			}
-		}
+		if(!session_present) resubscribe(c);
 		data = json_pack("{s:O,s:s,s:b}", "subscriptions", subs, "session_token", token,
 				"recovered", session_present);
 		/* Both shapes of the seed: the response object, plus the example's
@@ -365,30 +400,64 @@ static void on_subscribed(void *ud, int mid, int count, const int *granted)
 	}
 }
 
+/* Mosquitto sends a client one copy of a message per matching subscription,
+ * each with that subscription's identifier. A connection gets one EVENT per
+ * message: of the copies of a live message, only the one carrying the oldest
+ * (smallest) identifier among this connection's filters that match the topic
+ * is delivered, and it is delivered if any matching subscription's field
+ * filters pass. The broker holds at least the oldest of those filters
+ * (identifiers are given out in order, SUBSCRIBEs are sent in that order, and
+ * a refusal arrives before any message of a later filter), so exactly one copy
+ * qualifies. This needs no memory of past packets: two identical publishes
+ * still make two EVENTs. A retained copy is the broker's answer to one
+ * SUBSCRIBE and carries its identifier alone: it goes through the field
+ * filters of that subscription. Copies without an identifier (a session
+ * subscribed by an older gateway) are delivered as they come. */
 static void on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
 {
 	struct tg_client *c = ud;
 	struct tg_gw *tg = tg_of(c->s->gw);
 	size_t blen = strlen(tg->base);
+	const mosquitto_property *p;
+	uint32_t sid, oldest = 0;
+	bool has_sid = false, mine = false, pass = false;
 	json_t *data;
 	char *name;
-	(void)props;
 
 	if(!c->st || strncmp(msg->topic, tg->base, blen) || msg->topic[blen] != '/') return;
+	if(!msg->retain){
+		for(struct tg_sub *sub = c->st->subs; sub; sub = sub->next){
+			bool match = false;
+			if(sub->sid && (!oldest || sub->sid < oldest)
+					&& mosquitto_topic_matches_sub(sub->filter, msg->topic, &match) == MOSQ_ERR_SUCCESS && match){
+				oldest = sub->sid;
+			}
+		}
+	}
+	for(p = mosquitto_property_read_varint(props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &sid, false);
+			p; p = mosquitto_property_read_varint(p, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &sid, true)){
+		has_sid = true;
+		if(msg->retain){
+			if(!oldest && filter_sid_known(c->st, sid)) oldest = sid;
+		}
+		mine = mine || (oldest && sid == oldest);
+	}
+	if(has_sid && !mine) return;   /* another copy of the message is the one */
 	data = jsonutil_from_payload(msg->payload, (size_t)msg->payloadlen);
 	if(!data){
 		wsgw_log(MOSQ_LOG_NOTICE, "dropped a non-UTF-8 payload on %s", msg->topic);
 		return;
 	}
-	for(struct tg_sub *sub = c->st->subs; sub; sub = sub->next){
+	for(struct tg_sub *sub = c->st->subs; sub && !pass; sub = sub->next){
 		bool match = false;
+		if(has_sid && msg->retain && sub->sid != oldest) continue;
 		mosquitto_topic_matches_sub(sub->filter, msg->topic, &match);
-		if(match && tele_filters_match(sub->filters, data)){
-			name = tele_event_name(msg->topic + blen + 1);
-			if(name) session_send(c->s, tele_event(name, json_incref(data)));
-			free(name);
-			break;   /* one EVENT per message, however many subscriptions match */
-		}
+		pass = match && tele_filters_match(sub->filters, data);
+	}
+	if(pass){
+		name = tele_event_name(msg->topic + blen + 1);
+		if(name) session_send(c->s, tele_event(name, json_incref(data)));
+		free(name);
 	}
 	json_decref(data);
 }
@@ -396,15 +465,18 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 static void on_lost(void *ud, int rc)
 {
 	struct tg_client *c = ud;
+	if(!c->s->closing && c->ready){
+		/* UNAVAILABLE (ws_error) after the core's grace, or SHUTDOWN if the
+		 * broker is stopping: it drops every session just before that. */
+		session_link_lost(c->s, rc);
+		return;
+	}
 	link_close(c->s->link, false);
 	c->s->link = NULL;
 	if(!c->s->closing){
 		wsgw_log(MOSQ_LOG_NOTICE, "telegraphy session lost: %s", mosquitto_strerror(rc));
-		if(!c->ready && c->st) hello_failed(c, TELE_S_UNAVAILABLE, "the broker closed the session");
-		else{
-			refuse(c, TELE_S_UNAVAILABLE, false, 0, "the broker session was lost");
-			session_close(c->s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
-		}
+		if(c->st) hello_failed(c, TELE_S_UNAVAILABLE, "the broker closed the session");
+		else session_close(c->s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
 	}
 }
 
@@ -568,7 +640,13 @@ static void do_subscribe(struct tg_client *c, const struct tele_request *r)
 	free(path);
 	sub->filters = r->filters && json_object_size(r->filters) ? json_deep_copy(r->filters) : NULL;
 	sub->permanent = r->permanent;
-	first = !filter_users(c->st, sub->filter);
+	sub->sid = filter_sid(c->st, sub->filter);
+	first = !sub->sid;
+	if(first){
+		/* a new filter: the next identifier (after SID_MAX, none: such copies
+		 * are delivered as they come) */
+		sub->sid = c->st->last_sid < SID_MAX ? ++c->st->last_sid : 0;
+	}
 	sub->next = c->st->subs;
 	c->st->subs = sub;
 	if(!first){
@@ -576,7 +654,7 @@ static void do_subscribe(struct tg_client *c, const struct tele_request *r)
 		return;
 	}
 	p = calloc(1, sizeof(*p));
-	if(!p || link_subscribe(c->s->link, &p->mid, sub->filter, 1)){
+	if(!p || link_subscribe_id(c->s->link, &p->mid, sub->filter, 1, sub->sid)){
 		free(p);
 		sub_drop(c, c->st, sub);
 		refuse(c, TELE_S_UNAVAILABLE, true, r->id, "the broker is not reachable");
@@ -659,6 +737,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	case TELE_SUBSCRIBE:
 	case TELE_UNSUBSCRIBE:
 		if(!c->st || !c->ready) refuse(c, TELE_S_NOT_CONNECTED, true, r.id, "wait for CONNECTED first");
+		else if(!c->s->link) refuse(c, TELE_S_UNAVAILABLE, true, r.id, "the broker session was lost");
 		else if(r.kind == TELE_SUBSCRIBE) do_subscribe(c, &r);
 		else do_unsubscribe(c, &r);
 		break;
@@ -672,6 +751,10 @@ static void ws_error(struct wsgw_session *s, const char *code, const char *messa
 	struct tg_client *c = s->priv;
 	char msg[160];
 	if(!c) return;
+	if(!strcmp(code, "BROKER_UNAVAILABLE")){
+		refuse(c, TELE_S_UNAVAILABLE, false, 0, "the broker session was lost");
+		return;
+	}
 	snprintf(msg, sizeof(msg), "%s: %s", code, message);
 	respond(c, false, code, false, 0, json_pack("{s:s}", "message", msg));
 }

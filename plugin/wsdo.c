@@ -677,6 +677,9 @@ static void emit(struct wsgw_http *h, const char *channel)
 	h->priv = p;
 	p->next = state(gw)->pending;
 	state(gw)->pending = p;
+	/* Nothing to wait for (clients=N on an empty channel: no target, no
+	 * publish): answer now, not at the ack deadline. */
+	pending_settle(gw, p, false);
 	p = NULL;
 out:
 	if(p) pending_free(p);

@@ -78,6 +78,10 @@ void link_close(struct wsgw_link *link, bool send_will);
 int link_publish(struct wsgw_link *link, int *mid, const char *topic, const void *payload,
 		size_t len, int qos, bool retain, const mosquitto_property *props);
 int link_subscribe(struct wsgw_link *link, int *mid, const char *topic, int qos);
+/* SUBSCRIBE with a subscription identifier (1..268435455; 0 = none): the
+ * broker puts it on every message it delivers for this subscription. Shared
+ * links (mux.c) use identifiers of their own: sid is ignored there. */
+int link_subscribe_id(struct wsgw_link *link, int *mid, const char *topic, int qos, uint32_t sid);
 int link_unsubscribe(struct wsgw_link *link, const char *topic);
 bool link_is_up(const struct wsgw_link *link);
 void link_misc(struct wsgw_link *link);   /* keepalive; called every second */

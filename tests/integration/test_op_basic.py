@@ -216,3 +216,81 @@ async def test_no_connect_in_time_closes(start_gateway):
     assert f["code"] == 401
     await asyncio.wait_for(c.closed.wait(), 5)
     assert c.close_code == 1008
+
+
+async def test_presence_snapshot_comes_after_the_sub_reply(start_gateway):
+    gw = gateway(start_gateway)
+    a, b, watcher = await OpClient.open(gw), await OpClient.open(gw), await OpClient.open(gw)
+    await a.connect("jwt", token("a", "Ann"))
+    await b.connect("jwt", token("b", "Ben"))
+    await a.request("sub", topics=["com.app.room"])
+    await b.request("sub", topics=["com.app.hall"])
+    await watcher.connect("jwt", token("w"))
+    # a presence topic alone (answered at once), then with a plain topic (answered on SUBACK)
+    for topics, member in ((["com.app.room/presence"], "a"),
+                           (["com.app.news", "com.app.hall/presence"], "b")):
+        plain = topics[-1][:-len("/presence")]
+        r = await watcher.request("sub", topics=topics)
+        assert r["type"] == "success", r
+        await watcher.take(pres("join", plain, member))
+        order = [("reply" if f.get("id") == r["id"] else "join") for f in watcher.frames
+                 if f.get("id") == r["id"] or pres("join", plain)(f)]
+        assert order == ["reply", "join"], watcher.describe()
+
+
+async def test_broker_stop_sends_shutdown(start_gateway):
+    # the broker drops its sessions just before it stops the plugin: a stop
+    # must read as SHUTDOWN (1001), not as a lost session (503, 1011)
+    gw = gateway(start_gateway)
+    clients = [await OpClient.open(gw) for _ in range(4)]
+    for i, c in enumerate(clients):
+        assert (await c.connect("jwt", token(f"s{i}")))["type"] == "success"
+        assert (await c.request("sub", topics=["com.app.x"]))["type"] == "success"
+    assert await asyncio.to_thread(gw.stop) == 0
+    for c in clients:
+        await asyncio.wait_for(c.closed.wait(), 3)
+        errors = [(f["op"], f.get("message", "")) for f in c.unread if f.get("type") == "error"]
+        assert len(errors) == 1 and errors[0][0] == "error" and errors[0][1].startswith("SHUTDOWN"), \
+            c.describe()
+        assert c.close_code == 1001, c.describe()
+
+
+async def test_lost_session_is_reported_after_the_grace(start_gateway):
+    gw = gateway(start_gateway)
+    c = await OpClient.open(gw)
+    assert (await c.connect("jwt", token("lostu")))["type"] == "success"
+    await asyncio.sleep(0.2)
+    client_id = next(line.split(" as ")[1].split(" ")[0] for line in gw.log().splitlines()
+                     if "New client connected" in line and "u'lostu'" in line)
+    t0 = time.monotonic()
+    gw.mqtt(client_id=client_id)                         # the broker's takeover ends it
+    await asyncio.wait_for(c.closed.wait(), 5)
+    dt = time.monotonic() - t0
+    errors = [(f["op"], f["code"]) for f in c.unread if f.get("type") == "error"]
+    assert errors == [("session", 503)] and c.close_code == 1011, c.describe()
+    assert dt >= 0.8, f"reported after {dt:.2f} s, without the grace"
+
+
+async def test_mqtt_provider_retry_after_refusal_under_load(start_gateway, request):
+    # a refused connect's link must not take the retry's link down with it
+    gw = PasswordBroker(op_anonymous="true")
+    request.node.wsgw_brokers.append(gw)
+    gw.start()
+
+    async def one():
+        c = await OpClient.open(gw)
+        r = await c.connect("mqtt", "wrong", username="mia")
+        assert r["type"] == "error" and r["code"] == 401, r
+        r = await c.connect("mqtt", "s3cret", username="mia")
+        assert r["type"] == "success", (r, c.describe())
+        assert (await c.request("sub", topics=["com.app.x"]))["type"] == "success", c.describe()
+        return c
+
+    # waves of 8: the broker's unix listener has a backlog of 10
+    for _ in range(30):
+        clients = await asyncio.gather(*[one() for _ in range(8)])
+        await asyncio.sleep(0.1)
+        assert not [c for c in clients if c.closed.is_set()]
+        for c in clients:
+            await c.ws.close()
+    assert "Broken pipe" not in gw.log()

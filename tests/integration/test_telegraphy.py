@@ -210,3 +210,142 @@ async def test_reconnect_from_another_host_is_refused(start_gateway):
     same = await TeleClient.open(gw)
     r = await same.call("RECONNECT", {"session_token": session})
     assert r["status"] == "CONNECTED", r
+
+
+async def events_within(c, within=0.7):
+    await asyncio.sleep(within)
+    out = []
+    while (e := c._take_event(None)) is not None:
+        out.append(e)
+    return out
+
+
+async def test_overlapping_subscriptions_one_event_per_message(start_gateway):
+    # Mosquitto sends a copy per matching subscription: still one EVENT each
+    gw = gateway(start_gateway)
+    c, _ = await connected(gw)
+    for ev in ("chat.message", "chat.*"):
+        assert (await c.subscribe(ev))["status"] == "SUBSCRIBED"
+    for ev in ("s.r", "s.*", "s.**"):
+        assert (await c.subscribe(ev, lazy=True))["status"] == "SUBSCRIBED"
+    dev = gw.mqtt()
+    dev.publish("wsgw/telegraphy/chat/message", {"n": 1})
+    assert await events_within(c) == [{"event": "chat.message", "data": {"n": 1}}]
+    dev.publish("wsgw/telegraphy/s/r", {"n": 2})
+    assert await events_within(c) == [{"event": "s.r", "data": {"n": 2}}]
+    dev.publish("wsgw/telegraphy/s/r/deep", {"n": 3})                   # s.** alone
+    assert await events_within(c) == [{"event": "s.r.deep", "data": {"n": 3}}]
+    # two distinct publishes, then two identical ones: two EVENTs each time
+    dev.publish("wsgw/telegraphy/s/r", {"n": 4})
+    dev.publish("wsgw/telegraphy/chat/message", {"n": 5})
+    got = await events_within(c)
+    assert sorted(e["data"]["n"] for e in got) == [4, 5], got
+    dev.publish("wsgw/telegraphy/s/r", {"same": 1})
+    dev.publish("wsgw/telegraphy/s/r", {"same": 1})
+    assert await events_within(c) == [{"event": "s.r", "data": {"same": 1}}] * 2
+    # dropping the oldest of the overlapping subscriptions keeps one EVENT
+    r = await c.call("UNSUBSCRIBE", {"event_name": "s.r"})
+    assert r["status"] == "UNSUBSCRIBED", r
+    await asyncio.sleep(0.2)
+    dev.publish("wsgw/telegraphy/s/r", {"n": 6})
+    assert await events_within(c) == [{"event": "s.r", "data": {"n": 6}}]
+    # a newer subscription of the same filter as an older one
+    assert (await c.subscribe("s.r", lazy=True))["status"] == "SUBSCRIBED"
+    dev.publish("wsgw/telegraphy/s/r", {"n": 7})
+    assert await events_within(c) == [{"event": "s.r", "data": {"n": 7}}]
+
+
+async def test_overlapping_subscriptions_filters_applied_once(start_gateway):
+    gw = gateway(start_gateway)
+    c, _ = await connected(gw)
+    assert (await c.subscribe("chat.message", {"room": "a"}))["status"] == "SUBSCRIBED"
+    assert (await c.subscribe("chat.*", {"room": "b"}))["status"] == "SUBSCRIBED"
+    assert (await c.subscribe("chat.message", {"room": "b"}))["status"] == "SUBSCRIBED"
+    dev = gw.mqtt()
+    for room in ("a", "b", "c"):
+        dev.publish("wsgw/telegraphy/chat/message", {"room": room})
+    got = await events_within(c)
+    assert got == [{"event": "chat.message", "data": {"room": "a"}},
+                   {"event": "chat.message", "data": {"room": "b"}}], got
+
+
+async def test_overlapping_permanent_subscriptions_after_reconnect(start_gateway):
+    gw = gateway(start_gateway)
+    c, session = await connected(gw)
+    for ev in ("chat.message", "chat.*"):
+        assert (await c.subscribe(ev, permanent=True))["status"] == "SUBSCRIBED"
+    last = c.next_id
+    c.abort()
+    await c.closed.wait()
+    await asyncio.sleep(0.3)
+    gw.mosquitto_pub("wsgw/telegraphy/chat/message", '{"n": 1}')      # while away: two copies queued
+    c2 = await TeleClient.open(gw)
+    c2.next_id = last
+    r = await c2.call("RECONNECT", {"session_token": session})
+    assert r["status"] == "CONNECTED" and r["data"]["recovered"] is True, r
+    assert await events_within(c2, 1.0) == [{"event": "chat.message", "data": {"n": 1}}]
+    gw.mosquitto_pub("wsgw/telegraphy/chat/message", '{"n": 2}')
+    assert await events_within(c2) == [{"event": "chat.message", "data": {"n": 2}}]
+
+
+async def test_broker_stop_sends_shutdown(start_gateway):
+    # the broker drops its sessions just before it stops the plugin: a stop
+    # must read as SHUTDOWN (1001), not as a lost session (UNAVAILABLE, 1011)
+    gw = gateway(start_gateway)
+    clients = [(await connected(gw))[0] for _ in range(4)]
+    for c in clients:
+        assert (await c.subscribe("chat.message"))["status"] == "SUBSCRIBED"
+    assert await asyncio.to_thread(gw.stop) == 0
+    for c in clients:
+        await asyncio.wait_for(c.closed.wait(), 3)
+        statuses = [f.get("status") for f in c.frames if f.get("success") is False]
+        assert statuses == ["SHUTDOWN"] and c.close_code == 1001, c.describe()
+
+
+async def test_lost_session_waits_for_a_shutdown_then_unavailable(start_gateway):
+    # a lost broker session is reported after the core's 1 s grace (a broker
+    # that is stopping drops sessions first, and SHUTDOWN must win), then
+    # UNAVAILABLE and 1011
+    gw = gateway(start_gateway)
+    c, _ = await connected(gw)
+    assert (await c.subscribe("chat.message"))["status"] == "SUBSCRIBED"
+    await asyncio.sleep(0.2)
+    client_id = next(line.split(" as ")[1].split(" ")[0] for line in gw.log().splitlines()
+                     if "New client connected" in line and "u'alice'" in line)
+    t0 = time.monotonic()
+    gw.mqtt(client_id=client_id)                         # the broker's takeover ends it
+    await asyncio.wait_for(c.closed.wait(), 5)
+    dt = time.monotonic() - t0
+    statuses = [f.get("status") for f in c.frames if f.get("success") is False]
+    assert statuses == ["UNAVAILABLE"] and c.close_code == 1011, c.describe()
+    assert dt >= 0.8, f"reported after {dt:.2f} s, without the grace"
+
+
+async def test_overlapping_subscriptions_after_the_broker_lost_the_session(start_gateway):
+    # RECONNECT to a wiped broker session subscribes every filter again
+    # (oldest identifier first): still one EVENT per message
+    import paho.mqtt.client as mqtt
+    gw = gateway(start_gateway)
+    c, session = await connected(gw)
+    for ev in ("chat.message", "chat.*", "chat.**"):
+        assert (await c.subscribe(ev, permanent=True))["status"] == "SUBSCRIBED"
+    last = c.next_id
+    await asyncio.sleep(0.2)
+    client_id = next(line.split(" as ")[1].split(" ")[0] for line in gw.log().splitlines()
+                     if "New client connected" in line and "u'alice'" in line)
+    c.abort()
+    await c.closed.wait()
+    await asyncio.sleep(0.3)
+    wipe = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+    wipe.connect("127.0.0.1", gw.mqtt_port, clean_start=True)
+    wipe.loop_start()
+    await asyncio.sleep(0.5)
+    wipe.disconnect()
+    wipe.loop_stop()
+    c2 = await TeleClient.open(gw)
+    c2.next_id = last
+    r = await c2.call("RECONNECT", {"session_token": session})
+    assert r["status"] == "CONNECTED" and r["data"]["recovered"] is False, r
+    await asyncio.sleep(0.3)
+    gw.mosquitto_pub("wsgw/telegraphy/chat/message", '{"n": 1}')
+    assert await events_within(c2) == [{"event": "chat.message", "data": {"n": 1}}]

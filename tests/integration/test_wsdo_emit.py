@@ -176,3 +176,18 @@ async def test_device_member_targeted_and_acks(start_gateway):
     assert r.json["eventID"] == evt and r.json["clients"] == ["sensor1"], r
     assert r.json["acked"] == ["sensor1"], r
     await web.expect_no_frame("DATA", 0.2)
+
+
+async def test_clients_n_on_an_empty_channel_answers_at_once(start_gateway):
+    # nothing to deliver and no acks to wait for: 200 now, not 408 at wsdo_ack_timeout
+    gw = start_gateway()
+    for params in ({"x": "1", "clients": "3"},
+                   {"x": "1", "clients": "3", "require-ack": "true"}):
+        r = await gw.emit_get("empty", params)
+        assert_json_reply(r, 200)
+        assert r.json["clients"] == [] and r.json["unknown"] == [] and r.elapsed < 0.5, r
+        assert EVENT_ID_RE.match(r.json["eventID"]), r
+        if "require-ack" in params:
+            assert r.json["acked"] == [], r
+        else:
+            assert "acked" not in r.json, r

@@ -622,6 +622,33 @@ static void test_identities(void **state)
 	assert_non_null(strstr(err, "plugin_opt_client_id_prefix"));
 }
 
+/* comet_hb_drop must exceed comet_hb_idle: equal or shorter is refused by name. */
+static void test_finish_comet_hb_drop_after_idle(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	set_ok(cfg, "broker_port", "1883");
+	set_ok(cfg, "comet_hb_idle", "60");
+	set_ok(cfg, "comet_hb_drop", "30");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "plugin_opt_comet_hb_drop (30 s)"));
+	assert_non_null(strstr(err, "plugin_opt_comet_hb_idle (60 s)"));
+	err[0] = '\0';
+	set_ok(cfg, "comet_hb_drop", "60");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "comet_hb_drop"));
+	/* the default drop (180) is below an idle of 200 set alone */
+	set_ok(cfg, "comet_hb_drop", "180");
+	set_ok(cfg, "comet_hb_idle", "200");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), -1);
+	set_ok(cfg, "comet_hb_drop", "60.5");
+	set_ok(cfg, "comet_hb_idle", "60");
+	err[0] = '\0';
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -650,6 +677,7 @@ int main(void)
 		T(test_finish_keeps_gateway_id),
 		T(test_full_config),
 		T(test_identities),
+		T(test_finish_comet_hb_drop_after_idle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
