@@ -47,3 +47,96 @@ async def test_wsdo_listen_burst_all_get_in(start_gateway):
     r = await gw.emit_get(f"b{BURST - 1}", {"last": "1"})
     assert r.status == 200, r
     assert (await results[-1].recv_type("DATA", 5))["payload"] == {"last": "1"}
+
+
+# --------------------------------------------------------------------------- start
+
+COMET_SECRET = "burst-test-secret-0123456789abcdef"
+COMET_SERVICE = "burst-svc-token"
+COMET_SUB = "/comet/Comet/Subscribe"
+
+
+def slow_start_acl(users=10000):
+    """An ACL file that lets everything through and takes the broker a while to parse
+    (~0.5 s here): mosquitto loads it after the plugin's init, before it opens its
+    listeners, so the gateway's port is open well before the broker can be reached."""
+    lines = ["topic readwrite #", "pattern readwrite #"]
+    for i in range(users):
+        lines += [f"user slowstart{i}", f"topic read slowstart/{i}"]
+    return "\n".join(lines) + "\n"
+
+
+def upgrade(port, path):
+    """A WebSocket upgrade by hand: (status, {header: value}, body) of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        assert len(lines[0].split(" ")) >= 2, f"no HTTP answer to the upgrade: {buf!r}"
+        status = int(lines[0].split(" ")[1])
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        if status != 101:
+            n = int(headers.get("content-length", "0"))
+            while len(body) < n:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                body += chunk
+        return status, headers, body
+
+
+def assert_not_ready(status, headers, body, what):
+    assert status == 503, f"{what}: {status} {body!r}"
+    assert headers.get("retry-after") == "1", f"{what}: no Retry-After: {headers}"
+    err = json.loads(body)
+    assert err["error"] == "NOT_READY" and isinstance(err["message"], str), f"{what}: {body!r}"
+
+
+async def test_clients_at_start_get_not_ready_or_a_working_session(start_gateway):
+    """From the moment the gateway's port opens, every attempt is either refused with
+    503 NOT_READY (and Retry-After) or served completely: a Comet session that is told
+    it is subscribed gets the Events published right after, and the API works."""
+    from test_comet_dialect import Comet, hs, SECRET, SERVICE, api
+    gw = start_gateway(wait=False, acl=slow_start_acl(), jwt_hs256_secret=SECRET,
+                       comet_service_token=SERVICE)
+    deadline = time.monotonic() + 20
+    while not wsgw.port_open(gw.ws_port):
+        assert gw.proc.poll() is None, gw.log()
+        assert time.monotonic() < deadline, "the gateway's port did not open"
+        await asyncio.sleep(0.005)
+    not_ready = 0
+    while True:
+        assert time.monotonic() < deadline, f"still not ready after 20 s ({not_ready} refusals)"
+        status, headers, body = await asyncio.to_thread(upgrade, gw.ws_port, COMET_SUB)
+        if status == 101:
+            break
+        assert_not_ready(status, headers, body, "upgrade")
+        r = await api(gw, "Publish", {"uid": "early", "evt": "x"})
+        if r.status != 200:
+            assert_not_ready(r.status, r.headers, r.raw, "Publish")
+        r = await gw.emit_get("early", {"x": "1"})
+        if r.status != 200:
+            assert_not_ready(r.status, r.headers, r.raw, "emit")
+        not_ready += 1
+        await asyncio.sleep(0.01)
+    # The first session accepted works at once: Events by MQTT and by the API arrive.
+    c = await Comet.subscribe(gw, hs("first"))
+    gw.mosquitto_pub("wsgw/comet/event", json.dumps({"uid": "first", "evt": "by mqtt"}))
+    assert await c.push(5) == "by mqtt"
+    r = await api(gw, "Publish", {"uid": "first", "evt": "by api"})
+    assert r.status == 200, r
+    assert await c.push(5) == "by api"
+    # The port opened before the broker's listeners (slow_start_acl): the gate was used.
+    assert not_ready > 0, "no NOT_READY seen: the test did not catch the start"
+    assert "gateway ready: accepting clients" in gw.log()
