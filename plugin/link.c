@@ -555,7 +555,7 @@ static void slot_release(struct wsgw_link *link)
 
 /* The broker refused an attempt for now: the next waits 5-10, 10-20, 20-40,
  * then 25-50 ms (jitter, so that gateways retrying together spread out). */
-static void connq_backoff(struct wsgw_gw *gw)
+static void connq_backoff(struct wsgw_gw *gw, int err)
 {
 	int shift = gw->connect_backoff < 3 ? gw->connect_backoff : 3;
 	int64_t base = (int64_t)CONNQ_BACKOFF_MIN_MS << shift;
@@ -563,6 +563,8 @@ static void connq_backoff(struct wsgw_gw *gw)
 	if(base > CONNQ_BACKOFF_MAX_MS / 2) base = CONNQ_BACKOFF_MAX_MS / 2;
 	gw->connect_backoff++;
 	gw->connq_retry_ms = gw_now_ms() + base + (int64_t)(gw_random32(NULL) % (uint32_t)(base + 1));
+	wsgw_log(MOSQ_LOG_DEBUG, "broker connect refused for now (%s): retrying in %d ms, %d waiting, %d in flight",
+			strerror(err), (int)(gw->connq_retry_ms - gw_now_ms()), gw->connq_len + 1, gw->connects_in_flight);
 }
 
 /* One connect attempt. ATTEMPT_AGAIN: the broker cannot take it now (errno
@@ -635,8 +637,8 @@ static void connq_run(lws_sorted_usec_list_t *sul)
 		connq_remove(link);
 		r = try_connect(link);
 		if(r == ATTEMPT_AGAIN){
+			connq_backoff(gw, errno);
 			connq_push(link, true);
-			connq_backoff(gw);
 			break;
 		}
 		if(r == ATTEMPT_FAIL){
@@ -699,7 +701,7 @@ struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p
 					broker_name(cfg), strerror(errno));
 			goto fail;
 		}
-		connq_backoff(gw);
+		connq_backoff(gw, errno);
 	}
 	connq_push(link, link->urgent);
 	connq_kick(gw);
@@ -892,8 +894,8 @@ int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason)
 					link->connecting = false;
 					link->fd = -1;
 					slot_release(link);
+					connq_backoff(link->gw, err);
 					connq_push(link, true);
-					connq_backoff(link->gw);
 					connq_kick(link->gw);
 					return -1;
 				}

@@ -5,10 +5,14 @@ gateway's own broker session is up are told to retry (503 NOT_READY), never
 accepted into a session that cannot work."""
 import asyncio
 import json
+import os
+import shutil
 import socket
+import tempfile
+import threading
 import time
 
-import websockets
+import pytest
 
 import wsgw
 from opclient import OpClient
@@ -33,8 +37,11 @@ async def test_op_connect_burst_all_get_in(start_gateway):
     assert f["data"] == {"n": 1}, f
 
 
-async def test_wsdo_listen_burst_all_get_in(start_gateway):
-    gw = start_gateway(**DEFAULT_MODE)
+@pytest.mark.parametrize("connect_max", [None, "64"], ids=["paced", "backlog_overflows"])
+async def test_wsdo_listen_burst_all_get_in(start_gateway, connect_max):
+    # 64 connects in flight overflow the unix socket's backlog of 10: the EAGAINs
+    # are retried, and everyone still gets in.
+    gw = start_gateway(broker_connect_max=connect_max, **DEFAULT_MODE)
     # One channel each, so that presence adds no N^2 frames to the burst.
     results = await asyncio.gather(*(gw.listen(f"b{i}", timeout=20) for i in range(BURST)),
                                    return_exceptions=True)
@@ -140,3 +147,99 @@ async def test_clients_at_start_get_not_ready_or_a_working_session(start_gateway
     # The port opened before the broker's listeners (slow_start_acl): the gate was used.
     assert not_ready > 0, "no NOT_READY seen: the test did not catch the start"
     assert "gateway ready: accepting clients" in gw.log()
+
+
+class StingyBroker:
+    """A unix-socket MQTT 'broker' that serves the first connection (the gateway's core
+    session: CONNACK, SUBACKs, PUBACKs) and never accepts another: later sessions sit in its
+    backlog (then get EAGAIN) and never see a CONNACK."""
+
+    def __init__(self, path):
+        self.path = path
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(2)
+        self.conn = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.srv.settimeout(0.2)
+        while not self.stop.is_set() and self.conn is None:
+            try:
+                self.conn, _ = self.srv.accept()
+            except socket.timeout:
+                pass
+        if self.conn is None:
+            return
+        self.conn.settimeout(0.2)
+        buf = b""
+        while not self.stop.is_set():
+            try:
+                chunk = self.conn.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while True:
+                # fixed header, remaining length (variable byte integer)
+                if len(buf) < 2:
+                    break
+                n, mult, i = 0, 1, 1
+                while i < len(buf) and buf[i] & 0x80:
+                    n += (buf[i] & 0x7F) * mult
+                    mult *= 128
+                    i += 1
+                if i >= len(buf):
+                    break
+                n += buf[i] * mult
+                if len(buf) < i + 1 + n:
+                    break
+                first, body, buf = buf[0], buf[i + 1:i + 1 + n], buf[i + 1 + n:]
+                kind = first >> 4
+                if kind == 1:                      # CONNECT -> CONNACK, success
+                    self.conn.sendall(b"\x20\x03\x00\x00\x00")
+                elif kind == 8:                    # SUBSCRIBE -> SUBACK granting QoS 1
+                    self.conn.sendall(b"\x90\x04" + body[:2] + b"\x00\x01")
+                elif kind == 3 and first & 0x06:   # QoS 1 PUBLISH -> PUBACK
+                    tlen = int.from_bytes(body[:2], "big")
+                    self.conn.sendall(b"\x40\x02" + body[2 + tlen:4 + tlen])
+                elif kind == 12:                   # PINGREQ
+                    self.conn.sendall(b"\xd0\x00")
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(2)
+        if self.conn:
+            self.conn.close()
+        self.srv.close()
+
+
+async def test_broker_connect_timeout_fails_the_session(start_gateway):
+    """Sessions the broker never answers fail after broker_connect_timeout, whether
+    their connect was sent (no CONNACK) or still waiting in the queue: the client gets
+    the error of a lost broker session, and the gateway goes on."""
+    fake_dir = tempfile.mkdtemp(prefix="wsgw-fake-")
+    fake = StingyBroker(os.path.join(fake_dir, "b.sock"))
+    try:
+        gw = start_gateway(broker_socket=fake.path, broker_connect_timeout="1",
+                           broker_connect_max="4", **DEFAULT_MODE)
+        t0 = time.monotonic()
+        ls = await asyncio.gather(*(gw.listen(f"t{i}", wait_connected=False) for i in range(12)))
+        for l in ls:
+            err = await l.recv_type("ERROR", 6)
+            assert err["payload"]["code"] == "BROKER_UNAVAILABLE", err
+            assert await l.wait_closed(3) == 1011
+        took = time.monotonic() - t0
+        assert 1.0 <= took < 6, f"the sessions failed after {took:.1f} s, not broker_connect_timeout (1 s)"
+        assert "not connected within broker_connect_timeout" in gw.log()
+        assert "no CONNACK from the broker within broker_connect_timeout" in gw.log()
+        # the gateway still serves what does not need a client session
+        assert (await gw.emit_get("t0", {"x": "1"})).status == 200
+    finally:
+        fake.close()
+        shutil.rmtree(fake_dir, ignore_errors=True)
