@@ -79,6 +79,17 @@ CONF
 	fi
 }
 
+# bench_check_burst RESULTS: the last burst run of the gateway had every
+# subscriber up and none failed. Prints the figures; returns 1 if not.
+bench_check_burst() {
+	awk -F'\t' '$1 == "burst" && $2 == "gw" { v[$3] = $4 }
+		END {
+			printf "bench: burst (gw, wsdo_shared_sessions 0): %d subscribers up, %d failed, %d dropped, connected in %.2f s (p99 %.0f ms)\n",
+				v["subscribers"], v["failed"], v["dropped"], v["connect_s"], v["connect_p99_us"] / 1000
+			exit !(v["subscribers"] >= 1000 && v["failed"] == 0 && v["dropped"] == 0)
+		}' "$1"
+}
+
 bench_stop_one() {
 	pid=$1
 	[ -n "$pid" ] || return 0
