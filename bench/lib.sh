@@ -70,7 +70,9 @@ CONF
 			return 1
 		fi
 	done
-	sleep 0.5   # the gateway's core session subscribes right after start
+	# The gateway refuses clients (503 NOT_READY) until its core session is up.
+	$wsb waitready "$GW_WS" 10 || true
+	sleep 0.2
 	if ! kill -0 "$GW_PID" 2>/dev/null || ! kill -0 "$NAT_PID" 2>/dev/null; then
 		echo "bench: a broker exited at start; logs:" >&2
 		tail -5 "$dir/gw.log" "$dir/native.log" >&2
