@@ -56,6 +56,20 @@ async def test_wsdo_listen_burst_all_get_in(start_gateway, connect_max):
     assert (await results[-1].recv_type("DATA", 5))["payload"] == {"last": "1"}
 
 
+
+async def test_comet_subscribe_burst_all_get_in(start_gateway):
+    from test_comet_dialect import Comet, hs, SECRET, SERVICE, api
+    gw = start_gateway(jwt_hs256_secret=SECRET, comet_service_token=SERVICE)
+    clients = await asyncio.gather(*(Comet.open(gw) for _ in range(BURST)))
+    # every socket sends AUTH at once: BURST broker sessions open together
+    await asyncio.gather(*(c.auth(hs(f"u{i}")) for i, c in enumerate(clients)))
+    results = await asyncio.gather(*(c.recv("HB", 20) for c in clients), return_exceptions=True)
+    bad = [r for r in results if isinstance(r, BaseException)]
+    assert not bad, f"{len(bad)} of {BURST} Comet sessions did not get in, e.g. {bad[:3]}"
+    r = await api(gw, "Publish", {"uid": f"u{BURST - 1}", "evt": "last"})
+    assert r.status == 200, r
+    assert await clients[-1].push(5) == "last"
+
 # --------------------------------------------------------------------------- start
 
 COMET_SECRET = "burst-test-secret-0123456789abcdef"
