@@ -70,13 +70,26 @@ CONF
 			return 1
 		fi
 	done
-	sleep 0.5   # the gateway's core session subscribes right after start
+	# The gateway refuses clients (503 NOT_READY) until its core session is up.
+	$wsb waitready "$GW_WS" 10 || true
+	sleep 0.2
 	if ! kill -0 "$GW_PID" 2>/dev/null || ! kill -0 "$NAT_PID" 2>/dev/null; then
 		echo "bench: a broker exited at start; logs:" >&2
 		tail -5 "$dir/gw.log" "$dir/native.log" >&2
 		bench_stop_brokers
 		return 1
 	fi
+}
+
+# bench_check_burst RESULTS: the last burst run of the gateway had every
+# subscriber up and none failed. Prints the figures; returns 1 if not.
+bench_check_burst() {
+	awk -F'\t' '$1 == "burst" && $2 == "gw" { v[$3] = $4 }
+		END {
+			printf "bench: burst (gw, wsdo_shared_sessions 0): %d subscribers up, %d failed, %d dropped, connected in %.2f s (p99 %.0f ms)\n",
+				v["subscribers"], v["failed"], v["dropped"], v["connect_s"], v["connect_p99_us"] / 1000
+			exit !(v["subscribers"] >= 1000 && v["failed"] == 0 && v["dropped"] == 0)
+		}' "$1"
 }
 
 bench_stop_one() {

@@ -17,7 +17,9 @@
 #   PLUGIN         the mosquitto_wsgw.so to measure (default: the one built here)
 #   REPEAT         runs of every scenario (default 1); the table shows medians
 #   GW_SHARED      wsdo_shared_sessions of the gateway (default 8; 0 = one broker
-#                  session per listener, the plugin's default)
+#                  session per listener, the plugin's default). The burst scenario
+#                  always runs with 0 (the default mode: 1,000 broker sessions
+#                  opened at once) and fails the run unless all 1,000 get in.
 # Everything listens on and connects to 127.0.0.0/8 only; every run is bounded.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,7 +68,7 @@ trap 'bench_stop_brokers; rm -rf "$DIR"' EXIT INT TERM
 	echo "# wsbench run $STAMP"
 	echo "# machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
 	echo "# mosquitto $(mosquitto -h 2>&1 | awk 'NR==1 {print $3}'), libwebsockets $(pkg-config --modversion libwebsockets), jansson $(pkg-config --modversion jansson), libmosquitto $(pkg-config --modversion libmosquitto)"
-	echo "# ulimit -n $NOFILE; idle sessions $IDLE_N (requested $IDLE_SESSIONS); plugin $PLUGIN; wsdo_shared_sessions $GW_SHARED"
+	echo "# ulimit -n $NOFILE; idle sessions $IDLE_N (requested $IDLE_SESSIONS); plugin $PLUGIN; wsdo_shared_sessions $GW_SHARED (burst: 0)"
 	echo "# source: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" status --porcelain -- plugin mapping 2>/dev/null | grep -q . && echo ' + uncommitted changes in plugin/ or mapping/')"
 } | tee "$LOG"
 
@@ -96,6 +98,12 @@ for scen in $SCENARIOS; do
 			bench_stop_brokers
 		fi
 		;;
+	burst)
+		# The default mode: 1,000 listeners open 1,000 broker sessions at once
+		# through the connect queue (plugin/link.c). Every one must get in.
+		GW_SHARED=0 run_pair burst
+		bench_check_burst "$RES" | tee -a "$LOG" || BURST_FAILED=1
+		;;
 	*)
 		run_pair "$scen"
 		;;
@@ -108,3 +116,7 @@ echo "results: $RES"
 echo "log:     $LOG"
 echo
 "$WSB" report "$RES" | tee -a "$LOG"
+if [ -n "${BURST_FAILED:-}" ]; then
+	echo "bench: FAILED: not every burst session got in (see above)" | tee -a "$LOG"
+	exit 1
+fi

@@ -28,6 +28,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define MS 1000000ull
@@ -834,6 +835,7 @@ static void usage(void)
 		"usage: wsbench --system gw|native --scenario idle|burst|fanout|fanout_web|channels|device\n"
 		"               --ws 127.0.0.1:PORT [--mqtt 127.0.0.1:PORT] [--pid BROKER_PID] [options]\n"
 		"       wsbench report RESULTS.tsv... (medians over files) | freeport | waitport PORT [SECS]\n"
+		"       wsbench waitready PORT [SECS] (the gateway answers an emit with 200)\n"
 		"options (the scenario sets the defaults):\n"
 		"  --subs N          subscribers (WebSocket sessions)\n"
 		"  --channels N      channels; subscriber i joins channel i %% N\n"
@@ -952,11 +954,42 @@ static int cmd_waitport(int argc, char **argv)
 	return 1;
 }
 
+/* The gateway answers 503 NOT_READY until its own broker session is up: wait
+ * for an emit (GET /__probe__/emit) to be answered 200. */
+static int cmd_waitready(int argc, char **argv)
+{
+	if(argc < 3) usage();
+	double secs = argc > 3 ? atof(argv[3]) : 10;
+	uint64_t end = now_ns() + (uint64_t)(secs * 1e9);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	static const char req[] = "GET /__probe__/emit?probe=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)atoi(argv[2]));
+	while(now_ns() < end){
+		char buf[64] = {0};
+		struct timeval tv = { .tv_sec = 1 };
+		int fd = socket(AF_INET, SOCK_STREAM, 0), ok = 0;
+		if(fd >= 0){
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+			if(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1)
+					&& read(fd, buf, sizeof(buf) - 1) >= 12){
+				ok = !strncmp(buf + 8, " 200", 4);
+			}
+			close(fd);
+		}
+		if(ok) return 0;
+		usleep(50000);
+	}
+	fprintf(stderr, "wsbench: the gateway on 127.0.0.1:%s did not get ready\n", argv[2]);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	if(argc > 1 && !strcmp(argv[1], "report")) return report_main(argc - 1, argv + 1);
 	if(argc > 1 && !strcmp(argv[1], "freeport")) return cmd_freeport();
 	if(argc > 1 && !strcmp(argv[1], "waitport")) return cmd_waitport(argc, argv);
+	if(argc > 1 && !strcmp(argv[1], "waitready")) return cmd_waitready(argc, argv);
 
 	static const struct option lo[] = {
 		{"system", 1, 0, 'S'}, {"scenario", 1, 0, 'c'}, {"ws", 1, 0, 'w'}, {"mqtt", 1, 0, 'm'},

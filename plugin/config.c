@@ -29,6 +29,8 @@ static const struct opt opts[] = {
 	{"broker_socket",      OPT_STRING,  O(broker_socket),      0, 0, NULL},
 	{"broker_host",        OPT_STRING,  O(broker_host),        0, 0, NULL},
 	{"broker_port",        OPT_INT,     O(broker_port),        0, 65535, "0"},
+	{"broker_connect_timeout", OPT_SECONDS, O(broker_connect_timeout), 0.1, 3600, "10"},
+	{"broker_connect_max", OPT_INT,     O(broker_connect_max), 1, 1000, "8"},
 	{"gateway_id",         OPT_LEVEL,   O(gateway_id),         0, 0, NULL},
 	{"topic_prefix",       OPT_PREFIX,  O(topic_prefix),       0, 0, "wsgw"},
 	{"presence_prefix",    OPT_PREFIX,  O(presence_prefix),    0, 0, "wsgw/presence"},

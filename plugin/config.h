@@ -12,6 +12,8 @@ struct wsgw_config {
 	char *broker_socket;      /* unix socket of the broker listener, or NULL */
 	char *broker_host;        /* TCP fallback */
 	int broker_port;
+	double broker_connect_timeout;   /* seconds from opening a broker session to its CONNACK */
+	int broker_connect_max;   /* broker connects in flight at once (sent, no CONNACK yet) */
 	char *gateway_id;         /* NULL until config_finish fills in hostname:port */
 	char *topic_prefix;
 	char *presence_prefix;

@@ -1,7 +1,10 @@
 /* The gateway's own broker session ("core"): it keeps the presence mirror fed
  * from the retained presence tree, clears entries left by this gateway's
  * previous run, publishes on behalf of HTTP requests, and carries what the
- * dialects subscribe to gateway-wide (acks). Reconnects every second if lost. */
+ * dialects subscribe to gateway-wide (acks). Reconnects every second if lost
+ * (every 100 ms until it has first been up, for the first CORE_PROMPT_MS). New
+ * clients are accepted once it is ready: up, and its subscriptions made at
+ * CONNACK acknowledged (core_is_ready). */
 #include "wsgw.h"
 #include "topic.h"
 
@@ -11,6 +14,8 @@
 #include <string.h>
 
 #define CORE_RETRY_MS 1000
+#define CORE_RETRY_FIRST_MS 100     /* at start: the broker opens its listeners after the plugin */
+#define CORE_PROMPT_MS 10000        /* how long after the first start that holds */
 
 static void mirror_event(void *ud, const char *key, enum mirror_event ev, const struct mirror_member *m)
 {
@@ -71,6 +76,9 @@ static void core_connected(void *ud, int rc, bool session_present)
 				"check that the listener in plugin_opt_broker_socket/broker_port exists", mosquitto_reason_string(rc), rc);
 		return;
 	}
+	gw->core_was_up = true;
+	gw->core_ready = false;
+	gw->core_ready_mid = 0;        /* core_subscribe notes the last SUBSCRIBE's id */
 	filter = topic_join(gw->cfg->presence_prefix, "#", (char *)NULL);
 	if(!filter || core_subscribe(gw, filter)){
 		wsgw_log(MOSQ_LOG_ERR, "cannot subscribe the presence tree");
@@ -80,6 +88,25 @@ static void core_connected(void *ud, int rc, bool session_present)
 		if(gw->mounts[i].dialect->core_up) gw->mounts[i].dialect->core_up(gw);
 	}
 	wsgw_log(MOSQ_LOG_INFO, "core session up (gateway %s, boot %s)", gw->cfg->gateway_id, gw->boot_id);
+	if(!gw->core_ready_mid) gw->core_ready = true;
+}
+
+/* SUBACKs come in order: the last one of those sent at CONNACK means the
+ * presence tree and every dialect's topics are subscribed. */
+static void core_subscribed(void *ud, int mid, int count, const int *granted)
+{
+	struct wsgw_gw *gw = ud;
+
+	for(int i = 0; i < count; i++){
+		if(granted[i] >= 0x80){
+			wsgw_log(MOSQ_LOG_ERR, "the broker refused a subscription of the core session (0x%02x): "
+					"check the ACLs of core_username", granted[i]);
+		}
+	}
+	if(!gw->core_ready && gw->core_ready_mid && mid == gw->core_ready_mid){
+		gw->core_ready = true;
+		wsgw_log(MOSQ_LOG_INFO, "gateway ready: accepting clients");
+	}
 }
 
 static void core_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
@@ -104,18 +131,26 @@ static void core_published(void *ud, int mid, int reason)
 	}
 }
 
+static int64_t retry_delay(const struct wsgw_gw *gw)
+{
+	return !gw->core_was_up && gw_now_ms() - gw->core_started_ms < CORE_PROMPT_MS
+		? CORE_RETRY_FIRST_MS : CORE_RETRY_MS;
+}
+
 static void core_lost(void *ud, int rc)
 {
 	struct wsgw_gw *gw = ud;
 	if(!gw->stopping) wsgw_log(MOSQ_LOG_WARNING, "core session lost (%s); reconnecting", mosquitto_strerror(rc));
 	link_close(gw->core, false);
 	gw->core = NULL;
-	gw->core_retry_ms = gw_now_ms() + CORE_RETRY_MS;
+	gw->core_ready = false;
+	gw->core_retry_ms = gw_now_ms() + retry_delay(gw);
 }
 
 static const struct wsgw_link_ops core_ops = {
 	.connected = core_connected,
 	.message = core_message,
+	.subscribed = core_subscribed,
 	.published = core_published,
 	.lost = core_lost,
 };
@@ -130,9 +165,12 @@ int core_start(struct wsgw_gw *gw)
 	p.client_id = client_id;
 	p.username = gw->cfg->core_username;
 	p.clean_start = true;
+	p.urgent = true;               /* first in the connect queue; waits for the listener */
+	if(!gw->core_started_ms) gw->core_started_ms = gw_now_ms();
+	gw->core_ready = false;
 	gw->core = link_open(gw, &p, &core_ops, gw);
 	if(!gw->core){
-		gw->core_retry_ms = gw_now_ms() + CORE_RETRY_MS;
+		gw->core_retry_ms = gw_now_ms() + retry_delay(gw);
 		return -1;
 	}
 	return 0;
@@ -160,6 +198,11 @@ bool core_is_up(const struct wsgw_gw *gw)
 	return link_is_up(gw->core);
 }
 
+bool core_is_ready(const struct wsgw_gw *gw)
+{
+	return gw->core_ready && link_is_up(gw->core);
+}
+
 int core_publish(struct wsgw_gw *gw, int *mid, const char *topic, const void *payload,
 		size_t len, int qos, bool retain, const mosquitto_property *props)
 {
@@ -169,6 +212,10 @@ int core_publish(struct wsgw_gw *gw, int *mid, const char *topic, const void *pa
 
 int core_subscribe(struct wsgw_gw *gw, const char *topic)
 {
+	int mid = 0, rc;
+
 	if(!gw->core) return MOSQ_ERR_NO_CONN;
-	return link_subscribe(gw->core, NULL, topic, 1);
+	rc = link_subscribe(gw->core, &mid, topic, 1);
+	if(!rc && !gw->core_ready) gw->core_ready_mid = mid;
+	return rc;
 }

@@ -327,6 +327,7 @@ static void *gw_thread(void *arg)
 	mux_stop_all(gw);
 	core_stop(gw);
 	lws_sul_cancel(&gw->tick_sul);
+	lws_sul_cancel(&gw->connq_sul);
 	lws_context_destroy(gw->ctx);
 	gw->ctx = NULL;
 	if(gw->evloop){

@@ -121,6 +121,11 @@ static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, cons
 		http_reply_error(h, 503, "SHUTDOWN", NULL);
 		return 0;
 	}
+	if(!core_is_ready(gw)){
+		h->retry_after = "1";
+		http_reply_error(h, 503, "NOT_READY", "the gateway is not connected to the broker yet; retry shortly");
+		return 0;
+	}
 	if(!gw_origin_ok(gw, wsi)){
 		http_reply_error(h, 403, "ORIGIN_NOT_ALLOWED", NULL);
 		return 0;
@@ -158,6 +163,8 @@ static int write_reply(struct wsgw_http *h, struct lws *wsi)
 				(const unsigned char *)"no-store", 8, &p, end)
 			|| (h->allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
 				(const unsigned char *)h->allow, (int)strlen(h->allow), &p, end))
+			|| (h->retry_after && lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+				(const unsigned char *)h->retry_after, (int)strlen(h->retry_after), &p, end))
 			|| lws_finalize_http_header(wsi, &p, end)){
 		goto out;
 	}

@@ -31,6 +31,9 @@ struct link_wait {
 	struct mqttw_buf pkt;
 };
 
+static void connq_remove(struct wsgw_link *link);
+static void slot_release(struct wsgw_link *link);
+
 static void detach_raw(struct wsgw_link *link, bool kill)
 {
 	if(!link->raw) return;
@@ -46,6 +49,8 @@ static void link_fail(struct wsgw_link *link, int rc, bool in_raw_callback)
 	link->dead = true;
 	link->up = false;
 	detach_raw(link, !in_raw_callback);
+	connq_remove(link);
+	slot_release(link);
 	link->ops->lost(link->ud, rc);
 }
 
@@ -56,7 +61,7 @@ static void link_fail(struct wsgw_link *link, int rc, bool in_raw_callback)
  * from inside the caller's own call. */
 static void flush(struct wsgw_link *link)
 {
-	if(link->dead || link->werr || link->connecting || link->in_rx) return;
+	if(link->dead || link->werr || link->queued || link->connecting || link->in_rx) return;
 	while(link->out_off < link->out.len){
 		ssize_t n = send(link->fd, link->out.data + link->out_off, link->out.len - link->out_off, MSG_NOSIGNAL);
 		if(n > 0){
@@ -231,6 +236,7 @@ static int on_connack(struct wsgw_link *link, const uint8_t *body, size_t blen)
 
 	if(link->connack || mqttw_parse_connack(body, blen, &session_present, &reason, &props)) return MOSQ_ERR_PROTOCOL;
 	link->connack = true;
+	slot_release(link);             /* the next waiting connect may go */
 	link->quota = LINK_RECEIVE_MAX_DEFAULT;
 	while((more = mqttw_prop_next(&props, &w)) == 1){
 		if(w.id == MQTT_PROP_RECEIVE_MAXIMUM && w.value > 0) link->quota = (int)w.value;
@@ -453,6 +459,206 @@ static int connect_socket(const struct wsgw_config *cfg, bool *in_progress)
 	return -1;
 }
 
+/* ---- the connect queue ----
+ *
+ * Mosquitto listens on a unix socket with a backlog of 10 (src/net.c) and
+ * accepts from its own loop: a burst of sessions opened at once would find
+ * the backlog full (EAGAIN). So at most broker_connect_max connects are in
+ * flight (socket connected, CONNACK not yet in); further links wait here, in
+ * order, the gateway's own session first, and go as CONNACKs come. An attempt
+ * the broker refuses for now (EAGAIN; for the core also a listener not open
+ * yet) goes back to the head and is retried after 5-50 ms. A link not up
+ * within broker_connect_timeout of link_open fails with MOSQ_ERR_TIMEOUT, as
+ * a lost session: owners see nothing else but a later `connected`. */
+
+#define CONNQ_SCAN_MS 100          /* deadline checks of waiting links */
+#define CONNQ_BACKOFF_MIN_MS 5
+#define CONNQ_BACKOFF_MAX_MS 50
+
+enum { ATTEMPT_OK, ATTEMPT_AGAIN, ATTEMPT_FAIL };
+
+static void connq_run(lws_sorted_usec_list_t *sul);
+
+/* Makes connq_run run at at_ms, or earlier if it is due earlier already. */
+static void connq_schedule(struct wsgw_gw *gw, int64_t at_ms)
+{
+	int64_t now = gw_now_ms();
+
+	if(gw->stopping || !gw->ctx) return;   /* sessions are closing: nothing more to connect */
+	if(gw->connq_due_ms && gw->connq_due_ms <= at_ms) return;
+	gw->connq_due_ms = at_ms;
+	lws_sul_schedule(gw->ctx, 0, &gw->connq_sul, connq_run,
+			at_ms > now ? (lws_usec_t)(at_ms - now) * LWS_US_PER_MS : 1);
+}
+
+/* The next time the queue can move: now if a slot is free (after the
+ * backoff), else at the next deadline check (CONNACKs kick it sooner). */
+static void connq_kick(struct wsgw_gw *gw)
+{
+	int64_t now = gw_now_ms();
+
+	if(!gw->connq_head) return;
+	if(gw->connects_in_flight < gw->cfg->broker_connect_max){
+		connq_schedule(gw, gw->connq_retry_ms > now ? gw->connq_retry_ms : now);
+	}else{
+		connq_schedule(gw, now + CONNQ_SCAN_MS);
+	}
+}
+
+static void connq_push(struct wsgw_link *link, bool front)
+{
+	struct wsgw_gw *gw = link->gw;
+
+	link->queued = true;
+	if(front){
+		link->qprev = NULL;
+		link->qnext = gw->connq_head;
+		if(gw->connq_head) gw->connq_head->qprev = link;
+		else gw->connq_tail = link;
+		gw->connq_head = link;
+	}else{
+		link->qnext = NULL;
+		link->qprev = gw->connq_tail;
+		if(gw->connq_tail) gw->connq_tail->qnext = link;
+		else gw->connq_head = link;
+		gw->connq_tail = link;
+	}
+	gw->connq_len++;
+}
+
+static void connq_remove(struct wsgw_link *link)
+{
+	struct wsgw_gw *gw = link->gw;
+
+	if(!link->queued) return;
+	if(link->qprev) link->qprev->qnext = link->qnext;
+	else gw->connq_head = link->qnext;
+	if(link->qnext) link->qnext->qprev = link->qprev;
+	else gw->connq_tail = link->qprev;
+	link->qprev = link->qnext = NULL;
+	link->queued = false;
+	gw->connq_len--;
+	if(!gw->connq_head && gw->connq_due_ms){
+		lws_sul_cancel(&gw->connq_sul);
+		gw->connq_due_ms = 0;
+	}
+}
+
+/* The link no longer holds a connect slot (CONNACK, failure, close). */
+static void slot_release(struct wsgw_link *link)
+{
+	if(!link->in_flight) return;
+	link->in_flight = false;
+	link->gw->connects_in_flight--;
+	connq_kick(link->gw);
+}
+
+/* The broker refused an attempt for now: the next waits 5-10, 10-20, 20-40,
+ * then 25-50 ms (jitter, so that gateways retrying together spread out). */
+static void connq_backoff(struct wsgw_gw *gw, int err)
+{
+	int shift = gw->connect_backoff < 3 ? gw->connect_backoff : 3;
+	int64_t base = (int64_t)CONNQ_BACKOFF_MIN_MS << shift;
+
+	if(base > CONNQ_BACKOFF_MAX_MS / 2) base = CONNQ_BACKOFF_MAX_MS / 2;
+	gw->connect_backoff++;
+	gw->connq_retry_ms = gw_now_ms() + base + (int64_t)(gw_random32(NULL) % (uint32_t)(base + 1));
+	wsgw_log(MOSQ_LOG_DEBUG, "broker connect refused for now (%s): retrying in %d ms, %d waiting, %d in flight",
+			strerror(err), (int)(gw->connq_retry_ms - gw_now_ms()), gw->connq_len + 1, gw->connects_in_flight);
+}
+
+/* One connect attempt. ATTEMPT_AGAIN: the broker cannot take it now (errno
+ * says why); ATTEMPT_FAIL: it cannot be reached (errno). */
+static int try_connect(struct wsgw_link *link)
+{
+	struct wsgw_gw *gw = link->gw;
+	lws_sock_file_fd_type fd;
+	bool connecting = false;
+	int sock = connect_socket(gw->cfg, &connecting);
+
+	if(sock < 0){
+		int e = errno;
+		bool again = e == EAGAIN || e == EWOULDBLOCK || e == EINTR
+			|| (link->urgent && (e == ENOENT || e == ECONNREFUSED));
+		errno = e;
+		return again ? ATTEMPT_AGAIN : ATTEMPT_FAIL;
+	}
+	fd.filefd = sock;
+	link->raw = lws_adopt_descriptor_vhost(gw->vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "wsgw-mqtt", NULL);
+	if(!link->raw){
+		close(sock);
+		errno = ENOMEM;
+		return ATTEMPT_FAIL;
+	}
+	link->fd = sock;
+	link->connecting = connecting;
+	lws_set_opaque_user_data(link->raw, link);
+	link->opened_ms = link->last_out_ms = gw_now_ms();
+	link->in_flight = true;
+	gw->connects_in_flight++;
+	gw->connect_backoff = 0;
+	if(link->connecting) lws_callback_on_writable(link->raw);
+	else flush(link);
+	return ATTEMPT_OK;
+}
+
+static const char *broker_name(const struct wsgw_config *cfg)
+{
+	return cfg->broker_socket ? cfg->broker_socket : cfg->broker_host ? cfg->broker_host : "localhost";
+}
+
+/* Fails the first waiting link whose deadline has passed; false if none. */
+static bool connq_expire_one(struct wsgw_gw *gw, int64_t now)
+{
+	for(struct wsgw_link *link = gw->connq_head; link; link = link->qnext){
+		if(now < link->connect_deadline_ms) continue;
+		connq_remove(link);
+		link_fail(link, MOSQ_ERR_TIMEOUT, false);   /* its owner may close any link */
+		return true;
+	}
+	return false;
+}
+
+static void connq_run(lws_sorted_usec_list_t *sul)
+{
+	struct wsgw_gw *gw = lws_container_of(sul, struct wsgw_gw, connq_sul);
+	int64_t now = gw_now_ms();
+	int expired = 0, failed = 0, err = 0;
+
+	gw->connq_due_ms = 0;
+	if(now >= gw->connq_scan_ms){
+		gw->connq_scan_ms = now + CONNQ_SCAN_MS;
+		while(connq_expire_one(gw, now)) expired++;
+	}
+	while(gw->connq_head && gw->connects_in_flight < gw->cfg->broker_connect_max
+			&& now >= gw->connq_retry_ms && !gw->stopping){
+		struct wsgw_link *link = gw->connq_head;
+		int r;
+		connq_remove(link);
+		r = try_connect(link);
+		if(r == ATTEMPT_AGAIN){
+			connq_backoff(gw, errno);
+			connq_push(link, true);
+			break;
+		}
+		if(r == ATTEMPT_FAIL){
+			err = errno;
+			failed++;
+			link_fail(link, MOSQ_ERR_CONN_REFUSED, false);
+		}
+	}
+	if(expired){
+		wsgw_log(MOSQ_LOG_WARNING, "%d broker sessions not connected within broker_connect_timeout "
+				"(%g s); %d connects in flight, %d waiting", expired, gw->cfg->broker_connect_timeout,
+				gw->connects_in_flight, gw->connq_len);
+	}
+	if(failed){
+		wsgw_log(MOSQ_LOG_ERR, "cannot connect %d sessions to the broker at %s: %s", failed,
+				broker_name(gw->cfg), strerror(err));
+	}
+	connq_kick(gw);
+}
+
 struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p,
 		const struct wsgw_link_ops *ops, void *ud)
 {
@@ -460,8 +666,8 @@ struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p
 	struct wsgw_link *link;
 	char password[WSGW_PASSWORD_SIZE];
 	struct mqttw_connect c;
-	lws_sock_file_fd_type fd;
 	char *client_id;
+	int64_t now = gw_now_ms();
 
 	if(p->shared && !p->password) return mux_join(gw, p, ops, ud);
 	/* Every gateway session's id is under the reserved prefix (plugin.c);
@@ -483,7 +689,11 @@ struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p
 	link->gw = gw;
 	link->ops = ops;
 	link->ud = ud;
+	link->fd = -1;
+	link->urgent = p->urgent;
 	link->keepalive_ms = (int64_t)cfg->mqtt_keepalive * 1000;
+	link->opened_ms = link->last_out_ms = now;
+	link->connect_deadline_ms = now + (int64_t)(cfg->broker_connect_timeout * 1000);
 	wsgw_auth_password(client_id, p->username, password);
 	memset(&c, 0, sizeof(c));
 	c.client_id = client_id;
@@ -499,22 +709,21 @@ struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p
 		if(bad) goto fail;
 	}
 
-	link->fd = connect_socket(cfg, &link->connecting);
-	if(link->fd < 0){
-		wsgw_log(MOSQ_LOG_ERR, "cannot connect %s to the broker at %s: %s", p->client_id,
-				cfg->broker_socket ? cfg->broker_socket : cfg->broker_host, strerror(errno));
-		goto fail;
+	/* The CONNECT waits in link->out; so do packets the owner sends before
+	 * the socket exists. */
+	if((!gw->connq_head || (link->urgent && !gw->connq_head->urgent))
+			&& gw->connects_in_flight < cfg->broker_connect_max && now >= gw->connq_retry_ms){
+		int r = try_connect(link);
+		if(r == ATTEMPT_OK) return link;
+		if(r == ATTEMPT_FAIL){
+			wsgw_log(MOSQ_LOG_ERR, "cannot connect %s to the broker at %s: %s", p->client_id,
+					broker_name(cfg), strerror(errno));
+			goto fail;
+		}
+		connq_backoff(gw, errno);
 	}
-	fd.filefd = link->fd;
-	link->raw = lws_adopt_descriptor_vhost(gw->vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "wsgw-mqtt", NULL);
-	if(!link->raw){
-		close(link->fd);
-		goto fail;
-	}
-	lws_set_opaque_user_data(link->raw, link);
-	link->opened_ms = link->last_out_ms = gw_now_ms();
-	if(link->connecting) lws_callback_on_writable(link->raw);
-	else flush(link);
+	connq_push(link, link->urgent);
+	connq_kick(gw);
 	return link;
 
 fail:
@@ -540,6 +749,8 @@ void link_close(struct wsgw_link *link, bool send_will)
 		}
 	}
 	detach_raw(link, true);
+	connq_remove(link);
+	slot_release(link);
 	while(link->wait){
 		struct link_wait *w = link->wait;
 		link->wait = w->next;
@@ -655,9 +866,15 @@ void link_misc(struct wsgw_link *link)
 {
 	int64_t now = gw_now_ms();
 
-	if(link->shared || link->dead) return;
+	if(link->shared || link->dead || link->queued) return;   /* the queue judges waiting links */
 	if(link->werr){
 		link_fail(link, link->werr, false);
+		return;
+	}
+	if(!link->connack && now >= link->connect_deadline_ms){
+		wsgw_log(MOSQ_LOG_WARNING, "no CONNACK from the broker within broker_connect_timeout (%g s)",
+				link->gw->cfg->broker_connect_timeout);
+		link_fail(link, MOSQ_ERR_TIMEOUT, false);
 		return;
 	}
 	if((!link->connack && now - link->opened_ms >= link->keepalive_ms)
@@ -701,8 +918,20 @@ int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason)
 			int err = 0;
 			socklen_t len = sizeof(err);
 			if(getsockopt(link->fd, SOL_SOCKET, SO_ERROR, &err, &len) || err){
+				if(link->urgent && (err == ECONNREFUSED || err == EAGAIN)){
+					/* The broker's TCP listener is not open yet: again, soon
+					 * (lws closes this descriptor as we return -1). */
+					detach_raw(link, false);
+					link->connecting = false;
+					link->fd = -1;
+					slot_release(link);
+					connq_backoff(link->gw, err);
+					connq_push(link, true);
+					connq_kick(link->gw);
+					return -1;
+				}
 				wsgw_log(MOSQ_LOG_ERR, "cannot connect to the broker at %s: %s",
-						link->gw->cfg->broker_host, strerror(err ? err : errno));
+						broker_name(link->gw->cfg), strerror(err ? err : errno));
 				link_fail(link, MOSQ_ERR_CONN_REFUSED, true);
 				return -1;
 			}

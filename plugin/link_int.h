@@ -20,6 +20,11 @@ struct wsgw_link {
 	int fd;
 	struct lws *raw;
 	bool connecting;             /* TCP connect under way */
+	bool queued;                 /* no socket yet: in the gateway's connect queue */
+	bool in_flight;              /* holds a connect slot: socket open, no CONNACK yet */
+	bool urgent;                 /* see wsgw_link_params */
+	struct wsgw_link *qprev, *qnext;   /* gw->connq_head */
+	int64_t connect_deadline_ms; /* CONNACK by then, or `lost` */
 	bool connack;                /* CONNACK received */
 	bool in_rx;                  /* handling input: sends wait until it is done */
 	int werr;                    /* a send failed: reported from the next callback */

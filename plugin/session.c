@@ -219,6 +219,28 @@ static int refuse(struct lws *wsi, int status, const char *code)
 	return -1;
 }
 
+/* 503 NOT_READY with Retry-After: the gateway's own broker session is not
+ * up yet (start, or the broker dropped it); a client that retries gets in. */
+static int refuse_not_ready(struct lws *wsi)
+{
+	static const char body[] = "{\"error\":\"NOT_READY\",\"message\":"
+		"\"the gateway is not connected to the broker yet; retry shortly\"}";
+	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+	size_t n = sizeof(body) - 1;
+
+	if(lws_add_http_common_headers(wsi, 503, "application/json", (lws_filepos_t)n, &p, end)
+			|| lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+				(const unsigned char *)"1", 1, &p, end)
+			|| lws_finalize_http_header(wsi, &p, end)
+			|| (size_t)(end - p) < n){
+		return -1;
+	}
+	memcpy(p, body, n);
+	p += n;
+	lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS);
+	return -1;
+}
+
 static int filter(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss)
 {
 	char uri[HDR_MAX];
@@ -229,6 +251,7 @@ static int filter(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss)
 	int status;
 
 	if(gw->stopping) return refuse(wsi, 503, "SHUTDOWN");
+	if(!core_is_ready(gw)) return refuse_not_ready(wsi);
 	if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) return refuse(wsi, 400, "BAD_REQUEST");
 	if(!gw_origin_ok(gw, wsi)) return refuse(wsi, 403, "ORIGIN_NOT_ALLOWED");
 	m = gw_route(gw, uri, &sub);

@@ -67,9 +67,16 @@ struct wsgw_link_params {
 	 * (mux.c) instead of a connection of its own: clean sessions, no password. */
 	bool shared;
 	uint32_t shard;
+	/* The gateway's own session: first in the connect queue, and retried
+	 * while the broker's listener is not open yet (ENOENT, ECONNREFUSED). */
+	bool urgent;
 };
 
-/* Creates and connects a link. Returns NULL on failure (logged). */
+/* Creates a link and connects it, now or from the connect queue: at most
+ * broker_connect_max connects are in flight (sent, no CONNACK yet); a connect
+ * the broker's backlog refuses (EAGAIN) is retried a few ms later. `connected`
+ * comes within broker_connect_timeout, or `lost` (MOSQ_ERR_TIMEOUT). Returns
+ * NULL if the broker cannot be reached at all (logged). */
 struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p,
 		const struct wsgw_link_ops *ops, void *ud);
 /* Sends DISCONNECT (if connected; with send_will the broker publishes the
@@ -228,6 +235,7 @@ struct wsgw_http {
 	int status;                      /* 0 until the reply is ready */
 	char *reply;
 	const char *allow;               /* Allow header for 405 */
+	const char *retry_after;         /* Retry-After header (seconds) for 503 */
 };
 
 /* Sets the reply (takes the body) and asks lws to write it. */
@@ -247,6 +255,9 @@ int core_start(struct wsgw_gw *gw);
 void core_tick(struct wsgw_gw *gw, int64_t now_ms);
 void core_stop(struct wsgw_gw *gw);
 bool core_is_up(const struct wsgw_gw *gw);
+/* Up, and the subscriptions made when it came up are acknowledged: new
+ * clients are accepted only then (session.c, http.c answer 503 NOT_READY). */
+bool core_is_ready(const struct wsgw_gw *gw);
 int core_publish(struct wsgw_gw *gw, int *mid, const char *topic, const void *payload,
 		size_t len, int qos, bool retain, const mosquitto_property *props);
 int core_subscribe(struct wsgw_gw *gw, const char *topic);
@@ -277,6 +288,20 @@ struct wsgw_gw {
 
 	struct wsgw_link *core;
 	int64_t core_retry_ms;
+	int64_t core_started_ms;         /* the first core_start (prompt retries for a while) */
+	bool core_was_up;                /* since the gateway started */
+	bool core_ready;                 /* see core_is_ready */
+	int core_ready_mid;              /* the SUBACK that makes it ready */
+	/* Connect queue of the broker sessions (link.c): links waiting for a
+	 * connect slot or for a retry, and the connects in flight. */
+	struct wsgw_link *connq_head, *connq_tail;
+	int connq_len;
+	int connects_in_flight;
+	int connect_backoff;             /* EAGAINs in a row */
+	int64_t connq_retry_ms;          /* no connect attempt before this */
+	int64_t connq_due_ms;            /* when connq_sul runs, 0 = not scheduled */
+	int64_t connq_scan_ms;           /* next deadline scan of the queue */
+	lws_sorted_usec_list_t connq_sul;
 	struct wsgw_mux *muxes;          /* shared broker sessions (mux.c) */
 	/* One number per message a link delivers; the members of a shared
 	 * session see the same number for the same message (per-message caches). */

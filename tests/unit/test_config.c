@@ -63,6 +63,8 @@ static void test_defaults(void **state)
 	assert_null(cfg->broker_socket);
 	assert_null(cfg->broker_host);
 	assert_int_equal(cfg->broker_port, 0);
+	assert_true(cfg->broker_connect_timeout == 10.0);
+	assert_int_equal(cfg->broker_connect_max, 8);
 	assert_null(cfg->gateway_id);
 	assert_string_equal(cfg->topic_prefix, "wsgw");
 	assert_string_equal(cfg->presence_prefix, "wsgw/presence");
@@ -230,6 +232,12 @@ static void test_seconds(void **state)
 	assert_true(cfg->rate_burst == 12.5);
 	set_ok(cfg, "handshake_timeout", "30");
 	assert_true(cfg->handshake_timeout == 30.0);
+	set_ok(cfg, "broker_connect_timeout", "0.5");
+	assert_true(cfg->broker_connect_timeout == 0.5);
+	set_ok(cfg, "broker_connect_max", "1");
+	assert_int_equal(cfg->broker_connect_max, 1);
+	set_ok(cfg, "broker_connect_max", "1000");
+	assert_int_equal(cfg->broker_connect_max, 1000);
 
 	set_bad(cfg, "presence_ttl", "0.5");
 	set_bad(cfg, "presence_ttl", "0");
@@ -252,6 +260,11 @@ static void test_seconds(void **state)
 	set_bad(cfg, "rate_burst", "0");
 	set_bad(cfg, "handshake_timeout", "0.5");
 	set_bad(cfg, "handshake_timeout", "3601");
+	set_bad(cfg, "broker_connect_timeout", "0");
+	set_bad(cfg, "broker_connect_timeout", "3600.5");
+	set_bad(cfg, "broker_connect_max", "0");
+	set_bad(cfg, "broker_connect_max", "1001");
+	set_bad(cfg, "broker_connect_max", "2.5");
 }
 
 /* ---- bool ---- */
