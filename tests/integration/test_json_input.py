@@ -1,9 +1,13 @@
-"""Raw NUL bytes and invalid JSON on the way to Comet clients (issues 11.6, 12.10):
+"""Raw NUL bytes and invalid JSON from outside (issues 11.6, 12.10), end to end.
+Comet:
 jansson 2.14 skips a raw NUL after a literal, and the Comet code keeps and slices the
 raw text of evt, so a NUL once reached clients (a frame cut at it, read past the
 allocation). Now every such text is refused: the API answers 400 with what is wrong,
-Events are ignored, and no client gets a frame from them."""
+Events are ignored, and no client gets a frame from them. The other HTTP bodies
+(websockets.do emits, Telegraphy's token endpoint) say what is wrong too."""
 import json
+
+import wsgw
 
 from test_comet_dialect import Comet, api, broadcast, gateway, hs, rid_of, wait_dump
 
@@ -60,4 +64,28 @@ async def test_nul_never_reaches_a_client(start_gateway):
         assert "\x00" not in f, f
         json.loads(f)
     assert rid_of((await api(gw, "DumpSession")).json, "ann") == "den"
+    assert gw.proc.poll() is None
+
+
+async def test_http_bodies_say_what_is_wrong(start_gateway):
+    secret = "tg-secret-0123456789abcdef"
+    gw = gateway(start_gateway, telegraphy_token_secret=secret)
+    ls = await gw.listen("lobby")
+    # websockets.do emit: 400 BAD_JSON with the position; nothing reaches the listener
+    r = await gw.emit_post("lobby", None, raw=b'{"a":1\x00}')
+    assert r.status == 400 and r.json["error"] == "BAD_JSON", r.raw
+    assert r.json["message"] == "invalid JSON at line 1 column 7: a raw NUL byte", r.json
+    r = await gw.emit_post("lobby", None, raw=b'{"a":[1,2,]}')
+    assert r.status == 400 and r.json["message"] == "invalid JSON at line 1 column 11: unexpected token near ']'", r.json
+    await ls.expect_no_frame("DATA", 0.3)
+    # Telegraphy's token endpoint
+    auth = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+    for body, want in ((b'{"user":"alice",}', "invalid JSON at line 1 column 17: string or '}' expected near '}'"),
+                       (b'{"user":"alice"}\x00', "invalid JSON at line 1 column 17: a raw NUL byte"),
+                       (b'{"user":"a","user":"b"}', "invalid JSON at line 1 column 18: duplicate object key near '\"user\"'")):
+        r = await wsgw.http(gw.ws_port, "POST", "/telegraphy/tokens", body=body, headers=auth)
+        assert r.status == 400 and r.json["error"] == "BAD_REQUEST", (body, r.raw)
+        assert r.json["message"] == want, r.json
+    r = await wsgw.http(gw.ws_port, "POST", "/telegraphy/tokens", body=b'{"user":"alice"}', headers=auth)
+    assert r.status == 200 and r.json["auth_token"], r.raw
     assert gw.proc.poll() is None
