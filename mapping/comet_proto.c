@@ -96,11 +96,8 @@ const char *comet_parse_uplink(const char *buf, size_t len, struct comet_uplink 
 	const char *err;
 
 	memset(out, 0, sizeof(*out));
-	root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
-	if(!root){
-		*msg = "frame is not valid JSON";
-		return COMET_E_BAD_JSON;
-	}
+	root = jsonutil_parse_msg(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, msg);
+	if(!root) return COMET_E_BAD_JSON;
 	if(!json_is_object(root)){
 		*msg = "frame must be a JSON object";
 		err = COMET_E_BAD_MESSAGE;
@@ -187,7 +184,7 @@ char *comet_error_frame(const char *code, const char *reason, const char *messag
 bool comet_json_valid(const char *buf, size_t len)
 {
 	/* INT_AS_REAL: an integer too large for 64 bits is still JSON. */
-	json_t *v = json_loadb(buf, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
+	json_t *v = jsonutil_parse(buf, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL, 0);
 	json_decref(v);
 	return v != NULL;
 }
@@ -242,7 +239,7 @@ static bool key_is(const char *b, size_t ks, size_t ke, const char *key)
 
 	if(ke - ks < 2) return false;
 	if(!memchr(b + ks, '\\', ke - ks)) return ke - ks - 2 == klen && !memcmp(b + ks + 1, key, klen);
-	s = json_loadb(b + ks, ke - ks, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	s = jsonutil_parse(b + ks, ke - ks, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL, 0);
 	eq = json_is_string(s) && json_string_length(s) == klen && !memcmp(json_string_value(s), key, klen);
 	json_decref(s);
 	return eq;
@@ -252,6 +249,9 @@ bool comet_json_member(const char *b, size_t n, const char *key, size_t *off, si
 {
 	size_t i = skip_ws(b, n, 0);
 
+	/* The scan below trusts jansson's validation of the same bytes, which a
+	 * raw NUL would break (jansson skips one after a literal). */
+	if(memchr(b, 0, n)) return false;
 	if(i >= n || b[i] != '{') return false;
 	i++;
 	for(;;){
@@ -344,9 +344,12 @@ static char *string_member(json_t *o, const char *key, bool *ok)
 static int take_evt(const char *buf, size_t len, struct comet_req *out)
 {
 	size_t off, vlen;
-	if(!comet_json_member(buf, len, "evt", &off, &vlen) || vlen == 0) return -1;
-	out->evt = strndup(buf + off, vlen);
+	if(!comet_json_member(buf, len, "evt", &off, &vlen) || vlen == 0 || off + vlen > len) return -1;
+	/* Exactly vlen bytes, whatever they hold: evt_len is what is copied. */
+	out->evt = malloc(vlen + 1);
 	if(!out->evt) return -1;
+	memcpy(out->evt, buf + off, vlen);
+	out->evt[vlen] = '\0';
 	out->evt_len = vlen;
 	return 0;
 }
@@ -356,15 +359,12 @@ static int take_evt(const char *buf, size_t len, struct comet_req *out)
 static const char *parse_target(const char *buf, size_t len, bool want_uid, bool want_rid,
 		struct comet_req *out, const char **msg)
 {
-	json_t *root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+	json_t *root = jsonutil_parse_msg(buf, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, msg);
 	const char *err = NULL;
 	bool ok;
 
 	memset(out, 0, sizeof(*out));
-	if(!root){
-		*msg = "the body is not valid JSON";
-		return COMET_E_BAD_JSON;
-	}
+	if(!root) return COMET_E_BAD_JSON;
 	if(!json_is_object(root)){
 		*msg = "the body must be a JSON object";
 		err = COMET_E_BAD_JSON;
@@ -417,11 +417,11 @@ int comet_parse_request(enum comet_route r, const char *body, size_t len, struct
 		json_t *root, *cluster;
 		size_t i = skip_ws(body ? body : "", len, 0);
 		if(i >= len) return 0;   /* "Request is empty" */
-		root = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+		root = jsonutil_parse_msg(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, msg);
 		if(!json_is_object(root)){
+			if(root) *msg = "the body must be empty or a JSON object";
 			json_decref(root);
 			*code = COMET_E_BAD_JSON;
-			*msg = "the body must be empty or a JSON object";
 			return 400;
 		}
 		cluster = json_object_get(root, "cluster");
@@ -491,7 +491,7 @@ bool comet_jwt_is_service(const char *token)
 	if(!p1 || !(p2 = strchr(p1 + 1, '.'))) return false;
 	raw = jsonutil_b64url_decode(p1 + 1, (size_t)(p2 - p1 - 1), &rawlen);
 	if(!raw) return false;
-	claims = json_loadb((const char *)raw, rawlen, 0, NULL);
+	claims = jsonutil_parse(raw, rawlen, JSON_REJECT_DUPLICATES, NULL, 0);
 	free(raw);
 	v = json_object_get(claims, "type");
 	if(json_is_string(v) && !strcmp(json_string_value(v), "service")) yes = true;
@@ -550,7 +550,7 @@ void comet_claim_clear(struct comet_claim *c)
 
 int comet_claim_parse(const void *payload, size_t len, struct comet_claim *out)
 {
-	json_t *root = len ? json_loadb(payload, len, 0, NULL) : NULL;
+	json_t *root = len ? jsonutil_parse(payload, len, JSON_REJECT_DUPLICATES, NULL, 0) : NULL;
 	const char *uid, *gw, *boot, *nonce;
 	json_t *birth;
 	int rc = -1;

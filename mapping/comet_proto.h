@@ -38,7 +38,11 @@ struct comet_uplink {
  * "join" is an object with a string "rid" (missing or null = ""), which must be
  * "" or a valid topic level. Unknown fields are ignored. Returns NULL and
  * fills out (free with comet_uplink_clear), or returns an error code and sets
- * *msg to a sentence (nothing is owned then). */
+ * *msg to a sentence (nothing is owned then).
+ * Invalid JSON (jsonutil_parse: raw NUL bytes and duplicate keys included): *msg
+ * is jansson's position and text, in a per-thread buffer valid until the next
+ * failing parse; use it at once.
+ */
 const char *comet_parse_uplink(const char *buf, size_t len, struct comet_uplink *out,
 		const char **msg);
 void comet_uplink_clear(struct comet_uplink *u);

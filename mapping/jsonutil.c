@@ -1,6 +1,7 @@
 #include "jsonutil.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,12 +41,63 @@ bool jsonutil_topic_text_ok(const char *s, size_t len)
 	return jsonutil_utf8_valid(s, len);
 }
 
+/* Cuts s back to whole UTF-8 characters (snprintf may have split one). */
+static void utf8_trim(char *s)
+{
+	size_t n = strlen(s);
+	while(n && !jsonutil_utf8_valid(s, n)) s[--n] = '\0';
+}
+
+json_t *jsonutil_parse(const void *buf, size_t len, size_t flags, char *err, size_t errlen)
+{
+	const unsigned char *b = buf;
+	const unsigned char *nul = len ? memchr(b, 0, len) : NULL;
+	json_error_t e;
+	json_t *v;
+	size_t i;
+
+	if(nul){
+		/* Where jansson would say: lines from 1, columns in characters from 1. */
+		size_t line = 1, col = 1;
+		for(i = 0; b + i < nul; i++){
+			if(b[i] == '\n'){
+				line++;
+				col = 1;
+			}else if((b[i] & 0xC0) != 0x80){
+				col++;
+			}
+		}
+		if(errlen) snprintf(err, errlen, "invalid JSON at line %zu column %zu: a raw NUL byte", line, col);
+		return NULL;
+	}
+	for(i = 0; i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'); i++){}
+	if(i == len){
+		if(errlen) snprintf(err, errlen, "invalid JSON: the text is empty");
+		return NULL;
+	}
+	v = json_loadb(len ? buf : "", len, flags, &e);
+	if(!v && errlen){
+		snprintf(err, errlen, "invalid JSON at line %d column %d: %s", e.line, e.column, e.text);
+		utf8_trim(err);
+	}
+	return v;
+}
+
+json_t *jsonutil_parse_msg(const void *buf, size_t len, size_t flags, const char **msg)
+{
+	static _Thread_local char text[JSONUTIL_ERR_SIZE];
+	json_t *v = jsonutil_parse(buf, len, flags, text, sizeof(text));
+
+	if(!v && msg) *msg = text;
+	return v;
+}
+
 json_t *jsonutil_from_payload(const void *payload, size_t len)
 {
 	json_t *v;
 
 	if(len == 0) return json_string("");
-	v = json_loadb(payload, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+	v = jsonutil_parse(payload, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL, 0);
 	if(v) return v;
 	if(!jsonutil_utf8_valid(payload, len)) return NULL;
 	return json_stringn(payload, len);

@@ -6,6 +6,7 @@
 #include <jwt.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,7 @@ static jwt_alg_t header_alg(const char *token)
 	if(!dot || !strchr(dot + 1, '.')) return JWT_ALG_INVAL;
 	raw = jsonutil_b64url_decode(token, (size_t)(dot - token), &rawlen);
 	if(!raw) return JWT_ALG_INVAL;
-	hdr = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, NULL);
+	hdr = jsonutil_parse(raw, rawlen, JSON_REJECT_DUPLICATES, NULL, 0);
 	s = json_string_value(json_object_get(hdr, "alg"));
 	if(s && !strcmp(s, "HS256")) alg = JWT_ALG_HS256;
 	else if(s && !strcmp(s, "RS256")) alg = JWT_ALG_RS256;
@@ -30,6 +31,32 @@ static jwt_alg_t header_alg(const char *token)
 	json_decref(hdr);
 	free(raw);
 	return alg;
+}
+
+/* The token's payload (its second part) parsed strictly: one JSON object,
+ * no duplicate claims, no raw NUL byte. libjwt 1.10 parses it with
+ * json_loads(), where the last of two "sub" wins and a NUL ends the text;
+ * checking the same bytes strictly first means the claims libjwt reads are
+ * the only ones there are. Returns 0, or -1 with err filled. */
+static int payload_strict(const char *token, char *err, size_t errlen)
+{
+	const char *p1 = strchr(token, '.') + 1, *p2 = strchr(p1, '.');
+	unsigned char *raw;
+	size_t rawlen;
+	json_t *claims;
+	int rc = -1;
+
+	raw = jsonutil_b64url_decode(p1, (size_t)(p2 - p1), &rawlen);
+	if(!raw){
+		snprintf(err, errlen, "the payload is not base64url");
+		return -1;
+	}
+	claims = jsonutil_parse(raw, rawlen, JSON_REJECT_DUPLICATES, err, errlen);
+	if(json_is_object(claims)) rc = 0;
+	else if(claims) snprintf(err, errlen, "the payload is not a JSON object");
+	json_decref(claims);
+	free(raw);
+	return rc;
 }
 
 /* A NumericDate claim (RFC 7519: integer or not) as whole seconds; LONG_MIN
@@ -113,6 +140,17 @@ const char *jwtauth_verify(const struct jwtauth_keys *keys, const char *token, t
 		*why = "bad signature or malformed token";
 		err = JWTAUTH_E_SIGNATURE;
 		goto out;
+	}
+	{
+		static _Thread_local char text[JSONUTIL_ERR_SIZE + 64];
+		char perr[JSONUTIL_ERR_SIZE];
+		if(payload_strict(token, perr, sizeof(perr))){
+			/* e.g. "... duplicate object key near '"sub"'" */
+			snprintf(text, sizeof(text), "the token's claims must be one JSON object without duplicates: %s", perr);
+			*why = text;
+			err = JWTAUTH_E_MALFORMED;
+			goto out;
+		}
 	}
 	if(numeric_claim(jwt, "exp", &exp) || numeric_claim(jwt, "nbf", &nbf)){
 		*why = "exp and nbf must be numbers";

@@ -39,7 +39,9 @@ struct jwtauth_identity {
 /* Verifies token. The algorithm is read from the header first and must be one
  * a key is configured for (HS256 with the secret, RS256 with the public key;
  * "none" and everything else are refused), so a public key can never be used
- * as an HMAC secret. Returns NULL and fills id (free with jwtauth_identity_clear),
+ * as an HMAC secret. Header and payload must each be one JSON object without
+ * duplicate keys or raw NUL bytes (two "sub" or "exp" claims: MALFORMED), so
+ * libjwt's own lenient parse reads the same claims. Returns NULL and fills id (free with jwtauth_identity_clear),
  * or an error code. */
 const char *jwtauth_verify(const struct jwtauth_keys *keys, const char *token, time_t now,
 		struct jwtauth_identity *id, const char **why);

@@ -1,5 +1,6 @@
 /* Presence mirror: see mirror.h. */
 #include "mirror.h"
+#include "jsonutil.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@ static struct mirror_member *member_parse(const char *id, const void *payload, s
 	json_t *root, *pres;
 
 	if(!m) return NULL;
-	root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, NULL);
+	root = jsonutil_parse(payload, len, JSON_REJECT_DUPLICATES, NULL, 0);
 	pres = json_is_object(root) ? json_object_get(root, "presence") : NULL;
 	m->id = strdup(id);
 	m->presence = json_is_object(pres) ? json_dumps(pres, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");

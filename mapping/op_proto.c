@@ -38,10 +38,10 @@ int op_parse(const char *buf, size_t len, struct op_request *r, const char **msg
 	const char *op, *type;
 
 	memset(r, 0, sizeof(*r));
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+	root = jsonutil_parse_msg(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, msg);
 	if(!json_is_object(root)){
+		if(root) *msg = "the frame must be a JSON object";
 		json_decref(root);
-		*msg = "the frame must be a JSON object";
 		return OP_E_BAD_REQUEST;
 	}
 	r->root = root;

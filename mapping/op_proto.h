@@ -37,7 +37,11 @@ struct op_request {
 
 /* Parses one frame. Returns 0 and fills r (free with op_request_clear), or an
  * error code with *msg; then r->op_name and r->id are still set when the frame
- * had them (so the error reply can carry them) and r->root must be cleared too. */
+ * had them (so the error reply can carry them) and r->root must be cleared too.
+ * Invalid JSON (jsonutil_parse: raw NUL bytes and duplicate keys included): *msg
+ * is jansson's position and text, in a per-thread buffer valid until the next
+ * failing parse; use it at once.
+ */
 int op_parse(const char *buf, size_t len, struct op_request *r, const char **msg);
 void op_request_clear(struct op_request *r);
 

@@ -60,7 +60,7 @@ const char *stoken_check(const unsigned char secret[STOKEN_SECRET_LEN], const ch
 		goto out;
 	}
 	text = jsonutil_b64url_decode(token, (size_t)(dot - token), &tlen);
-	o = text ? json_loadb((const char *)text, tlen, 0, NULL) : NULL;
+	o = text ? jsonutil_parse(text, tlen, JSON_REJECT_DUPLICATES, NULL, 0) : NULL;
 	c = json_string_value(json_object_get(o, "c"));
 	b = json_string_value(json_object_get(o, "b"));
 	e = json_integer_value(json_object_get(o, "e"));

@@ -11,10 +11,10 @@ const char *tele_parse(const char *buf, size_t len, struct tele_request *r, cons
 	const char *m;
 
 	memset(r, 0, sizeof(*r));
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, NULL);
+	root = jsonutil_parse_msg(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, msg);
 	if(!json_is_object(root)){
+		if(root) *msg = "a management message is a JSON object {message, id, args}";
 		json_decref(root);
-		*msg = "a management message is a JSON object {message, id, args}";
 		return TELE_S_BAD_MESSAGE;
 	}
 	r->root = root;

@@ -39,7 +39,11 @@ struct tele_request {
 
 /* Parses a management message. Returns NULL and fills r (clear with
  * tele_request_clear), or a status with *msg; r->has_id/r->id are set when the
- * message had a usable id, so the response can carry it. */
+ * message had a usable id, so the response can carry it.
+ * Invalid JSON (jsonutil_parse: raw NUL bytes and duplicate keys included): *msg
+ * is jansson's position and text, in a per-thread buffer valid until the next
+ * failing parse; use it at once.
+ */
 const char *tele_parse(const char *buf, size_t len, struct tele_request *r, const char **msg);
 void tele_request_clear(struct tele_request *r);
 

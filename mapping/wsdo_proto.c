@@ -15,11 +15,8 @@ const char *wsdo_parse_client(const char *buf, size_t len, struct wsdo_cframe *o
 	const char *type;
 
 	memset(out, 0, sizeof(*out));
-	root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
-	if(!root){
-		*msg = "frame is not valid JSON";
-		return WSDO_E_BAD_JSON;
-	}
+	root = jsonutil_parse_msg(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, msg);
+	if(!root) return WSDO_E_BAD_JSON;
 	if(!json_is_object(root)){
 		*msg = "frame must be a JSON object";
 		goto bad;
@@ -272,10 +269,9 @@ int wsdo_emit_parse(const struct wsdo_kv *query, size_t nquery, bool is_post,
 			*msg = "POST needs a JSON body";
 			goto fail;
 		}
-		out->payload = json_loadb(body, body_len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+		out->payload = jsonutil_parse_msg(body, body_len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, msg);
 		if(!out->payload){
 			*code = WSDO_E_BAD_JSON;
-			*msg = "the body is not valid JSON";
 			goto fail;
 		}
 	}else{

@@ -33,7 +33,11 @@ struct wsdo_cframe {
 };
 
 /* Parses one text frame. Returns NULL and fills out (free with
- * wsdo_cframe_clear), or returns an error code and sets *msg to a sentence. */
+ * wsdo_cframe_clear), or returns an error code and sets *msg to a sentence.
+ * Invalid JSON (jsonutil_parse: raw NUL bytes and duplicate keys included): *msg
+ * is jansson's position and text, in a per-thread buffer valid until the next
+ * failing parse; use it at once.
+ */
 const char *wsdo_parse_client(const char *buf, size_t len, struct wsdo_cframe *out,
 		const char **msg);
 void wsdo_cframe_clear(struct wsdo_cframe *f);

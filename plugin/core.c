@@ -6,6 +6,7 @@
  * clients are accepted once it is ready: up, and its subscriptions made at
  * CONNACK acknowledged (core_is_ready). */
 #include "wsgw.h"
+#include "jsonutil.h"
 #include "topic.h"
 
 #include <mosquitto_broker.h>
@@ -33,7 +34,7 @@ static bool is_stale_own(struct wsgw_gw *gw, const void *payload, size_t len)
 	bool stale = false;
 
 	if(!len || !memmem(payload, len, gw->cfg->gateway_id, strlen(gw->cfg->gateway_id))) return false;
-	root = json_loadb(payload, len, 0, NULL);
+	root = jsonutil_parse(payload, len, JSON_REJECT_DUPLICATES, NULL, 0);
 	g = json_string_value(json_object_get(root, "gateway"));
 	b = json_string_value(json_object_get(root, "boot"));
 	if(g && b && !strcmp(g, gw->cfg->gateway_id) && strcmp(b, gw->boot_id)) stale = true;

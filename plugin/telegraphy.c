@@ -291,7 +291,7 @@ static int token_consume(struct wsgw_gw *gw, const char *token, char **user, con
 			const char *p1 = strchr(token, '.') + 1;
 			size_t n;
 			unsigned char *raw = jsonutil_b64url_decode(p1, (size_t)(dot2 - p1), &n);
-			claims = raw ? json_loadb((const char *)raw, n, 0, NULL) : NULL;
+			claims = raw ? jsonutil_parse(raw, n, JSON_REJECT_DUPLICATES, NULL, 0) : NULL;
 			free(raw);
 		}
 		jti = json_string_value(json_object_get(claims, "jti"));
@@ -849,7 +849,12 @@ static void http(struct wsgw_http *h, const char *subpath)
 		return;
 	}
 	if(h->body_len){
-		body = json_loadb(h->body, h->body_len, 0, NULL);
+		char jerr[JSONUTIL_ERR_SIZE];
+		body = jsonutil_parse(h->body, h->body_len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, jerr, sizeof(jerr));
+		if(!body){
+			http_reply_error(h, 400, "BAD_REQUEST", jerr);
+			return;
+		}
 		user = json_string_value(json_object_get(body, "user"));
 		if(!json_is_object(body) || (json_object_get(body, "user") && (!user || !topic_level_valid(user)))
 				|| (json_object_get(body, "ttl") && (!json_is_number(json_object_get(body, "ttl"))

@@ -751,7 +751,7 @@ static bool core_message(struct wsgw_gw *gw, const struct mosquitto_message *msg
 	event_id = strrchr(rest, '/');
 	if(!event_id || event_id - rest < 4 || strncmp(event_id - 4, "/ack", 4)) return false;
 	event_id++;
-	root = json_loadb(msg->payload, (size_t)msg->payloadlen, 0, NULL);
+	root = jsonutil_parse(msg->payload, (size_t)msg->payloadlen, JSON_REJECT_DUPLICATES, NULL, 0);
 	client = json_string_value(json_object_get(root, "clientID"));
 	for(struct wsdo_pending *p = st->pending; p && client; p = p->next){
 		if(strcmp(p->event_id, event_id)) continue;

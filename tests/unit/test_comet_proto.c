@@ -447,6 +447,153 @@ static void test_event(void **state)
 	assert_int_equal(comet_parse_event("{\"uid\":\"a/b\",\"evt\":1}", 21, &r, &msg), -1);
 }
 
+/* ---- raw NUL bytes and invalid JSON (issue 11.6, 12.10) ---- */
+
+/* An API body of n bytes (may hold NULs): 400 with want and a message that
+ * contains needle. */
+static void req_bad_n(enum comet_route r, const char *body, size_t n, const char *want, const char *needle)
+{
+	struct comet_req out;
+	const char *code = NULL, *msg = NULL;
+	int st = comet_parse_request(r, body, n, &out, &code, &msg);
+	if(st != 400) fail_msg("body of %zu bytes: %d, expected 400", n, st);
+	if(strcmp(code, want)) fail_msg("body of %zu bytes: %s, expected %s", n, code, want);
+	assert_non_null(msg);
+	if(!strstr(msg, needle)) fail_msg("body of %zu bytes: message '%s' lacks '%s'", n, msg, needle);
+	assert_null(out.uid);
+	assert_null(out.rid);
+	assert_null(out.evt);
+	comet_req_clear(&out);
+}
+
+static void test_nul_regressions(void **state)
+{
+	struct comet_req r;
+	const char *msg = NULL;
+	size_t outlen = 0;
+	char *e;
+	(void)state;
+
+	/* 1. [1\0,2]: jansson alone reads [1,2]; not JSON here */
+	assert_false(comet_json_valid("[1\0,2]", 6));
+	evt_of("[1\0,2]", 6, "\"[1\\u0000,2]\"");
+	/* 2. {"evt":[3\0]} to Broadcast (and Publish): 400, the NUL named */
+	req_bad_n(COMET_ROUTE_BROADCAST, "{\"evt\":[3\0]}", 12, COMET_E_BAD_JSON, "invalid JSON at line 1 column 10: a raw NUL byte");
+	req_bad_n(COMET_ROUTE_PUBLISH, "{\"uid\":\"u\",\"evt\":[3\0]}", 22, COMET_E_BAD_JSON, "raw NUL");
+	req_bad_n(COMET_ROUTE_BROADCAST, "{\"evt\":1}\0", 10, COMET_E_BAD_JSON, "raw NUL");
+	req_bad_n(COMET_ROUTE_BROADCAST, "\0{\"evt\":1}", 10, COMET_E_BAD_JSON, "column 1: a raw NUL");
+	req_bad_n(COMET_ROUTE_DUMP, "{\"cluster\":true\0}", 17, COMET_E_BAD_JSON, "raw NUL");
+	/* 3. {"evt":{"":2\0}} as an MQTT Event: ignored */
+	memset(&r, 0x5A, sizeof(r));
+	assert_int_equal(comet_parse_event("{\"evt\":{\"\":2\0}}", 15, &r, &msg), -1);
+	assert_non_null(strstr(msg, "raw NUL"));
+	assert_null(r.evt);
+	assert_int_equal(comet_parse_event("{\"uid\":\"u\",\"evt\":true\0}", 23, &r, &msg), -1);
+	assert_null(r.evt);
+	/* 4. null\0 on a push topic: never embedded raw; a JSON string */
+	e = comet_evt_from_payload("null\0", 5, &outlen);
+	assert_non_null(e);
+	assert_string_equal(e, "\"null\\u0000\"");
+	assert_int_equal(outlen, strlen(e));
+	free(e);
+	/* the raw-member scan refuses text with a NUL whatever validated it */
+	{
+		size_t off = 0, len = 0;
+		assert_false(comet_json_member("{\"evt\":[3\0]}", 12, "evt", &off, &len));
+		assert_false(comet_json_member("{\"evt\":1,\"x\":\"\0\"}", 17, "evt", &off, &len));
+	}
+	/* uplink frames */
+	{
+		struct comet_uplink u;
+		const char *err = comet_parse_uplink("{\"t\":0\0}", 8, &u, &msg);
+		assert_non_null(err);
+		assert_string_equal(err, COMET_E_BAD_JSON);
+		assert_string_equal(msg, "invalid JSON at line 1 column 7: a raw NUL byte");
+		assert_null(u.root);
+		err = comet_parse_uplink("{\"t\":\"AUTH\",\"auth\":{\"token\":\"x\"}}\0", 35, &u, &msg);
+		assert_non_null(err);
+		assert_string_equal(err, COMET_E_BAD_JSON);
+		assert_null(u.root);
+	}
+	/* claims */
+	{
+		struct comet_claim c;
+		char *t = comet_claim_build("alice", "gw-a", "0123", 1, "abcd");
+		size_t n = strlen(t);
+		char *z = malloc(n + 2);
+		assert_non_null(z);
+		memcpy(z, t, n - 1);                 /* ..."abcd"\0} */
+		z[n - 1] = '\0';
+		z[n] = '}';
+		assert_int_equal(comet_claim_parse(z, n + 1, &c), -1);
+		free(z);
+		free(t);
+	}
+}
+
+/* evt is copied exactly: evt_len bytes, NUL-terminated, equal to the span. */
+static void test_evt_slice(void **state)
+{
+	static const char *const evts[] = {
+		"\"a\\u0000b\"", "{\"\":2}", "[3]", "null", "\"\\\\\"", "{\"k\":\"\\\"}\"}", "-0.5e-7",
+		"123456789012345678901234567890", "\"\xc3\xa9\"",
+	};
+	(void)state;
+	for(size_t i = 0; i < sizeof(evts) / sizeof(evts[0]); i++){
+		char body[128];
+		struct comet_req r;
+		const char *code = NULL;
+		snprintf(body, sizeof(body), "{\"rid\":\"r\",\"evt\":%s }", evts[i]);
+		if(req(COMET_ROUTE_BROADCAST, body, &r, &code)) fail_msg("%s: %s", body, code);
+		assert_int_equal(r.evt_len, strlen(evts[i]));
+		assert_int_equal(strlen(r.evt), r.evt_len);
+		assert_memory_equal(r.evt, evts[i], r.evt_len);
+		{
+			char *f = comet_push_frame(r.evt, r.evt_len);
+			json_t *o = json_loads(f, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
+			if(!o) fail_msg("push frame of %s is not JSON: %s", evts[i], f);
+			json_decref(o);
+			free(f);
+		}
+		comet_req_clear(&r);
+	}
+}
+
+/* Invalid JSON says what is wrong and where; "must be a JSON object" only
+ * for valid JSON that is not one. */
+static void test_json_errors(void **state)
+{
+	struct comet_uplink u;
+	const char *msg = NULL, *err;
+	(void)state;
+
+	err = comet_parse_uplink("{\"t\":0,}", 8, &u, &msg);
+	assert_string_equal(err, COMET_E_BAD_JSON);
+	assert_string_equal(msg, "invalid JSON at line 1 column 8: string or '}' expected near '}'");
+	err = comet_parse_uplink("{\"t\":0,\"t\":1}", 13, &u, &msg);
+	assert_string_equal(err, COMET_E_BAD_JSON);
+	assert_non_null(strstr(msg, "duplicate object key"));
+	err = comet_parse_uplink("[1]", 3, &u, &msg);
+	assert_string_equal(err, COMET_E_BAD_MESSAGE);
+	assert_string_equal(msg, "frame must be a JSON object");
+	err = comet_parse_uplink("", 0, &u, &msg);
+	assert_string_equal(err, COMET_E_BAD_JSON);
+	assert_string_equal(msg, "invalid JSON: the text is empty");
+
+	req_bad_n(COMET_ROUTE_BROADCAST, "{\"rid\":\"r\",\"evt\":1,}", 20, COMET_E_BAD_JSON,
+			"invalid JSON at line 1 column 20: string or '}' expected near '}'");
+	req_bad_n(COMET_ROUTE_PUBLISH, "{\"uid\":\"u\",\n\"evt\":[1,]}", 23, COMET_E_BAD_JSON,
+			"invalid JSON at line 2 column 10:");
+	req_bad_n(COMET_ROUTE_BROADCAST, "[1]", 3, COMET_E_BAD_JSON, "the body must be a JSON object");
+	req_bad_n(COMET_ROUTE_DUMP, "{\"cluster\":true,}", 17, COMET_E_BAD_JSON, "invalid JSON at line 1 column 17:");
+	req_bad_n(COMET_ROUTE_DUMP, "[]", 2, COMET_E_BAD_JSON, "the body must be empty or a JSON object");
+	{
+		struct comet_req r;
+		assert_int_equal(comet_parse_event("{\"evt\":1,}", 10, &r, &msg), -1);
+		assert_non_null(strstr(msg, "invalid JSON at line 1 column 10"));
+	}
+}
+
 /* ---- service authentication ---- */
 
 static void test_bearer(void **state)
@@ -603,6 +750,9 @@ int main(void)
 		cmocka_unit_test(test_broadcast_body),
 		cmocka_unit_test(test_dump_body),
 		cmocka_unit_test(test_event),
+		cmocka_unit_test(test_nul_regressions),
+		cmocka_unit_test(test_evt_slice),
+		cmocka_unit_test(test_json_errors),
 		cmocka_unit_test(test_bearer),
 		cmocka_unit_test(test_secret_equal),
 		cmocka_unit_test(test_jwt_is_service),

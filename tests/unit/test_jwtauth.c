@@ -970,6 +970,125 @@ static void test_broken_body(void **state)
 	}
 }
 
+/* ---- duplicate claims, raw NUL bytes (issue 11.8, 11.6) ---- */
+
+/* hand_hs with explicit lengths (the texts may hold NULs). */
+static char *hand_hs_n(const char *header, size_t hlen, const char *payload, size_t plen)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	char *h = jsonutil_b64url_encode(header, hlen), *p = jsonutil_b64url_encode(payload, plen), *m, *tok;
+	size_t n;
+	assert_non_null(h);
+	assert_non_null(p);
+	n = strlen(h) + strlen(p) + 2;
+	tok = malloc(n + 64);
+	assert_non_null(tok);
+	snprintf(tok, n, "%s.%s", h, p);
+	assert_non_null(HMAC(EVP_sha256(), hs_secret, (int)HS_LEN, (const unsigned char *)tok, strlen(tok), mac, &maclen));
+	m = jsonutil_b64url_encode(mac, maclen);
+	assert_non_null(m);
+	strcat(tok, ".");
+	strcat(tok, m);
+	free(h);
+	free(p);
+	free(m);
+	return tok;
+}
+
+/* libjwt's own parse lets the last of two claims win: {"sub":"x","sub":"y"}
+ * would be user y. Refused, and the reason names the duplicate. */
+static void test_duplicate_claims(void **state)
+{
+	static const char hdr[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	struct jwtauth_keys k = keys_hs();
+	char g[256];
+	char *tok;
+	(void)state;
+
+	/* the same claims once each: accepted (the hand-made token is sound) */
+	snprintf(g, sizeof(g), "{\"sub\":\"x\",\"exp\":%ld}", (long)NOW + 60);
+	tok = hand_hs_n(hdr, strlen(hdr), g, strlen(g));
+	verify_ok(&k, tok, NOW, "x", "x", (long)NOW + 60);
+	free(tok);
+
+	snprintf(g, sizeof(g), "{\"sub\":\"x\",\"sub\":\"y\",\"exp\":%ld}", (long)NOW + 60);
+	tok = hand_hs_n(hdr, strlen(hdr), g, strlen(g));
+	verify_bad(&k, tok, NOW, JWTAUTH_E_MALFORMED);
+	{
+		struct jwtauth_identity id;
+		const char *why = NULL;
+		assert_non_null(jwtauth_verify(&k, tok, NOW, &id, &why));
+		if(!strstr(why, "duplicate object key near '\"sub\"'")) fail_msg("why: %s", why);
+	}
+	free(tok);
+	/* an expired exp followed by a fresh one */
+	snprintf(g, sizeof(g), "{\"sub\":\"x\",\"exp\":%ld,\"exp\":%ld}", (long)NOW - 3600, (long)NOW + 60);
+	tok = hand_hs_n(hdr, strlen(hdr), g, strlen(g));
+	verify_bad(&k, tok, NOW, JWTAUTH_E_MALFORMED);
+	free(tok);
+	/* nested duplicates too, and a name claim twice */
+	snprintf(g, sizeof(g), "{\"sub\":\"x\",\"exp\":%ld,\"name\":\"a\",\"name\":\"b\"}", (long)NOW + 60);
+	tok = hand_hs_n(hdr, strlen(hdr), g, strlen(g));
+	verify_bad(&k, tok, NOW, JWTAUTH_E_MALFORMED);
+	free(tok);
+	snprintf(g, sizeof(g), "{\"sub\":\"x\",\"exp\":%ld,\"aud\":{\"a\":1,\"a\":2}}", (long)NOW + 60);
+	tok = hand_hs_n(hdr, strlen(hdr), g, strlen(g));
+	verify_bad(&k, tok, NOW, JWTAUTH_E_MALFORMED);
+	free(tok);
+
+	/* duplicate alg in the header, even with the same value */
+	snprintf(g, sizeof(g), "{\"sub\":\"x\",\"exp\":%ld}", (long)NOW + 60);
+	tok = hand_hs("{\"alg\":\"HS256\",\"alg\":\"HS256\"}", g, hs_secret, HS_LEN);
+	verify_bad(&k, tok, NOW, JWTAUTH_E_MALFORMED);
+	free(tok);
+	tok = hand_hs("{\"alg\":\"none\",\"alg\":\"HS256\"}", g, hs_secret, HS_LEN);
+	verify_bad(&k, tok, NOW, JWTAUTH_E_MALFORMED);
+	free(tok);
+}
+
+/* A raw NUL in the decoded header or payload: libjwt's json_loads stops at
+ * it, jansson's json_loadb skips it; either way the text is not JSON. */
+static void test_nul_in_parts(void **state)
+{
+	static const char hdr[] = "{\"alg\":\"HS256\"}";
+	static const char hdr_nul[] = "{\"alg\":\"HS256\"}\0";
+	struct jwtauth_keys k = keys_hs();
+	char g[256];
+	size_t n;
+	char *tok;
+	(void)state;
+
+	/* {"sub":"x","exp":N}\0{"sub":"admin"} : libjwt would read only the first */
+	n = (size_t)snprintf(g, sizeof(g), "{\"sub\":\"x\",\"exp\":%ld}", (long)NOW + 60);
+	memcpy(g + n, "\0{\"sub\":\"admin\"}", 17);
+	tok = hand_hs_n(hdr, strlen(hdr), g, n + 16);
+	verify_bad(&k, tok, NOW, JWTAUTH_E_MALFORMED);
+	free(tok);
+	/* {"sub":"x","exp":N\0} : jansson would read exp N; libjwt's decode
+	 * already fails on it (its json_loads stops at the NUL) */
+	n = (size_t)snprintf(g, sizeof(g), "{\"sub\":\"x\",\"exp\":%ld", (long)NOW + 60);
+	memcpy(g + n, "\0}", 2);
+	tok = hand_hs_n(hdr, strlen(hdr), g, n + 2);
+	{
+		struct jwtauth_identity id;
+		const char *why = NULL, *err = jwtauth_verify(&k, tok, NOW, &id, &why);
+		assert_non_null(err);
+		if(strcmp(err, JWTAUTH_E_MALFORMED) && strcmp(err, JWTAUTH_E_SIGNATURE)) fail_msg("%s", err);
+		assert_null(id.sub);
+	}
+	free(tok);
+	/* a NUL after the header */
+	n = (size_t)snprintf(g, sizeof(g), "{\"sub\":\"x\",\"exp\":%ld}", (long)NOW + 60);
+	tok = hand_hs_n(hdr_nul, sizeof(hdr_nul) - 1, g, n);
+	verify_bad(&k, tok, NOW, JWTAUTH_E_MALFORMED);
+	free(tok);
+	/* a payload that is JSON but not an object */
+	tok = hand_hs_n(hdr, strlen(hdr), "[1]", 3);
+	verify_bad(&k, tok, NOW, JWTAUTH_E_MALFORMED);
+	free(tok);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -991,6 +1110,8 @@ int main(void)
 		cmocka_unit_test(test_subject),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_broken_body),
+		cmocka_unit_test(test_duplicate_claims),
+		cmocka_unit_test(test_nul_in_parts),
 	};
 	return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
 }

@@ -186,6 +186,25 @@ static void test_join_default_presence(void **state)
 	assert_int_equal(mirror_channel_find(mr, "k")->count, n);
 }
 
+/* A raw NUL byte (which jansson alone skips after a literal) makes the
+ * payload not JSON: presence {}, no gateway/boot read from it. */
+static void test_join_nul_payload(void **state)
+{
+	struct rec *r = state[0];
+	struct mirror *mr = r->mr;
+	struct mirror_member *m;
+	static const char p[] = "{\"presence\":{\"a\":1\0},\"gateway\":\"gw:8080\",\"boot\":\"b1\"}";
+
+	assert_int_equal(mirror_apply(mr, "k", "n1", p, sizeof(p) - 1, 0, 0, record, r), 0);
+	assert_int_equal(r->n, 1);
+	expect_event(r, 0, "k", MIRROR_JOINED, "n1", "{}");
+	m = mirror_member_find(mirror_channel_find(mr, "k"), "n1");
+	assert_non_null(m);
+	assert_string_equal(m->presence, "{}");
+	assert_null(m->gateway);
+	assert_null(m->boot);
+}
+
 static void test_gateway_boot_types(void **state)
 {
 	struct rec *r = state[0];
@@ -694,6 +713,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_join_presence),
 		T(test_join_default_presence),
+		T(test_join_nul_payload),
 		T(test_gateway_boot_types),
 		T(test_same_presence_no_event),
 		T(test_key_order_no_update),

@@ -443,6 +443,37 @@ static void test_parse_bad_json(void **state)
 	parse_bad("{\"op\":\"connect\",\"auth\":{\"provider\":\"a\",\"provider\":\"b\"}}", NULL, NULL);
 }
 
+/* The message of a refused frame of n bytes (may hold NULs); r is cleared. */
+static void parse_msg(const char *buf, size_t n, const char *want_msg)
+{
+	struct op_request r;
+	const char *msg = NULL;
+	int rc = op_parse(buf, n, &r, &msg);
+	if(rc != OP_E_BAD_REQUEST) fail_msg("frame of %zu bytes: got %d, expected 400", n, rc);
+	assert_non_null(msg);
+	if(strncmp(msg, want_msg, strlen(want_msg))) fail_msg("frame of %zu bytes: '%s', expected '%s...'", n, msg, want_msg);
+	assert_null(r.root);
+	op_request_clear(&r);
+}
+
+/* Raw NUL bytes are refused (jansson alone skips one after a literal), and
+ * invalid JSON says what is wrong and where (issues 11.6, 12.10). */
+static void test_parse_nul_and_messages(void **state)
+{
+	(void)state;
+	parse_msg("{\"op\":\"pub\",\"topics\":[\"a\"],\"data\":1\0}", 37, "invalid JSON at line 1 column 36: a raw NUL byte");
+	parse_msg("{\"op\":\"pub\",\"topics\":[\"a\"],\"data\":[1\0,2]}", 41, "invalid JSON at line 1 column 37: a raw NUL byte");
+	parse_msg("{\"op\":\"resume\",\"session\":\"s\"}\0", 30, "invalid JSON at line 1 column 30: a raw NUL byte");
+	parse_msg("{\"op\":\"sub\",\"id\":\"x\",\"topics\":[\"a\"],}", 37,
+			"invalid JSON at line 1 column 37: string or '}' expected near '}'");
+	parse_msg("{\n\"op\":\"sub\",\n\"topics\":[\"a\",]}", 29, "invalid JSON at line 3 column 15: unexpected token near ']'");
+	parse_msg("{\"op\":\"sub\",\"op\":\"pub\"}", 23, "invalid JSON at line 1 column 16: duplicate object key near '\"op\"'");
+	parse_msg("", 0, "invalid JSON: the text is empty");
+	/* valid JSON, not an object */
+	parse_msg("[1]", 3, "the frame must be a JSON object");
+	parse_msg("42", 2, "the frame must be a JSON object");
+}
+
 static void test_parse_len_bounds(void **state)
 {
 	static const char buf[] = "{\"op\":\"resume\",\"session\":\"s\"}garbage";
@@ -995,6 +1026,7 @@ int main(void)
 		cmocka_unit_test(test_parse_type),
 		cmocka_unit_test(test_parse_op_errors),
 		cmocka_unit_test(test_parse_bad_json),
+		cmocka_unit_test(test_parse_nul_and_messages),
 		cmocka_unit_test(test_parse_len_bounds),
 		cmocka_unit_test(test_parse_error_keeps_root),
 		cmocka_unit_test(test_path_names),

@@ -503,6 +503,45 @@ static void test_malformed(void **state)
 	free(t);
 }
 
+/* Correctly signed bodies with duplicate keys or a raw NUL: refused, so the
+ * token says one thing only (defence in depth: only the secret's holder can
+ * sign, and stoken_make never writes these). */
+static void test_duplicates_and_nul(void **state)
+{
+	static const char *const dups[] = {
+		"{\"c\":\"x\",\"c\":\"admin\",\"e\":100,\"b\":\"\"}",
+		"{\"c\":\"x\",\"e\":1,\"e\":100,\"b\":\"\"}",
+		"{\"c\":\"x\",\"e\":100,\"b\":\"h\",\"b\":\"\"}",
+	};
+	static const char nul[] = "{\"c\":\"x\",\"e\":100\0,\"b\":\"\"}";
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	char *t, *body, *m;
+	(void)state;
+
+	for(size_t i = 0; i < sizeof(dups) / sizeof(dups[0]); i++){
+		t = signed_token(secret, dups[i]);
+		check_bad(secret, t, 0, NULL, "MALFORMED");
+		free(t);
+	}
+	body = jsonutil_b64url_encode(nul, sizeof(nul) - 1);
+	assert_non_null(body);
+	assert_non_null(HMAC(EVP_sha256(), secret, STOKEN_SECRET_LEN, (const unsigned char *)body, strlen(body), mac, &maclen));
+	m = jsonutil_b64url_encode(mac, maclen);
+	assert_non_null(m);
+	t = malloc(strlen(body) + strlen(m) + 2);
+	assert_non_null(t);
+	sprintf(t, "%s.%s", body, m);
+	check_bad(secret, t, 0, NULL, "MALFORMED");
+	free(t);
+	free(body);
+	free(m);
+	/* the same body without the NUL is good: the NUL alone is refused */
+	t = signed_token(secret, "{\"c\":\"x\",\"e\":100,\"b\":\"\"}");
+	check_ok(secret, t, 0, NULL, "x");
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -516,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_binding),
 		cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_duplicates_and_nul),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -447,6 +447,38 @@ static void test_parse_bad_json(void **state)
 	parse_fail_len(nul, sizeof(nul) - 1, TELE_S_BAD_MESSAGE, -1);
 }
 
+/* The message of a refused management message of n bytes (may hold NULs). */
+static void parse_msg(const char *buf, size_t n, const char *want_msg)
+{
+	struct tele_request r;
+	const char *msg = NULL;
+	const char *st = tele_parse(buf, n, &r, &msg);
+	if(!st || strcmp(st, TELE_S_BAD_MESSAGE)) fail_msg("message of %zu bytes: got %s, expected %s", n, st ? st : "(ok)", TELE_S_BAD_MESSAGE);
+	assert_non_null(msg);
+	if(strcmp(msg, want_msg)) fail_msg("message of %zu bytes: '%s', expected '%s'", n, msg, want_msg);
+	assert_null(r.root);
+	assert_false(r.has_id);
+	tele_request_clear(&r);
+}
+
+/* Raw NUL bytes after a literal (jansson alone skips them) are refused, and
+ * invalid JSON says what is wrong and where (issues 11.6, 12.10). */
+static void test_parse_nul_and_messages(void **state)
+{
+	static const char nul_id[] = "{\"message\":\"CONNECT\",\"id\":0\0,\"args\":{\"auth_token\":\"t\"}}";
+	static const char nul_end[] = "{\"message\":\"CONNECT\",\"id\":0,\"args\":{\"auth_token\":\"t\"}}\0";
+	static const char nul_true[] = "{\"message\":\"SUBSCRIBE\",\"id\":1,\"args\":{\"event_name\":\"a\",\"filters\":{\"k\":true\0}}}";
+	(void)state;
+	parse_msg(nul_id, sizeof(nul_id) - 1, "invalid JSON at line 1 column 28: a raw NUL byte");
+	parse_msg(nul_end, sizeof(nul_end) - 1, "invalid JSON at line 1 column 55: a raw NUL byte");
+	parse_msg(nul_true, sizeof(nul_true) - 1, "invalid JSON at line 1 column 75: a raw NUL byte");
+	parse_msg("{\"message\":\"CONNECT\",\"id\":0,}", 29, "invalid JSON at line 1 column 29: string or '}' expected near '}'");
+	parse_msg("{\"message\":\"CONNECT\",\"id\":0,\"id\":1}", 35, "invalid JSON at line 1 column 32: duplicate object key near '\"id\"'");
+	parse_msg("", 0, "invalid JSON: the text is empty");
+	parse_msg("[]", 2, "a management message is a JSON object {message, id, args}");
+	parse_msg("7", 1, "a management message is a JSON object {message, id, args}");
+}
+
 static void test_parse_len(void **state)
 {
 	struct tele_request r;
@@ -1088,6 +1120,7 @@ int main(void)
 		cmocka_unit_test(test_parse_unknown_message),
 		cmocka_unit_test(test_parse_args_not_object),
 		cmocka_unit_test(test_parse_bad_json),
+		cmocka_unit_test(test_parse_nul_and_messages),
 		cmocka_unit_test(test_parse_len),
 		cmocka_unit_test(test_parse_clear),
 		cmocka_unit_test(test_response),

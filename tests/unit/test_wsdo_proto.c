@@ -216,6 +216,54 @@ static void test_parse_errors(void **state)
 
 /* ---- wsdo_frame_head / wsdo_frame_finish ---- */
 
+/* Raw NUL bytes after a literal (jansson alone skips them) are refused, and
+ * invalid JSON says what is wrong and where (issues 11.6, 12.10). */
+static void frame_msg(const char *buf, size_t n, const char *want_code, const char *want_msg)
+{
+	struct wsdo_cframe f;
+	const char *msg = NULL;
+	const char *code = wsdo_parse_client(buf, n, &f, &msg);
+	if(!code || strcmp(code, want_code)) fail_msg("frame of %zu bytes: got %s, expected %s", n, code ? code : "(ok)", want_code);
+	assert_non_null(msg);
+	if(strcmp(msg, want_msg)) fail_msg("frame of %zu bytes: '%s', expected '%s'", n, msg, want_msg);
+	assert_null(f.root);
+	wsdo_cframe_clear(&f);
+}
+
+static void test_parse_nul_and_messages(void **state)
+{
+	static const char pong[] = "{\"type\":\"PONG\"}\0";
+	static const char ack[] = "{\"type\":\"ACK\",\"payload\":{\"eventID\":\"e\",\"n\":1\0}}";
+	static const char pres[] = "{\"type\":\"PRESENCE\",\"payload\":{\"a\":[null\0]}}";
+	(void)state;
+	frame_msg(pong, sizeof(pong) - 1, WSDO_E_BAD_JSON, "invalid JSON at line 1 column 16: a raw NUL byte");
+	frame_msg(ack, sizeof(ack) - 1, WSDO_E_BAD_JSON, "invalid JSON at line 1 column 45: a raw NUL byte");
+	frame_msg(pres, sizeof(pres) - 1, WSDO_E_BAD_JSON, "invalid JSON at line 1 column 40: a raw NUL byte");
+	frame_msg("{\"type\":\"PONG\",}", 16, WSDO_E_BAD_JSON, "invalid JSON at line 1 column 16: string or '}' expected near '}'");
+	frame_msg("{\"type\":\"PONG\",\n \"type\":\"ACK\"}", 29, WSDO_E_BAD_JSON, "invalid JSON at line 2 column 7: duplicate object key near '\"type\"'");
+	frame_msg("", 0, WSDO_E_BAD_JSON, "invalid JSON: the text is empty");
+	frame_msg("[1]", 3, WSDO_E_BAD_MESSAGE, "frame must be a JSON object");
+
+	/* POST emit bodies */
+	{
+		struct wsdo_emit e;
+		const char *code = NULL, *msg = NULL;
+		static const char body[] = "{\"a\":1\0}";
+		static const char arr[] = "[1\0,2]";
+		assert_int_equal(wsdo_emit_parse(NULL, 0, true, body, sizeof(body) - 1, &e, &code, &msg), 400);
+		assert_string_equal(code, WSDO_E_BAD_JSON);
+		assert_string_equal(msg, "invalid JSON at line 1 column 7: a raw NUL byte");
+		assert_null(e.payload);
+		assert_int_equal(wsdo_emit_parse(NULL, 0, true, arr, sizeof(arr) - 1, &e, &code, &msg), 400);
+		assert_string_equal(code, WSDO_E_BAD_JSON);
+		assert_null(e.payload);
+		assert_int_equal(wsdo_emit_parse(NULL, 0, true, "{\"a\":[1,2,],\"b\":2}", 18, &e, &code, &msg), 400);
+		assert_string_equal(code, WSDO_E_BAD_JSON);
+		assert_string_equal(msg, "invalid JSON at line 1 column 11: unexpected token near ']'");
+		assert_null(e.payload);
+	}
+}
+
 static void check_two_step(json_t *payload, const char *eid, const char *cid, int64_t lat, int ack)
 {
 	size_t hl = 0;
@@ -1171,6 +1219,7 @@ int main(void)
 		cmocka_unit_test(test_parse_presence),
 		cmocka_unit_test(test_parse_presence_size),
 		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_parse_nul_and_messages),
 		cmocka_unit_test(test_frame_fields),
 		cmocka_unit_test(test_frame_requires_ack),
 		cmocka_unit_test(test_frame_payload_kinds),
