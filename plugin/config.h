@@ -18,12 +18,15 @@ struct wsgw_config {
 	double presence_ttl;      /* seconds */
 	char *core_username;
 	int max_connections;
+	int max_http_connections; /* client connections that are not WebSockets (yet) */
+	int fd_reserve;           /* descriptors kept free for the broker */
 	long max_frame_size;
 	long max_queue_bytes;
 	char **origins;           /* exact Origin strings, NULL-terminated; NULL = any */
 	double handshake_timeout;
 	double idle_timeout;      /* 0 = off */
 	int http_keepalive_timeout;   /* seconds an idle keep-alive HTTP connection is kept */
+	double http_body_timeout;     /* a request body must arrive within this, from its headers */
 	double rate_limit;        /* frames per second */
 	double rate_burst;
 	int mqtt_keepalive;
