@@ -35,7 +35,7 @@ static const struct opt opts[] = {
 	{"presence_ttl",       OPT_SECONDS, O(presence_ttl),       1, 86400, "60"},
 	{"core_username",      OPT_LEVEL,   O(core_username),      0, 0, "wsgw"},
 	{"max_connections",    OPT_INT,     O(max_connections),    1, 1000000, "10000"},
-	{"max_http_connections", OPT_INT,   O(max_http_connections), 1, 1000000, "1000"},
+	{"max_http_connections", OPT_INT,   O(max_http_connections), 1, 1000000, "2000"},
 	{"fd_reserve",         OPT_INT,     O(fd_reserve),         0, 1000000, "1024"},
 	{"max_frame_size",     OPT_LONG,    O(max_frame_size),     256, 268435455, "65536"},
 	{"max_queue_bytes",    OPT_LONG,    O(max_queue_bytes),    1024, 1073741824, "1048576"},

@@ -316,10 +316,10 @@ static int write_reply(struct wsgw_http *h, struct lws *wsi, bool close)
 				(const unsigned char *)"no-store", 8, &p, end)
 			|| (h->allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
 				(const unsigned char *)h->allow, (int)strlen(h->allow), &p, end))
-			|| (close && (lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
-				(const unsigned char *)"close", 5, &p, end)
-				|| lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
-				(const unsigned char *)"0", 1, &p, end)))
+			|| (close && lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+				(const unsigned char *)"close", 5, &p, end))
+			|| (close && h->status == 503 && lws_add_http_header_by_name(wsi,
+				(const unsigned char *)"retry-after:", (const unsigned char *)"0", 1, &p, end))
 			|| lws_finalize_http_header(wsi, &p, end)){
 		goto out;
 	}
