@@ -296,9 +296,10 @@ static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, cons
 	return 0;
 }
 
-/* Status line, headers and body go out in one write: one send() and one
- * writable round trip per reply. For HTTP/1.x lws sends LWS_WRITE_HTTP_FINAL
- * as it is. Returns 1 when sent, -1 on error. */
+/* Status line, headers and body go out in one write: one send() per reply
+ * (http_reply calls it at once). For HTTP/1.x lws sends LWS_WRITE_HTTP_FINAL
+ * as it is. close: "Connection: close" (and "Retry-After: 0" on a 503).
+ * Returns 1 when sent, -1 on error. */
 #define REPLY_HEAD_MAX 512
 
 static int write_reply(struct wsgw_http *h, struct lws *wsi, bool close)
