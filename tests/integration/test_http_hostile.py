@@ -140,17 +140,22 @@ async def test_pipelined_requests(start_gateway):
     assert time.monotonic() - t0 < 5 and rc == 0, f"SIGTERM: rc {rc} after {time.monotonic() - t0:.1f}s"
 
 
-async def test_pipelined_get_while_reply_pending(start_gateway):
-    """A GET whose reply waits for acks (require-ack) with another request queued
-    behind it on the socket: the first keeps its own reply (408 after the ack
-    timeout), then the second is served."""
-    gw = start_gateway(wsdo_ack_timeout=1)
+async def test_pipelined_request_behind_a_pending_reply(start_gateway):
+    """A POST whose reply waits for acks (require-ack) with a GET queued behind it on
+    the socket: the gateway does not spin meanwhile (lws would hand the queued bytes
+    to the finished POST on every loop), the POST keeps its own reply (408 after the
+    ack timeout), then the GET is served."""
+    gw = start_gateway(wsdo_ack_timeout=2)
     l = await gw.listen("ack")
-    payload = get(gw.path("ack", "emit") + "?require-ack=true&x=1") + get(gw.path("ack", "emit") + "?y=2")
-    rs, _ = await asyncio.to_thread(exchange, gw.ws_port, payload, 2)
+    payload = post(gw.path("ack", "emit") + "?require-ack=true", {"x": 1}) + get(gw.path("ack", "emit") + "?y=2")
+    exchanging = asyncio.create_task(asyncio.to_thread(exchange, gw.ws_port, payload, 2))
+    await asyncio.sleep(0.3)
+    await asyncio.to_thread(gateway_is_idle, gw, 1.2)
+    rs, _ = await exchanging
     assert [r[0] for r in rs] == [408, 200], rs
+    assert rs[0][2]["error"] == "ACK_TIMEOUT", rs
     frames = [(await l.recv_type("DATA"))["payload"] for _ in range(2)]
-    assert frames == [{"x": "1"}, {"y": "2"}], frames
+    assert frames == [{"x": 1}, {"y": "2"}], frames
 
 
 def _trickle(port, path, total, interval, limit):
