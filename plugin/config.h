@@ -26,6 +26,8 @@ struct wsgw_config {
 	 * presence tree, acks and claims like a gateway session (NULL-terminated). */
 	char **bridge_usernames;
 	int max_connections;
+	int max_http_connections; /* client connections that are not WebSockets (yet) */
+	int fd_reserve;           /* descriptors kept free for the broker */
 	long max_frame_size;
 	long max_queue_bytes;     /* per client: its queue, lws's partial write and its kernel send buffer */
 	long max_total_queue_bytes;   /* every client's queue together */
@@ -34,6 +36,7 @@ struct wsgw_config {
 	double idle_timeout;      /* 0 = off */
 	double ws_ping_interval;  /* WebSocket pings; 0 = off; at most idle_timeout / 2 in effect */
 	int http_keepalive_timeout;   /* seconds an idle keep-alive HTTP connection is kept */
+	double http_body_timeout;     /* a request body must arrive within this, from its headers */
 	double rate_limit;        /* frames per second */
 	double rate_burst;
 	int mqtt_keepalive;

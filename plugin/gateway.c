@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <uthash.h>
 #include <ev.h>
 
@@ -206,6 +207,7 @@ static void gw_tick(lws_sorted_usec_list_t *sul)
 		mux_tick(gw);
 	}
 	core_tick(gw, now);
+	http_reap(gw);
 	for(struct wsgw_session *s = gw->sessions, *next; s; s = next){
 		next = s->next;
 		if(misc && s->link) link_misc(s->link);
@@ -264,6 +266,12 @@ static int cb_main(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if(gw->stop) gw_begin_shutdown(gw);
 		return 0;
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		/* wsi is the listener here: an accepted socket not adopted yet */
+		return user ? http_conn_filter(gw, user) : 0;
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		http_conn_open(gw, wsi);
+		return 0;
 	case LWS_CALLBACK_HTTP:
 	case LWS_CALLBACK_HTTP_BODY:
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
@@ -285,6 +293,7 @@ static int cb_main(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		if(pss && pss->kind == WSGW_PSS_SESSION && pss->u.session) session_free(pss->u.session);
 		else if(pss && pss->kind == WSGW_PSS_HTTP && pss->u.http) http_free(pss->u.http);
 		if(pss) pss->kind = WSGW_PSS_NONE;
+		http_conn_close(gw, wsi);
 		return 0;
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
@@ -330,6 +339,7 @@ static void *gw_thread(void *arg)
 	lws_sul_cancel(&gw->connq_sul);
 	lws_context_destroy(gw->ctx);
 	gw->ctx = NULL;
+	http_reap(gw);
 	if(gw->evloop){
 		ev_loop_destroy(gw->evloop);
 		gw->evloop = NULL;
@@ -480,6 +490,54 @@ static void listen_describe(struct wsgw_gw *gw, const int *before, int nbefore, 
 			gw->cfg->listen_port);
 }
 
+/* Descriptors: raise the soft RLIMIT_NOFILE to the hard one, keep
+ * fd_reserve of them for the broker (no client is accepted on a descriptor
+ * at or above limit - reserve), and lower the connection caps if they would
+ * need more than the rest. A WebSocket client takes up to 3 descriptors (its
+ * socket, its MQTT session's socket and the broker's end of it), 1 with
+ * wsdo_shared_sessions (websockets.do listeners); an HTTP connection 1.
+ * Broker thread, at start. */
+static void gw_fd_budget(struct wsgw_gw *gw)
+{
+	struct wsgw_config *cfg = gw->cfg;
+	struct rlimit rl;
+	long budget, need, per_ws = cfg->wsdo_shared_sessions ? 1 : 3;
+
+	gw->fd_limit = 0;
+	gw->fd_reserve = cfg->fd_reserve;
+	if(getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
+	if(rl.rlim_cur < rl.rlim_max){
+		rlim_t old = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+		if(setrlimit(RLIMIT_NOFILE, &rl) == 0){
+			mosquitto_log_printf(MOSQ_LOG_INFO, "wsgw: descriptor limit (RLIMIT_NOFILE) raised from %lu to %lu",
+					(unsigned long)old, (unsigned long)rl.rlim_cur);
+		}else{
+			rl.rlim_cur = old;
+		}
+	}
+	gw->fd_limit = rl.rlim_cur > 0x7fffffff ? 0x7fffffff : (long)rl.rlim_cur;
+	if(gw->fd_reserve > gw->fd_limit / 2){
+		mosquitto_log_printf(MOSQ_LOG_WARNING, "wsgw: plugin_opt_fd_reserve %d is more than half the descriptor "
+				"limit %ld: keeping %ld for the broker", gw->fd_reserve, gw->fd_limit, gw->fd_limit / 2);
+		gw->fd_reserve = (int)(gw->fd_limit / 2);
+	}
+	budget = gw->fd_limit - gw->fd_reserve;
+	need = per_ws * cfg->max_connections + cfg->max_http_connections;
+	if(need > budget){
+		int old_ws = cfg->max_connections, old_http = cfg->max_http_connections;
+		if(cfg->max_http_connections > budget / 4) cfg->max_http_connections = (int)(budget / 4 > 1 ? budget / 4 : 1);
+		cfg->max_connections = (int)((budget - cfg->max_http_connections) / per_ws);
+		if(cfg->max_connections < 1) cfg->max_connections = 1;
+		mosquitto_log_printf(MOSQ_LOG_WARNING, "wsgw: the descriptor limit %ld (RLIMIT_NOFILE) less plugin_opt_fd_reserve %d "
+				"leaves %ld descriptors; max_connections %d x %ld + max_http_connections %d need %ld: "
+				"lowered to max_connections %d, max_http_connections %d (raise the limit, e.g. LimitNOFILE= in "
+				"the broker's systemd unit, to keep them)",
+				gw->fd_limit, gw->fd_reserve, budget, old_ws, per_ws, old_http, need,
+				cfg->max_connections, cfg->max_http_connections);
+	}
+}
+
 int gw_start(struct wsgw_gw *gw)
 {
 	struct lws_context_creation_info info;
@@ -492,6 +550,7 @@ int gw_start(struct wsgw_gw *gw)
 	gw_random(boot, sizeof(boot));
 	for(size_t i = 0; i < sizeof(boot); i++) snprintf(gw->boot_id + 2*i, 3, "%02x", boot[i]);
 	if(gw_load_keys(gw)) return -1;
+	gw_fd_budget(gw);
 
 	if(gw->cfg->wsdo_enable) gw_mount(gw, gw->cfg->wsdo_mount, &wsgw_dialect_wsdo);
 #ifdef WSGW_HAVE_OP

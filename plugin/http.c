@@ -2,15 +2,97 @@
  * body collection with a cap, and replies that may come later (require-ack). */
 #include "wsgw.h"
 
+#include <mosquitto_broker.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
 
 #define HDR_MAX 1024
+
+/* ---- pipelined requests ----
+ *
+ * lws 4.1 keeps the bytes a read brought beyond the current request (the
+ * next, pipelined, requests) in the connection's "buflist", and parses the
+ * next request from there once the current transaction is completed. For a
+ * request that has a body, lws_http_action() then feeds the head of that
+ * buflist, which still starts with the request's own headers, to
+ * LWS_CALLBACK_HTTP_BODY, and loops on the rest for good (the body is
+ * "complete" but the buflist never empties): the gateway thread spins and
+ * BODY_COMPLETION is called again and again. A callback cannot break that
+ * loop (closing there frees the connection twice). And while a reply is
+ * deferred, lws hands the buffered bytes to the finished request again on
+ * every loop (BODY_COMPLETION once more, or a GET's headers overwritten).
+ *
+ * So: (1) a connection reads nothing from the end of a request until its
+ * reply is written and the transaction completed (rx flow control), and
+ * (2) a request with a body that lws parsed from its buffer, not from a
+ * read, is answered at once, before lws reaches that loop, with a 503,
+ * Retry-After and Connection: close, and the connection is closed: the
+ * client sends it again. Requests without a body (GET) are served in order
+ * however they arrive. Whether lws read the socket since the previous
+ * transaction ended is told by the kernel: bytes the TCP stack received
+ * minus bytes still queued = bytes the process has read. */
+
+struct wsgw_conn {
+	uint64_t read_mark;     /* bytes read from the socket when the last transaction ended */
+	bool marked;
+};
+
+/* Bytes lws has read from the socket so far. `late` orders the two calls
+ * so that a byte arriving between them makes the result too large
+ * (late) or too small (!late), never the other way. */
+static bool socket_bytes_read(struct lws *wsi, bool late, uint64_t *out)
+{
+	int fd = lws_get_socket_fd(wsi), inq = 0;
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if(fd < 0) return false;
+	memset(&ti, 0, sizeof(ti));
+	if(late && ioctl(fd, SIOCINQ, &inq)) return false;
+	if(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len)
+			|| len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received)){
+		return false;
+	}
+	if(!late && ioctl(fd, SIOCINQ, &inq)) return false;
+	*out = ti.tcpi_bytes_received - (uint64_t)(inq > 0 ? inq : 0);
+	return true;
+}
+
+/* The request whose headers lws just parsed came from its buffer of
+ * pipelined bytes (no read since the previous transaction ended). */
+static bool from_pipeline(struct lws *wsi)
+{
+	struct wsgw_conn *c = lws_get_opaque_user_data(wsi);
+	uint64_t now;
+
+	if(!c || !c->marked) return false;   /* the first request on the connection */
+	if(!socket_bytes_read(wsi, false, &now)) return true;
+	return now <= c->read_mark;
+}
+
+static void mark_transaction_end(struct lws *wsi)
+{
+	struct wsgw_conn *c = lws_get_opaque_user_data(wsi);
+	if(c) c->marked = socket_bytes_read(wsi, true, &c->read_mark);
+}
+
+/* No more input on this connection until rx_resume. */
+static void rx_pause(struct wsgw_http *h)
+{
+	lws_rx_flow_control(h->wsi, 0);
+}
 
 void http_free(struct wsgw_http *h)
 {
 	if(!h) return;
+	lws_sul_cancel(&h->body_sul);
 	if(h->priv && h->dialect && h->dialect->http_gone) h->dialect->http_gone(h);
 	free(h->subpath);
 	free(h->body);
@@ -18,15 +100,56 @@ void http_free(struct wsgw_http *h)
 	free(h);
 }
 
+static int write_reply(struct wsgw_http *h, struct lws *wsi, bool close);
+
+void http_reap(struct wsgw_gw *gw)
+{
+	while(gw->http_reap){
+		struct wsgw_http *h = gw->http_reap;
+		gw->http_reap = h->reap_next;
+		http_free(h);
+	}
+}
+
+/* The reply goes out at once, not from a WRITEABLE callback: lws 4.1 does
+ * not service POLLOUT of an HTTP connection whose input is paused (see the
+ * top of the file), and input stays paused until the reply is out. What
+ * the socket does not take now, lws sends as it can. Then the transaction
+ * ends and the next request may come. h stays valid (no longer the
+ * connection's) until the next tick: callers may still look at it. */
 void http_reply(struct wsgw_http *h, int status, char *json_body)
 {
-	if(h->status){
+	struct lws *wsi = h->wsi;
+	struct wsgw_pss *pss = wsi ? lws_wsi_user(wsi) : NULL;
+	bool reuse;
+	int rc;
+
+	if(h->status || !wsi){
 		free(json_body);
 		return;
 	}
 	h->status = status;
 	h->reply = json_body ? json_body : strdup("{}");
-	lws_callback_on_writable(h->wsi);
+	lws_sul_cancel(&h->body_sul);
+	/* Keep the connection only when the whole request was read. */
+	reuse = (!h->is_post && !h->is_other_method) || h->body_complete;
+	rc = h->reply ? write_reply(h, wsi, !reuse) : -1;
+	if(pss && pss->kind == WSGW_PSS_HTTP && pss->u.http == h){
+		pss->kind = WSGW_PSS_NONE;
+		pss->u.http = NULL;
+	}
+	h->reap_next = h->gw->http_reap;
+	h->gw->http_reap = h;
+	if(rc < 0 || !reuse){
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	mark_transaction_end(wsi);
+	if(lws_http_transaction_completed(wsi)){
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	lws_rx_flow_control(wsi, 1);   /* the next request, buffered or not */
 }
 
 void http_reply_error(struct wsgw_http *h, int status, const char *code, const char *message)
@@ -100,6 +223,23 @@ static void dispatch(struct wsgw_http *h)
 	m->dialect->http(h, sub);
 }
 
+static void body_timeout(lws_sorted_usec_list_t *sul)
+{
+	struct wsgw_http *h = lws_container_of(sul, struct wsgw_http, body_sul);
+
+	if(h->body_complete || h->status) return;
+	rx_pause(h);
+	http_reply_error(h, 408, "REQUEST_TIMEOUT", "the body did not arrive within http_body_timeout");
+}
+
+/* Content-Length > 0: lws will read a body after the headers. */
+static bool has_body(struct lws *wsi)
+{
+	char cl[32];
+	if(lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) return false;
+	return strtoull(cl, NULL, 10) > 0;
+}
+
 static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, const char *path)
 {
 	struct wsgw_http *h = calloc(1, sizeof(*h));
@@ -117,6 +257,15 @@ static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, cons
 	pss->u.http = h;
 	known = method_of(wsi, &h->is_post) == 0;
 	h->is_other_method = !known;
+	if(has_body(wsi) && from_pipeline(wsi)){
+		/* Answered now, before lws's body loop (see the top of the file),
+		 * and the connection is closed: the client sends it again. */
+		h->status = 503;
+		h->reply = strdup("{\"error\":\"PIPELINED_BODY\",\"message\":"
+				"\"a pipelined request with a body is not served: send it again\"}");
+		if(h->reply) write_reply(h, wsi, true);
+		return -1;
+	}
 	if(gw->stopping){
 		http_reply_error(h, 503, "SHUTDOWN", NULL);
 		return 0;
@@ -136,19 +285,27 @@ static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, cons
 			http_reply_error(h, 411, "LENGTH_REQUIRED", "send the body with a Content-Length");
 			return 0;
 		}
-		if(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH)) return 0;   /* wait for the body */
+		if(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH)){
+			/* Wait for the body, for http_body_timeout at most (lws's own
+			 * timeout restarts with every piece of it). */
+			lws_sul_schedule(gw->ctx, 0, &h->body_sul, body_timeout,
+					(lws_usec_t)(gw->cfg->http_body_timeout * LWS_US_PER_SEC));
+			return 0;
+		}
 		h->body_complete = true;   /* no body at all */
 	}
+	rx_pause(h);
 	dispatch(h);
 	return 0;
 }
 
-/* Status line, headers and body go out in one write: one send() and one
- * writable round trip per reply. For HTTP/1.x lws sends LWS_WRITE_HTTP_FINAL
- * as it is. Returns 1 when sent, -1 on error. */
+/* Status line, headers and body go out in one write: one send() per reply
+ * (http_reply calls it at once). For HTTP/1.x lws sends LWS_WRITE_HTTP_FINAL
+ * as it is. close: "Connection: close" (and "Retry-After: 0" on a 503).
+ * Returns 1 when sent, -1 on error. */
 #define REPLY_HEAD_MAX 512
 
-static int write_reply(struct wsgw_http *h, struct lws *wsi)
+static int write_reply(struct wsgw_http *h, struct lws *wsi, bool close)
 {
 	size_t len = strlen(h->reply);
 	unsigned char *buf = malloc(LWS_PRE + REPLY_HEAD_MAX + len);
@@ -165,6 +322,10 @@ static int write_reply(struct wsgw_http *h, struct lws *wsi)
 				(const unsigned char *)h->allow, (int)strlen(h->allow), &p, end))
 			|| (h->retry_after && lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
 				(const unsigned char *)h->retry_after, (int)strlen(h->retry_after), &p, end))
+			|| (close && lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+				(const unsigned char *)"close", 5, &p, end))
+			|| (close && h->status == 503 && !h->retry_after && lws_add_http_header_by_name(wsi,
+				(const unsigned char *)"retry-after:", (const unsigned char *)"0", 1, &p, end))
 			|| lws_finalize_http_header(wsi, &p, end)){
 		goto out;
 	}
@@ -205,25 +366,15 @@ int http_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons r
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if(h && !h->status){
+		if(h && !h->body_complete){
 			h->body_complete = true;
-			dispatch(h);
+			lws_sul_cancel(&h->body_sul);
+			rx_pause(h);
+			if(!h->status) dispatch(h);
 		}
 		return 0;
-	case LWS_CALLBACK_HTTP_WRITEABLE: {
-		int rc;
-		bool reuse;
-		if(!h || !h->status) return 0;
-		rc = write_reply(h, wsi);
-		if(rc <= 0) return rc;
-		/* Keep the connection only when the whole request was read. */
-		reuse = (!h->is_post && !h->is_other_method) || h->body_complete;
-		http_free(h);
-		pss->kind = WSGW_PSS_NONE;
-		pss->u.http = NULL;
-		if(!reuse) return -1;
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
-	}
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return 0;   /* replies are written by http_reply */
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if(h){
@@ -235,4 +386,69 @@ int http_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons r
 	default:
 		return 0;
 	}
+}
+
+/* ---- client connections: caps and the descriptor reserve ---- */
+
+static const char refused_reply[] =
+	"HTTP/1.1 503 Service Unavailable\r\n"
+	"content-type: application/json\r\n"
+	"content-length: 32\r\n"
+	"cache-control: no-store\r\n"
+	"retry-after: 1\r\n"
+	"connection: close\r\n"
+	"\r\n"
+	"{\"error\":\"TOO_MANY_CONNECTIONS\"}";
+
+int http_conn_filter(struct wsgw_gw *gw, const struct lws_filter_network_conn_args *a)
+{
+	const struct wsgw_config *cfg = gw->cfg;
+	int others = gw->nclients - gw->nsessions;   /* HTTP, or not upgraded yet */
+	const char *why = NULL;
+	int64_t now;
+
+	if(gw->fd_limit > 0 && (long)a->accept_fd >= gw->fd_limit - gw->fd_reserve){
+		why = "descriptors";
+	}else if(others >= cfg->max_http_connections){
+		why = "max_http_connections";
+	}else if(gw->nclients >= cfg->max_connections + cfg->max_http_connections){
+		why = "max_connections + max_http_connections";
+	}
+	if(!why) return 0;
+	/* Best effort: a fresh socket takes this much without blocking. */
+	if(send(a->accept_fd, refused_reply, sizeof(refused_reply) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0){
+		/* nothing more to do: the socket is closed next */
+	}
+	gw->refused++;
+	now = gw_now_ms();
+	if(now - gw->refuse_log_ms >= 10000){
+		wsgw_log(MOSQ_LOG_WARNING, "refusing connections (%s): %lu in the last %llds; "
+				"%d client connections (%d WebSockets), descriptor %d of %ld, %d kept for the broker",
+				why, gw->refused, gw->refuse_log_ms ? (long long)((now - gw->refuse_log_ms) / 1000) : 0LL,
+				gw->nclients, gw->nsessions, (int)a->accept_fd, gw->fd_limit, gw->fd_reserve);
+		gw->refuse_log_ms = now;
+		gw->refused = 0;
+	}
+	return 1;
+}
+
+void http_conn_open(struct wsgw_gw *gw, struct lws *wsi)
+{
+	struct wsgw_conn *c;
+
+	if(lws_get_opaque_user_data(wsi)) return;
+	c = calloc(1, sizeof(*c));
+	if(!c) return;   /* then it is not counted (and not checked for pipelining) */
+	lws_set_opaque_user_data(wsi, c);
+	gw->nclients++;
+}
+
+void http_conn_close(struct wsgw_gw *gw, struct lws *wsi)
+{
+	struct wsgw_conn *c = lws_get_opaque_user_data(wsi);
+
+	if(!c) return;
+	lws_set_opaque_user_data(wsi, NULL);
+	free(c);
+	gw->nclients--;
 }

@@ -236,6 +236,8 @@ struct wsgw_http {
 	char *reply;
 	const char *allow;               /* Allow header for 405 */
 	const char *retry_after;         /* Retry-After header (seconds) for 503 */
+	lws_sorted_usec_list_t body_sul; /* http_body_timeout, while the body is read */
+	struct wsgw_http *reap_next;     /* replied: freed at the next tick (gw->http_reap) */
 };
 
 /* Sets the reply (takes the body) and asks lws to write it. */
@@ -249,6 +251,14 @@ size_t http_query(struct wsgw_http *h, char *buf, size_t buflen, const char **ke
 int http_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons reason,
 		struct wsgw_pss *pss, void *in, size_t len);
 void http_free(struct wsgw_http *h);
+void http_reap(struct wsgw_gw *gw);   /* frees the requests replied to */
+/* Client connections (HTTP, handshakes, WebSockets), counted from accept to
+ * WSI_DESTROY. conn_filter runs before lws adopts an accepted socket:
+ * nonzero refuses it (after a canned 503) when a cap or the descriptor
+ * reserve is reached. */
+int http_conn_filter(struct wsgw_gw *gw, const struct lws_filter_network_conn_args *a);
+void http_conn_open(struct wsgw_gw *gw, struct lws *wsi);
+void http_conn_close(struct wsgw_gw *gw, struct lws *wsi);
 
 /* ---- core.c: the gateway's own broker session and the presence mirror ---- */
 int core_start(struct wsgw_gw *gw);
@@ -284,6 +294,12 @@ struct wsgw_gw {
 	struct wsgw_session *sessions;
 	int nsessions;
 	size_t queued_bytes;             /* every session's qbytes + lws_held (max_total_queue_bytes) */
+	int nclients;                    /* accepted client connections of any kind (http.c) */
+	long fd_limit;                   /* RLIMIT_NOFILE (soft) at start, or 0 if unknown */
+	int fd_reserve;                  /* descriptors left to the broker: no accept at or above fd_limit - fd_reserve */
+	int64_t refuse_log_ms;           /* last "connection refused" log line */
+	unsigned long refused;           /* connections refused since then */
+	struct wsgw_http *http_reap;     /* requests replied to, freed by http_reap() */
 	struct wsgw_channel_index *channels;
 
 	struct wsgw_link *core;

@@ -73,6 +73,9 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg->client_id_prefix, "wsgw-");
 	assert_null(cfg->bridge_usernames);
 	assert_int_equal(cfg->max_connections, 10000);
+	assert_int_equal(cfg->max_http_connections, 2000);
+	assert_int_equal(cfg->fd_reserve, 1024);
+	assert_true(cfg->http_body_timeout == 10.0);
 	assert_int_equal(cfg->max_frame_size, 65536);
 	assert_int_equal(cfg->max_queue_bytes, 1048576);
 	assert_int_equal(cfg->max_total_queue_bytes, 268435456);
@@ -124,6 +127,12 @@ static void test_int_ok(void **state)
 	assert_int_equal(cfg->broker_port, 1883);
 	set_ok(cfg, "max_connections", "1000000");
 	assert_int_equal(cfg->max_connections, 1000000);
+	set_ok(cfg, "max_http_connections", "1");
+	assert_int_equal(cfg->max_http_connections, 1);
+	set_ok(cfg, "fd_reserve", "0");
+	assert_int_equal(cfg->fd_reserve, 0);
+	set_ok(cfg, "http_body_timeout", "0.5");
+	assert_true(cfg->http_body_timeout == 0.5);
 	set_ok(cfg, "mqtt_keepalive", "5");
 	assert_int_equal(cfg->mqtt_keepalive, 5);
 	set_ok(cfg, "max_frame_size", "256");
@@ -162,6 +171,14 @@ static void test_int_bad(void **state)
 	assert_int_equal(cfg->broker_port, 0);
 	set_bad(cfg, "max_connections", "0");
 	set_bad(cfg, "max_connections", "1000001");
+	set_bad(cfg, "max_http_connections", "0");
+	set_bad(cfg, "max_http_connections", "1000001");
+	assert_int_equal(cfg->max_http_connections, 2000);
+	set_bad(cfg, "fd_reserve", "-1");
+	assert_int_equal(cfg->fd_reserve, 1024);
+	set_bad(cfg, "http_body_timeout", "0");
+	set_bad(cfg, "http_body_timeout", "3601");
+	assert_true(cfg->http_body_timeout == 10.0);
 	set_bad(cfg, "mqtt_keepalive", "4");
 	set_bad(cfg, "mqtt_keepalive", "65536");
 	assert_int_equal(cfg->mqtt_keepalive, 60);
