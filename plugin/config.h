@@ -20,6 +20,7 @@ struct wsgw_config {
 	int max_connections;
 	long max_frame_size;
 	long max_queue_bytes;
+	int max_subscriptions;    /* per session: op topics, Telegraphy subscriptions */
 	char **origins;           /* exact Origin strings, NULL-terminated; NULL = any */
 	double handshake_timeout;
 	double idle_timeout;      /* 0 = off */

@@ -69,6 +69,7 @@ static void test_defaults(void **state)
 	assert_true(cfg->presence_ttl == 60.0);
 	assert_string_equal(cfg->core_username, "wsgw");
 	assert_int_equal(cfg->max_connections, 10000);
+	assert_int_equal(cfg->max_subscriptions, 64);
 	assert_int_equal(cfg->max_frame_size, 65536);
 	assert_int_equal(cfg->max_queue_bytes, 1048576);
 	assert_null(cfg->origins);
@@ -118,6 +119,8 @@ static void test_int_ok(void **state)
 	assert_int_equal(cfg->broker_port, 1883);
 	set_ok(cfg, "max_connections", "1000000");
 	assert_int_equal(cfg->max_connections, 1000000);
+	set_ok(cfg, "max_subscriptions", "100000");
+	assert_int_equal(cfg->max_subscriptions, 100000);
 	set_ok(cfg, "mqtt_keepalive", "5");
 	assert_int_equal(cfg->mqtt_keepalive, 5);
 	set_ok(cfg, "max_frame_size", "256");
@@ -148,6 +151,8 @@ static void test_int_bad(void **state)
 	assert_int_equal(cfg->broker_port, 0);
 	set_bad(cfg, "max_connections", "0");
 	set_bad(cfg, "max_connections", "1000001");
+	set_bad(cfg, "max_subscriptions", "0");
+	set_bad(cfg, "max_subscriptions", "100001");
 	set_bad(cfg, "mqtt_keepalive", "4");
 	set_bad(cfg, "mqtt_keepalive", "65536");
 	assert_int_equal(cfg->mqtt_keepalive, 60);
