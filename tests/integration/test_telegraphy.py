@@ -210,3 +210,22 @@ async def test_reconnect_from_another_host_is_refused(start_gateway):
     same = await TeleClient.open(gw)
     r = await same.call("RECONNECT", {"session_token": session})
     assert r["status"] == "CONNECTED", r
+
+
+async def test_subscriptions_per_session_are_capped(start_gateway):
+    gw = gateway(start_gateway, max_subscriptions="2")
+    c, _ = await connected(gw)
+    assert (await c.subscribe("chat.message"))["status"] == "SUBSCRIBED"
+    assert (await c.subscribe("chat.message", {"room": "a"}))["status"] == "SUBSCRIBED"
+    r = await c.subscribe("chat.typing")
+    assert r["success"] is False and r["status"] == "TOO_MANY_SUBSCRIPTIONS", r
+    assert "max_subscriptions" in r["data"]["message"], r
+    gw.mosquitto_pub("wsgw/telegraphy/chat/typing", '{"who": "bob"}')
+    await c.no_event()
+    # an existing one may be subscribed again; the connection is kept
+    assert (await c.subscribe("chat.message", permanent=True))["status"] == "SUBSCRIBED"
+    r = await c.call("UNSUBSCRIBE", {"event_name": "chat.message", "filters": {"room": "a"}})
+    assert r["status"] == "UNSUBSCRIBED", r
+    assert (await c.subscribe("chat.typing"))["status"] == "SUBSCRIBED"
+    gw.mosquitto_pub("wsgw/telegraphy/chat/typing", '{"who": "bob"}')
+    assert (await c.event("chat.typing"))["data"] == {"who": "bob"}
