@@ -163,7 +163,8 @@ static void publish_claim(struct comet_client *c)
 
 static void slot_release(struct comet_client *c)
 {
-	core_slot_release(c->s->gw, state(c->s->gw)->mirror_key, c->slot, c->s->link_lost_ms != 0);
+	core_slot_release(c->s->gw, state(c->s->gw)->mirror_key, c->slot,
+			c->s->link_lost_ms ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
 	c->slot = -1;
 }
 

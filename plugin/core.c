@@ -11,12 +11,12 @@
 #include <string.h>
 
 #define CORE_RETRY_MS 1000
-#define SLOT_HOLD_MS 1000
 
 /* ---- presence slots ---- */
 
 struct slot {
 	int64_t busy_until;          /* 0 free; INT64_MAX held; else free from then on */
+	bool clearing;               /* released: free when its clear comes back */
 	void (*heal)(void *owner);
 	void *owner;
 };
@@ -82,6 +82,7 @@ int core_slot_take(struct wsgw_gw *gw, const char *key, char out[CORE_SLOT_SIZE]
 		sk->n++;
 	}
 	sk->slots[i].busy_until = INT64_MAX;
+	sk->slots[i].clearing = false;
 	sk->slots[i].heal = heal;
 	sk->slots[i].owner = owner;
 	sk->held++;
@@ -89,7 +90,7 @@ int core_slot_take(struct wsgw_gw *gw, const char *key, char out[CORE_SLOT_SIZE]
 	return i;
 }
 
-void core_slot_release(struct wsgw_gw *gw, const char *key, int n, bool lost)
+void core_slot_release(struct wsgw_gw *gw, const char *key, int n, enum core_slot_end how)
 {
 	struct core_slots *cs = gw->slots;
 	struct slot_key *sk = NULL;
@@ -98,7 +99,12 @@ void core_slot_release(struct wsgw_gw *gw, const char *key, int n, bool lost)
 	if(!cs || n < 0 || !key) return;
 	HASH_FIND_STR(cs->keys, key, sk);
 	if(!sk || n >= sk->n || sk->slots[n].busy_until != INT64_MAX) return;
-	sk->slots[n].busy_until = now + (lost ? (int64_t)gw->cfg->mqtt_keepalive * 1500 + 1000 : SLOT_HOLD_MS);
+	/* A late will of a session the broker has not seen die yet comes within
+	 * 1.5 keepalives; a clear that never comes back (core down) is waited for
+	 * as long. */
+	sk->slots[n].busy_until = how == CORE_SLOT_CLEARED ? now
+		: now + (int64_t)gw->cfg->mqtt_keepalive * 1500 + 1000;
+	sk->slots[n].clearing = how == CORE_SLOT_CLEARING;
 	sk->slots[n].heal = NULL;
 	sk->slots[n].owner = NULL;
 	sk->held--;
@@ -125,8 +131,8 @@ void core_slots_free(struct wsgw_gw *gw)
 	gw->slots = NULL;
 }
 
-/* An entry of ours was cleared: if its slot is still held, the holder
- * publishes it again. */
+/* An entry of ours was cleared (the broker has applied it): a released slot
+ * is free from now on; one that is still held is published again. */
 static void slot_cleared(struct wsgw_gw *gw, const char *key, const char *level)
 {
 	struct core_slots *cs = gw->slots;
@@ -141,7 +147,13 @@ static void slot_cleared(struct wsgw_gw *gw, const char *key, const char *level)
 	n = strtol(level + tlen + 1, &end, 10);
 	if(*end || n < 0) return;
 	HASH_FIND_STR(cs->keys, key, sk);
-	if(!sk || n >= sk->n || sk->slots[n].busy_until != INT64_MAX || !sk->slots[n].heal) return;
+	if(!sk || n >= sk->n) return;
+	if(sk->slots[n].clearing){
+		sk->slots[n].clearing = false;
+		sk->slots[n].busy_until = 0;
+		return;
+	}
+	if(sk->slots[n].busy_until != INT64_MAX || !sk->slots[n].heal) return;
 	wsgw_log(MOSQ_LOG_INFO, "presence %s/%s was cleared while held; republishing", key, level);
 	sk->slots[n].heal(sk->slots[n].owner);
 }

@@ -100,8 +100,11 @@ static json_t *user_json(const struct op_state *st)
 
 static void sub_free(struct op_sub *sub)
 {
-	/* Held while the session is (detached too: resume republishes it). */
-	if(sub->key) core_slot_release(sub->gw, sub->key, sub->slot, false);
+	/* Held while the session is (detached too: resume republishes it). An
+	 * attached session has just sent the clear (unsub); a detached one sent
+	 * it when its socket went, session_expiry (>= 1 s) ago. */
+	if(sub->key) core_slot_release(sub->gw, sub->key, sub->slot,
+			sub->st->attached ? CORE_SLOT_CLEARING : CORE_SLOT_CLEARED);
 	free(sub->name);
 	free(sub->mqtt);
 	free(sub->key);

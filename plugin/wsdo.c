@@ -319,7 +319,8 @@ static int ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
 
 static void client_free(struct wsdo_client *c)
 {
-	if(c->key) core_slot_release(c->s->gw, c->key, c->slot, c->s->link_lost_ms != 0);
+	if(c->key) core_slot_release(c->s->gw, c->key, c->slot,
+			c->s->link_lost_ms ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
 	free(c->topic);
 	free(c->direct_topic);
 	free(c->presence_topic);

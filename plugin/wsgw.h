@@ -241,10 +241,13 @@ int core_subscribe(struct wsgw_gw *gw, const char *topic);
 #define CORE_SLOT_SIZE 32
 int core_slot_take(struct wsgw_gw *gw, const char *key, char out[CORE_SLOT_SIZE],
 		void (*heal)(void *owner), void *owner);
-/* Gives the slot back. It is reused no sooner than a second later, or, with
- * lost (the broker session died unseen: its will may come late), after 1.5
- * mqtt_keepalive + 1 s. Idempotent for n < 0. */
-void core_slot_release(struct wsgw_gw *gw, const char *key, int n, bool lost);
+/* Gives the slot back, saying what became of its entry: CLEARED (cleared
+ * long ago: free now), CLEARING (a clear or will is on its way: free when the
+ * core sees it come back, so the next holder's entry cannot be wiped by it),
+ * LOST (the broker session died unseen: its will may come up to 1.5
+ * mqtt_keepalive later, so the slot waits that long + 1 s). Ignores n < 0. */
+enum core_slot_end { CORE_SLOT_CLEARED, CORE_SLOT_CLEARING, CORE_SLOT_LOST };
+void core_slot_release(struct wsgw_gw *gw, const char *key, int n, enum core_slot_end how);
 void core_slots_free(struct wsgw_gw *gw);
 
 /* ---- gateway.c ---- */
