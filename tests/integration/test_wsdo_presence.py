@@ -142,3 +142,27 @@ async def test_graceful_shutdown_clears_presence(start_gateway):
     gw.start(plugin=False)  # plain broker on the same persistence: what did shutdown leave?
     assert await retained(gw, presence_topic("bye")) == {}
     assert rc == 0, f"broker exit code {rc}"
+
+
+async def test_slots_are_reused_and_a_late_clear_heals(start_gateway):
+    # Entries sit on this gateway's lowest free slot of the channel, so the
+    # broker's retain tree (which never frees a node) does not grow per
+    # connection; the member id stays the payload's clientID.
+    gw = start_gateway()
+    device = gw.mqtt()
+    device.subscribe(presence_topic("slot"))
+    a = await gw.listen("slot")
+    t = (await device.take(entry_of("wsgw/presence/wsdo/slot/", a.id), what="a's entry")).topic
+    assert t.rsplit("/", 1)[1] != a.id, t
+    await a.close()
+    await device.take(lambda m: m.topic == t and not m.payload, what="a's entry cleared")
+    b = await gw.listen("slot")
+    m = await device.take(entry_of("wsgw/presence/wsdo/slot/", b.id), what="b's entry")
+    assert m.topic == t, f"the slot was not reused: {m.topic} after {t}"
+    # A clear arriving late (a will of the slot's previous holder) is healed at once.
+    watcher = await gw.listen("slot")
+    assert members(watcher.connected) == [{"clientID": b.id, "presence": {}}]
+    device.publish(t, "", retain=True)
+    await watcher.recv_type("PRESENCE:LEFT", 3, has_id(b.id))
+    await watcher.recv_type("PRESENCE:JOINED", 3, has_id(b.id))
+    assert holders(await retained(gw, presence_topic("slot")))[b.id] == t
