@@ -124,4 +124,6 @@ async def test_connect_disconnect_soak_is_flat(start_gateway, dialect):
     assert CYCLES < 200 or len(topics) >= 4, f"precondition: presence entries were seen ({topics})"
     assert new <= MAX_NEW_TOPICS_SHARE * (CYCLES // 2), \
         f"{dialect}: {new} new presence topics in the last {CYCLES // 2} cycles"
+    if os.environ.get("WSGW_PRELOAD"):
+        return   # a sanitizer's quarantine and shadow memory make RSS meaningless
     assert growth < MARGIN_KB, f"{dialect}: broker RSS grew {growth} kB over {CYCLES // 2} cycles"
