@@ -9,6 +9,7 @@
 static void member_free(struct mirror_member *m)
 {
 	if(!m) return;
+	free(m->slot);
 	free(m->id);
 	free(m->presence);
 	free(m->gateway);
@@ -21,24 +22,36 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+/* A clientID that can stand for a member: what a topic level could be. */
+static bool id_usable(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+	if(n == 0 || n > 256 || strpbrk(id, "/+#")) return false;
+	for(size_t i = 0; i < n; i++) if((unsigned char)id[i] < 0x20 || id[i] == 0x7f) return false;
+	return true;
+}
+
 /* Builds a member from a payload. A payload that is not a JSON object, or has no
  * object under "presence", gives the presence {}. */
-static struct mirror_member *member_parse(const char *id, const void *payload, size_t len)
+static struct mirror_member *member_parse(const char *slot, const void *payload, size_t len)
 {
 	struct mirror_member *m = calloc(1, sizeof(*m));
 	json_t *root, *pres;
+	const char *id;
 
 	if(!m) return NULL;
 	root = jsonutil_parse(payload, len, JSON_REJECT_DUPLICATES, NULL, 0);
 	pres = json_is_object(root) ? json_object_get(root, "presence") : NULL;
-	m->id = strdup(id);
+	id = json_string_value(json_object_get(root, "clientID"));
+	m->slot = strdup(slot);
+	m->id = strdup(id_usable(id) ? id : slot);
 	m->presence = json_is_object(pres) ? json_dumps(pres, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
 	if(json_is_object(root)){
 		m->gateway = dup_or_null(json_string_value(json_object_get(root, "gateway")));
 		m->boot = dup_or_null(json_string_value(json_object_get(root, "boot")));
 	}
 	json_decref(root);
-	if(!m->id || !m->presence){
+	if(!m->slot || !m->id || !m->presence){
 		member_free(m);
 		return NULL;
 	}
@@ -48,6 +61,7 @@ static struct mirror_member *member_parse(const char *id, const void *payload, s
 static void channel_free(struct mirror_channel *ch)
 {
 	struct mirror_member *m, *tmp;
+	HASH_CLEAR(hid, ch->by_id);
 	HASH_ITER(hh, ch->members, m, tmp){
 		HASH_DEL(ch->members, m);
 		member_free(m);
@@ -56,9 +70,34 @@ static void channel_free(struct mirror_channel *ch)
 	free(ch);
 }
 
+static void ids_add(struct mirror_channel *ch, struct mirror_member *m)
+{
+	struct mirror_member *other = NULL;
+	HASH_FIND(hid, ch->by_id, m->id, strlen(m->id), other);
+	m->by_id = !other;
+	if(!other) HASH_ADD_KEYPTR(hid, ch->by_id, m->id, strlen(m->id), m);
+}
+
+/* Takes m out of the id index; another entry with the same id takes its place. */
+static void ids_del(struct mirror_channel *ch, struct mirror_member *m)
+{
+	struct mirror_member *x, *tmp;
+	if(!m->by_id) return;
+	HASH_DELETE(hid, ch->by_id, m);
+	m->by_id = false;
+	HASH_ITER(hh, ch->members, x, tmp){
+		if(x != m && !x->by_id && !strcmp(x->id, m->id)){
+			HASH_ADD_KEYPTR(hid, ch->by_id, x->id, strlen(x->id), x);
+			x->by_id = true;
+			break;
+		}
+	}
+}
+
 static void member_remove(struct mirror *mr, struct mirror_channel *ch,
 		struct mirror_member *m, mirror_event_cb cb, void *ud)
 {
+	ids_del(ch, m);
 	HASH_DEL(ch->members, m);
 	ch->count--;
 	mr->members--;
@@ -70,12 +109,12 @@ static void member_remove(struct mirror *mr, struct mirror_channel *ch,
 	}
 }
 
-int mirror_apply(struct mirror *mr, const char *key, const char *id,
+int mirror_apply(struct mirror *mr, const char *key, const char *slot,
 		const void *payload, size_t len, uint32_t expiry_s, int64_t now_ms,
 		mirror_event_cb cb, void *ud)
 {
 	struct mirror_channel *ch = mirror_channel_find(mr, key);
-	struct mirror_member *old = mirror_member_find(ch, id);
+	struct mirror_member *old = mirror_slot_find(ch, slot);
 	struct mirror_member *m;
 
 	if(len == 0){
@@ -83,13 +122,23 @@ int mirror_apply(struct mirror *mr, const char *key, const char *id,
 		return 0;
 	}
 
-	m = member_parse(id, payload, len);
+	m = member_parse(slot, payload, len);
 	if(!m) return -1;
 	m->expires_ms = expiry_s ? now_ms + (int64_t)expiry_s * 1000 : 0;
 
+	if(old && strcmp(old->id, m->id)){
+		/* The slot has a new holder: the old one left. */
+		member_remove(mr, ch, old, cb, ud);
+		ch = mirror_channel_find(mr, key);
+		old = NULL;
+	}
 	if(old){
 		bool changed = strcmp(old->presence, m->presence) != 0;
-		HASH_REPLACE_STR(ch->members, id, m, old);
+		bool indexed = old->by_id;
+		if(indexed) HASH_DELETE(hid, ch->by_id, old);
+		HASH_REPLACE_STR(ch->members, slot, m, old);
+		m->by_id = indexed;
+		if(indexed) HASH_ADD_KEYPTR(hid, ch->by_id, m->id, strlen(m->id), m);
 		member_free(old);
 		if(changed && cb) cb(ud, ch->key, MIRROR_UPDATED, m);
 		return 0;
@@ -103,7 +152,8 @@ int mirror_apply(struct mirror *mr, const char *key, const char *id,
 		}
 		HASH_ADD_KEYPTR(hh, mr->channels, ch->key, strlen(ch->key), ch);
 	}
-	HASH_ADD_KEYPTR(hh, ch->members, m->id, strlen(m->id), m);
+	HASH_ADD_KEYPTR(hh, ch->members, m->slot, strlen(m->slot), m);
+	ids_add(ch, m);
 	ch->count++;
 	mr->members++;
 	if(cb) cb(ud, ch->key, MIRROR_JOINED, m);
@@ -137,7 +187,14 @@ struct mirror_channel *mirror_channel_find(const struct mirror *mr, const char *
 struct mirror_member *mirror_member_find(const struct mirror_channel *ch, const char *id)
 {
 	struct mirror_member *m = NULL;
-	if(ch && ch->members) HASH_FIND_STR(ch->members, id, m);
+	if(ch && ch->by_id) HASH_FIND(hid, ch->by_id, id, strlen(id), m);
+	return m;
+}
+
+struct mirror_member *mirror_slot_find(const struct mirror_channel *ch, const char *slot)
+{
+	struct mirror_member *m = NULL;
+	if(ch && ch->members) HASH_FIND_STR(ch->members, slot, m);
 	return m;
 }
 

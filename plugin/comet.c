@@ -38,6 +38,7 @@ struct comet_client {
 	char *uid;
 	char *rid;                   /* current room, "" = the world only */
 	char *user_topic, *room_topic, *presence_topic;
+	int slot;                    /* presence_topic is this gateway's slot `slot` of the world */
 	int64_t birth_ms;            /* wall clock */
 	char birth[COMET_BIRTH_SIZE];
 	char nonce[COMET_NONCE_SIZE];
@@ -139,6 +140,13 @@ static void publish_presence(struct comet_client *c)
 	c->next_refresh_ms = gw_now_ms() + (int64_t)(gw->cfg->presence_ttl * 1000 / 3);
 }
 
+/* The entry was cleared under us (a late will of the slot's last holder). */
+static void heal(void *owner)
+{
+	struct comet_client *c = owner;
+	if(c->ready && link_is_up(c->s->link)) publish_presence(c);
+}
+
 /* Tells the other gateways that this session is the uid's one. */
 static void publish_claim(struct comet_client *c)
 {
@@ -153,17 +161,25 @@ static void publish_claim(struct comet_client *c)
 	free(text);
 }
 
+static void slot_release(struct comet_client *c)
+{
+	core_slot_release(c->s->gw, state(c->s->gw)->mirror_key, c->slot,
+			c->s->link_lost_ms ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
+	c->slot = -1;
+}
+
 /* A newer session of the uid took over: close this one with REPLACED. Its
- * broker session ends now, without its will: the presence entry on the same
- * topic is the new session's. */
+ * broker session ends now, with its will: the entry on this session's slot
+ * goes (the new session's is on a slot of its own). */
 static void client_replace(struct comet_client *c, const char *message)
 {
 	unindex(c);
 	c->replaced = true;
 	if(c->s->link){
-		link_close(c->s->link, false);
+		link_close(c->s->link, true);
 		c->s->link = NULL;
 	}
+	slot_release(c);
 	wsgw_log(MOSQ_LOG_INFO, "comet: session of %s (%s) replaced: %s", c->uid, c->s->peer, message);
 	client_fail(c, "REPLACED", NULL, message, CLOSE_REPLACED);
 }
@@ -349,6 +365,7 @@ static int ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
 
 static void client_free(struct comet_client *c)
 {
+	slot_release(c);
 	free(c->uid);
 	free(c->rid);
 	free(c->user_topic);
@@ -367,6 +384,7 @@ static int ws_open(struct wsgw_session *s, const char *route)
 	(void)route;
 	if(!c) return -1;
 	c->s = s;
+	c->slot = -1;
 	s->priv = c;
 	c->rid = strdup("");
 	if(!c->rid) return -1;
@@ -389,6 +407,7 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	struct comet_gw *st = state(gw);
 	struct jwtauth_identity id;
 	struct wsgw_link_params p;
+	char slot[CORE_SLOT_SIZE];
 	struct comet_client *old;
 	const char *why = NULL, *err;
 	char *client_id = NULL;
@@ -419,7 +438,9 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	c->uid = strdup(id.sub);
 	jwtauth_identity_clear(&id);
 	c->user_topic = c->uid ? topic_join(st->base, "user", c->uid, (char *)NULL) : NULL;
-	c->presence_topic = c->uid ? topic_join(gw->cfg->presence_prefix, st->mirror_key, c->uid, (char *)NULL) : NULL;
+	if(c->uid && (c->slot = core_slot_take(gw, st->mirror_key, slot, heal, c)) >= 0){
+		c->presence_topic = topic_join(gw->cfg->presence_prefix, st->mirror_key, slot, (char *)NULL);
+	}
 	client_id = c->uid ? malloc(strlen(gw->cfg->comet_root) + strlen(c->uid) + 2) : NULL;
 	if(!c->user_topic || !c->presence_topic || !client_id
 			|| (u->has_join && set_room(c, u->rid))){
@@ -521,8 +542,8 @@ static void ws_close(struct wsgw_session *s)
 	if(!c) return;
 	unindex(c);
 	/* Leaving: the will (an empty retained message on the presence topic)
-	 * clears the entry; a replaced session's entry is its successor's. */
-	s->link_will = !c->replaced;
+	 * clears the entry (a replaced session's link is gone already). */
+	s->link_will = true;
 	client_free(c);
 	s->priv = NULL;
 }

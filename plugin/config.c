@@ -44,6 +44,7 @@ static const struct opt opts[] = {
 	{"max_frame_size",     OPT_LONG,    O(max_frame_size),     256, 268435455, "65536"},
 	{"max_queue_bytes",    OPT_LONG,    O(max_queue_bytes),    1024, 1073741824, "1048576"},
 	{"max_total_queue_bytes", OPT_LONG, O(max_total_queue_bytes), 65536, 1099511627776.0, "268435456"},
+	{"max_subscriptions",  OPT_INT,     O(max_subscriptions),  1, 100000, "64"},
 	{"origins",            OPT_LIST,    O(origins),            0, 0, NULL},
 	{"handshake_timeout",  OPT_SECONDS, O(handshake_timeout),  1, 3600, "10"},
 	{"idle_timeout",       OPT_SECONDS, O(idle_timeout),       0, 86400, "120"},

@@ -31,6 +31,7 @@ struct wsgw_config {
 	long max_frame_size;
 	long max_queue_bytes;     /* per client: its queue, lws's partial write and its kernel send buffer */
 	long max_total_queue_bytes;   /* every client's queue together */
+	int max_subscriptions;    /* per session: op topics, Telegraphy subscriptions */
 	char **origins;           /* exact Origin strings, NULL-terminated; NULL = any */
 	double handshake_timeout;
 	double idle_timeout;      /* 0 = off */

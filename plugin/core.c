@@ -18,6 +18,152 @@
 #define CORE_RETRY_FIRST_MS 100     /* at start: the broker opens its listeners after the plugin */
 #define CORE_PROMPT_MS 10000        /* how long after the first start that holds */
 
+/* ---- presence slots ---- */
+
+struct slot {
+	int64_t busy_until;          /* 0 free; INT64_MAX held; else free from then on */
+	bool clearing;               /* released: free when its clear comes back */
+	void (*heal)(void *owner);
+	void *owner;
+};
+
+struct slot_key {
+	UT_hash_handle hh;
+	char *key;
+	struct slot *slots;
+	int n, held;
+};
+
+struct core_slots {
+	char tag[16];                /* 12 hex characters of a hash of gateway_id */
+	struct slot_key *keys;
+};
+
+static struct core_slots *slots_of(struct wsgw_gw *gw)
+{
+	if(!gw->slots){
+		uint64_t h = 14695981039346656037ull;   /* FNV-1a 64 */
+		gw->slots = calloc(1, sizeof(*gw->slots));
+		if(!gw->slots) return NULL;
+		for(const char *p = gw->cfg->gateway_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+		snprintf(gw->slots->tag, sizeof(gw->slots->tag), "%012llx", (unsigned long long)(h >> 16));
+	}
+	return gw->slots;
+}
+
+static void slot_key_free(struct core_slots *cs, struct slot_key *sk)
+{
+	HASH_DEL(cs->keys, sk);
+	free(sk->key);
+	free(sk->slots);
+	free(sk);
+}
+
+int core_slot_take(struct wsgw_gw *gw, const char *key, char out[CORE_SLOT_SIZE],
+		void (*heal)(void *owner), void *owner)
+{
+	struct core_slots *cs = slots_of(gw);
+	struct slot_key *sk = NULL;
+	int64_t now = gw_now_ms();
+	int i;
+
+	if(!cs) return -1;
+	HASH_FIND_STR(cs->keys, key, sk);
+	if(!sk){
+		sk = calloc(1, sizeof(*sk));
+		if(!sk || !(sk->key = strdup(key))){
+			free(sk);
+			return -1;
+		}
+		HASH_ADD_KEYPTR(hh, cs->keys, sk->key, strlen(sk->key), sk);
+	}
+	for(i = 0; i < sk->n && sk->slots[i].busy_until > now; i++){}
+	if(i == sk->n){
+		struct slot *grown = realloc(sk->slots, (size_t)(sk->n + 1) * sizeof(*grown));
+		if(!grown){
+			if(!sk->held) slot_key_free(cs, sk);
+			return -1;
+		}
+		sk->slots = grown;
+		sk->n++;
+	}
+	sk->slots[i].busy_until = INT64_MAX;
+	sk->slots[i].clearing = false;
+	sk->slots[i].heal = heal;
+	sk->slots[i].owner = owner;
+	sk->held++;
+	snprintf(out, CORE_SLOT_SIZE, "%s-%d", cs->tag, i);
+	return i;
+}
+
+void core_slot_release(struct wsgw_gw *gw, const char *key, int n, enum core_slot_end how)
+{
+	struct core_slots *cs = gw->slots;
+	struct slot_key *sk = NULL;
+	int64_t now = gw_now_ms();
+
+	if(!cs || n < 0 || !key) return;
+	HASH_FIND_STR(cs->keys, key, sk);
+	if(!sk || n >= sk->n || sk->slots[n].busy_until != INT64_MAX) return;
+	/* A late will of a session the broker has not seen die yet comes within
+	 * 1.5 keepalives; a clear that never comes back (core down) is waited for
+	 * as long. */
+	sk->slots[n].busy_until = how == CORE_SLOT_CLEARED ? now
+		: now + (int64_t)gw->cfg->mqtt_keepalive * 1500 + 1000;
+	sk->slots[n].clearing = how == CORE_SLOT_CLEARING;
+	sk->slots[n].heal = NULL;
+	sk->slots[n].owner = NULL;
+	sk->held--;
+}
+
+/* Forgets the slots whose hold is over at the end of each key, and the keys
+ * with none left, so that this table is bounded by the members of now. */
+static void slots_sweep(struct wsgw_gw *gw, int64_t now)
+{
+	struct slot_key *sk, *tmp;
+	if(!gw->slots) return;
+	HASH_ITER(hh, gw->slots->keys, sk, tmp){
+		while(sk->n && sk->slots[sk->n - 1].busy_until <= now) sk->n--;
+		if(!sk->n) slot_key_free(gw->slots, sk);
+	}
+}
+
+void core_slots_free(struct wsgw_gw *gw)
+{
+	struct slot_key *sk, *tmp;
+	if(!gw->slots) return;
+	HASH_ITER(hh, gw->slots->keys, sk, tmp) slot_key_free(gw->slots, sk);
+	free(gw->slots);
+	gw->slots = NULL;
+}
+
+/* An entry of ours was cleared (the broker has applied it): a released slot
+ * is free from now on; one that is still held is published again. */
+static void slot_cleared(struct wsgw_gw *gw, const char *key, const char *level)
+{
+	struct core_slots *cs = gw->slots;
+	struct slot_key *sk = NULL;
+	size_t tlen;
+	char *end;
+	long n;
+
+	if(!cs) return;
+	tlen = strlen(cs->tag);
+	if(strncmp(level, cs->tag, tlen) || level[tlen] != '-') return;
+	n = strtol(level + tlen + 1, &end, 10);
+	if(*end || n < 0) return;
+	HASH_FIND_STR(cs->keys, key, sk);
+	if(!sk || n >= sk->n) return;
+	if(sk->slots[n].clearing){
+		sk->slots[n].clearing = false;
+		sk->slots[n].busy_until = 0;
+		return;
+	}
+	if(sk->slots[n].busy_until != INT64_MAX || !sk->slots[n].heal) return;
+	wsgw_log(MOSQ_LOG_INFO, "presence %s/%s was cleared while held; republishing", key, level);
+	sk->slots[n].heal(sk->slots[n].owner);
+}
+
 static void mirror_event(void *ud, const char *key, enum mirror_event ev, const struct mirror_member *m)
 {
 	struct wsgw_gw *gw = ud;
@@ -55,6 +201,8 @@ static void presence_message(struct wsgw_gw *gw, const struct mosquitto_message 
 		wsgw_log(MOSQ_LOG_INFO, "clearing stale presence %s from an earlier run", msg->topic);
 		core_publish(gw, NULL, msg->topic, NULL, 0, 1, true, NULL);
 		mirror_apply(&gw->mirror, key, member, NULL, 0, 0, gw_now_ms(), mirror_event, gw);
+		/* If a holder of ours has the slot, it heals when this clear comes
+		 * back from the broker (below), not before the broker applied it. */
 		free(key);
 		return;
 	}
@@ -63,6 +211,7 @@ static void presence_message(struct wsgw_gw *gw, const struct mosquitto_message 
 			expiry, gw_now_ms(), mirror_event, gw)){
 		wsgw_log(MOSQ_LOG_WARNING, "out of memory mirroring presence %s", msg->topic);
 	}
+	if(!msg->payloadlen) slot_cleared(gw, key, member);
 	free(key);
 }
 
@@ -183,6 +332,10 @@ void core_tick(struct wsgw_gw *gw, int64_t now_ms)
 	if(now_ms - gw->last_expire_ms >= 250){
 		gw->last_expire_ms = now_ms;
 		mirror_expire(&gw->mirror, now_ms, mirror_event, gw);
+	}
+	if(now_ms - gw->last_slot_sweep_ms >= 5000){
+		gw->last_slot_sweep_ms = now_ms;
+		slots_sweep(gw, now_ms);
 	}
 }
 

@@ -348,6 +348,7 @@ static void *gw_thread(void *arg)
 		if(gw->mounts[i].dialect->gw_free) gw->mounts[i].dialect->gw_free(gw);
 	}
 	mirror_clear(&gw->mirror);
+	core_slots_free(gw);
 	free(gw->link_rx);
 	gw->link_rx = NULL;
 	return NULL;
@@ -668,6 +669,7 @@ fail:
 	for(int i = 0; i < gw->nmounts; i++){
 		if(gw->mounts[i].dialect->gw_free) gw->mounts[i].dialect->gw_free(gw);
 	}
+	core_slots_free(gw);
 	gw_free_keys(gw);
 	return -1;
 }

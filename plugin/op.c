@@ -28,7 +28,10 @@ struct op_sub {
 	char *name;
 	char *mqtt;             /* MQTT topic (plain subscriptions) */
 	char *key;              /* presence key: op_root/path */
-	char *member_topic;     /* this session's presence entry (plain subscriptions) */
+	char *member_topic;     /* this session's presence entry (plain subscriptions): */
+	int slot;               /* on this gateway's slot `slot` of key, or -1 */
+	struct wsgw_gw *gw;
+	struct op_state *st;
 	bool presence;          /* "<topic>/presence": pres events, no MQTT subscription */
 	bool watching;          /* presence: the snapshot went out, pres events follow */
 };
@@ -103,6 +106,11 @@ static json_t *user_json(const struct op_state *st)
 
 static void sub_free(struct op_sub *sub)
 {
+	/* Held while the session is (detached too: resume republishes it). An
+	 * attached session has just sent the clear (unsub); a detached one sent
+	 * it when its socket went, session_expiry (>= 1 s) ago. */
+	if(sub->key) core_slot_release(sub->gw, sub->key, sub->slot,
+			sub->st->attached ? CORE_SLOT_CLEARING : CORE_SLOT_CLEARED);
 	free(sub->name);
 	free(sub->mqtt);
 	free(sub->key);
@@ -129,18 +137,37 @@ static void sub_remove(struct op_state *st, struct op_sub *sub)
 	}
 }
 
+static void publish_member(struct op_client *c, struct op_sub *sub);
+
+/* The entry was cleared under us (a late clear of the slot's last holder). */
+static void heal(void *owner)
+{
+	struct op_sub *sub = owner;
+	struct op_client *c = sub->st->attached;
+	if(c && c->ready && link_is_up(c->s->link)) publish_member(c, sub);
+}
+
 static struct op_sub *sub_new(struct wsgw_gw *gw, struct op_state *st, const char *name)
 {
 	struct op_sub *sub = calloc(1, sizeof(*sub));
+	char slot[CORE_SLOT_SIZE];
 	char *path;
 
 	if(!sub) return NULL;
+	sub->gw = gw;
+	sub->st = st;
+	sub->slot = -1;
 	path = op_topic_path(name, st->user_id, &sub->presence);
 	sub->name = strdup(name);
 	if(path){
 		sub->key = topic_join(gw->cfg->op_root, path, (char *)NULL);
 		sub->mqtt = topic_join(gw->cfg->topic_prefix, gw->cfg->op_root, path, (char *)NULL);
-		sub->member_topic = topic_join(gw->cfg->presence_prefix, gw->cfg->op_root, path, st->client_id, (char *)NULL);
+		/* Only plain subscriptions make this session a member. */
+		if(sub->key && !sub->presence && (sub->slot = core_slot_take(gw, sub->key, slot, heal, sub)) >= 0){
+			sub->member_topic = topic_join(gw->cfg->presence_prefix, sub->key, slot, (char *)NULL);
+		}else if(sub->presence){
+			sub->member_topic = strdup("");
+		}
 	}
 	free(path);
 	if(!sub->name || !sub->key || !sub->mqtt || !sub->member_topic){
@@ -646,13 +673,39 @@ static void do_resume(struct op_client *c, const struct op_request *r)
 	if(open_link(c, false)) hello_failed(c, OP_E_UNAVAILABLE, "cannot reach the broker");
 }
 
+/* Subscriptions the session would hold after subscribing to r's topics. */
+static size_t subs_after(const struct op_state *st, const struct op_request *r)
+{
+	size_t n = 0, i, k;
+	json_t *t;
+
+	for(const struct op_sub *sub = st->subs; sub; sub = sub->next) n++;
+	json_array_foreach(r->topics, i, t){
+		const char *name = json_string_value(t);
+		bool seen = sub_find((struct op_state *)st, name) != NULL;
+		for(k = 0; k < i && !seen; k++) seen = !strcmp(json_string_value(json_array_get(r->topics, k)), name);
+		n += !seen;
+	}
+	return n;
+}
+
 static void do_sub(struct op_client *c, const struct op_request *r)
 {
 	struct wsgw_gw *gw = c->s->gw;
-	struct op_pending *p = pending_new(c, r);
+	struct op_pending *p;
 	size_t i;
 	json_t *t;
 
+	/* Each topic costs the broker a retain-tree node for good (the presence
+	 * entry's level): a session holds at most max_subscriptions. */
+	if(subs_after(c->st, r) > (size_t)gw->cfg->max_subscriptions){
+		char msg[128];
+		snprintf(msg, sizeof(msg), "a session holds at most %d subscriptions (max_subscriptions); unsubscribe first",
+				gw->cfg->max_subscriptions);
+		reply_error(c, "sub", r->id, OP_E_TOO_MANY, msg);
+		return;
+	}
+	p = pending_new(c, r);
 	if(!p){
 		reply_error(c, "sub", r->id, OP_E_UNAVAILABLE, "out of memory");
 		return;

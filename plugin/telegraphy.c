@@ -630,6 +630,18 @@ static void do_subscribe(struct tg_client *c, const struct tele_request *r)
 		respond(c, true, "SUBSCRIBED", true, r->id, sub_json(sub));
 		return;
 	}
+	{
+		int n = 0;
+		for(const struct tg_sub *o = c->st->subs; o; o = o->next) n++;
+		if(n >= gw->cfg->max_subscriptions){
+			char msg[128];
+			free(path);
+			snprintf(msg, sizeof(msg), "a session holds at most %d subscriptions (max_subscriptions); unsubscribe first",
+					gw->cfg->max_subscriptions);
+			refuse(c, TELE_S_TOO_MANY_SUBSCRIPTIONS, true, r->id, msg);
+			return;
+		}
+	}
 	sub = calloc(1, sizeof(*sub));
 	if(!sub || !(sub->event = strdup(r->event)) || !(sub->filter = topic_join(tg->base, path, (char *)NULL))){
 		if(sub) sub_free(sub);

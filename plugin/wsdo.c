@@ -24,7 +24,8 @@ struct wsdo_client {
 	char id[WSDO_CLIENT_ID_SIZE];
 	char *topic;             /* channel messages */
 	char *direct_topic;      /* messages for this client only */
-	char *presence_topic;
+	char *presence_topic;    /* on this gateway's slot `slot` of the channel */
+	int slot;
 	char *key;               /* presence key: wsdo_root/channel */
 	char *presence;          /* compact JSON object */
 	int64_t since_ms;        /* wall clock */
@@ -154,6 +155,13 @@ static void publish_presence(struct wsdo_client *c)
 		if(!c->next_refresh_ms && period >= 2) period = period / 2 + (int64_t)(gw_random32(NULL) % (uint32_t)(period / 2));
 		c->next_refresh_ms = gw_now_ms() + period;
 	}
+}
+
+/* The entry was cleared under us (a late will of the slot's last holder). */
+static void heal(void *owner)
+{
+	struct wsdo_client *c = owner;
+	if(link_is_up(c->s->link)) publish_presence(c);
 }
 
 /* ---- link callbacks ---- */
@@ -311,6 +319,8 @@ static int ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
 
 static void client_free(struct wsdo_client *c)
 {
+	if(c->key) core_slot_release(c->s->gw, c->key, c->slot,
+			c->s->link_lost_ms ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
 	free(c->topic);
 	free(c->direct_topic);
 	free(c->presence_topic);
@@ -325,9 +335,11 @@ static int ws_open(struct wsgw_session *s, const char *channel)
 	struct wsdo_client *c = calloc(1, sizeof(*c));
 	unsigned char rnd[WSDO_ID_LEN];
 	struct wsgw_link_params p;
+	char slot[CORE_SLOT_SIZE];
 
 	if(!c) return -1;
 	c->s = s;
+	c->slot = -1;
 	s->priv = c;
 	gw_random(rnd, sizeof(rnd));
 	wsdo_make_id(c->id, sizeof(c->id), "client_", rnd);
@@ -335,9 +347,10 @@ static int ws_open(struct wsgw_session *s, const char *channel)
 	c->presence = strdup("{}");
 	c->topic = topic_join(gw->cfg->topic_prefix, gw->cfg->wsdo_root, channel, (char *)NULL);
 	c->direct_topic = topic_join(c->topic ? c->topic : "", "to", c->id, (char *)NULL);
-	c->presence_topic = topic_join(gw->cfg->presence_prefix, gw->cfg->wsdo_root, channel, c->id, (char *)NULL);
 	c->key = presence_key(gw, channel);
-	if(!c->presence || !c->topic || !c->direct_topic || !c->presence_topic || !c->key || session_watch(s, c->key)){
+	if(!c->key || (c->slot = core_slot_take(gw, c->key, slot, heal, c)) < 0) return -1;
+	c->presence_topic = topic_join(gw->cfg->presence_prefix, c->key, slot, (char *)NULL);
+	if(!c->presence || !c->topic || !c->direct_topic || !c->presence_topic || session_watch(s, c->key)){
 		return -1;
 	}
 

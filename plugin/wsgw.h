@@ -271,6 +271,24 @@ bool core_is_ready(const struct wsgw_gw *gw);
 int core_publish(struct wsgw_gw *gw, int *mid, const char *topic, const void *payload,
 		size_t len, int qos, bool retain, const mosquitto_property *props);
 int core_subscribe(struct wsgw_gw *gw, const char *topic);
+/* Presence slots: this gateway's entries of channel key sit on
+ * <presence_prefix>/<key>/<tag>-<n> (docs/TOPICS.md), <tag> a hash of
+ * gateway_id, n the lowest number free for key here, so the broker's retain
+ * tree (which never frees a node) is bounded by the peak number of members.
+ * Writes the level into out (CORE_SLOT_SIZE) and returns n, or -1 (no memory).
+ * heal(owner) is called when the entry is cleared while still held (a late
+ * will, a clear of an earlier run's entry): it republishes. */
+#define CORE_SLOT_SIZE 32
+int core_slot_take(struct wsgw_gw *gw, const char *key, char out[CORE_SLOT_SIZE],
+		void (*heal)(void *owner), void *owner);
+/* Gives the slot back, saying what became of its entry: CLEARED (cleared
+ * long ago: free now), CLEARING (a clear or will is on its way: free when the
+ * core sees it come back, so the next holder's entry cannot be wiped by it),
+ * LOST (the broker session died unseen: its will may come up to 1.5
+ * mqtt_keepalive later, so the slot waits that long + 1 s). Ignores n < 0. */
+enum core_slot_end { CORE_SLOT_CLEARED, CORE_SLOT_CLEARING, CORE_SLOT_LOST };
+void core_slot_release(struct wsgw_gw *gw, const char *key, int n, enum core_slot_end how);
+void core_slots_free(struct wsgw_gw *gw);
 
 /* ---- gateway.c ---- */
 struct wsgw_channel_index;
@@ -325,6 +343,7 @@ struct wsgw_gw {
 	uint8_t *link_rx;                /* links' receive buffer (link.c), shared: one thread */
 	unsigned mux_seq;
 	struct mirror mirror;
+	struct core_slots *slots;        /* presence slots (core.c) */
 
 	void *wsdo;                      /* the websockets.do dialect's gateway state */
 	void *op;                        /* the op dialect's */
@@ -338,6 +357,7 @@ struct wsgw_gw {
 	lws_sorted_usec_list_t tick_sul;
 	int64_t last_misc_ms;
 	int64_t last_expire_ms;
+	int64_t last_slot_sweep_ms;
 };
 
 int gw_start(struct wsgw_gw *gw);    /* broker thread: context + thread */

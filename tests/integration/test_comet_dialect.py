@@ -575,18 +575,20 @@ async def test_presence_for_devices(start_gateway):
     dev = gw.mqtt()
     dev.subscribe(PRESENCE + "+")
     c = await Comet.subscribe(gw, hs("dana"), join="r")
-    m = await dev.take(lambda m: m.topic == PRESENCE + "dana" and m.payload, 3)
+    # The entry sits on a slot of this gateway; the uid is the payload's clientID.
+    m = await dev.take(wsgw.entry_of(PRESENCE, "dana"), 3)
+    slot = m.topic
     p = m.json()
     assert m.retain and m.expiry and m.expiry <= 60, m
     assert p["clientID"] == "dana" and p["gateway"] == "test-gw" and p["boot"], p
     assert p["presence"]["uid"] == "dana" and p["presence"]["rid"] == "r", p
     await c.send({"t": "JOIN", "join": {"rid": "s"}})
-    m = await dev.take(lambda m: m.topic == PRESENCE + "dana" and m.payload
+    m = await dev.take(lambda m: m.topic == slot and m.payload
                        and m.json()["presence"]["rid"] == "s", 3)
     assert m.json()["presence"]["birth"] == p["presence"]["birth"]
-    assert PRESENCE + "dana" in await wsgw.retained(gw, PRESENCE + "+", 0.3)
+    assert wsgw.holders(await wsgw.retained(gw, PRESENCE + "+", 0.3)) == {"dana": slot}
     await c.close()
-    await dev.take(lambda m: m.topic == PRESENCE + "dana" and not m.payload, 3)
+    await dev.take(lambda m: m.topic == slot and not m.payload, 3)
     assert await wsgw.retained(gw, PRESENCE + "+", 0.3) == {}
     await wait_dump(gw, lambda d: d["world"] == [])
 
@@ -606,10 +608,11 @@ async def test_second_session_replaces_the_first(start_gateway):
     assert d["world"][0]["rid"] == "" and d["rooms"] == []
     await publish(gw, "eve", "to the new one")
     assert await second.push() == "to the new one"
-    # the presence entry is the new session's: the old one's close did not clear it
+    # the presence entry is the new session's (the old one cleared its own slot)
     await asyncio.sleep(0.2)
     ret = await wsgw.retained(gw, PRESENCE + "+", 0.3)
-    assert json.loads(ret[PRESENCE + "eve"])["presence"]["birth"] == d["world"][0]["birth"]
+    assert len(ret) == 1, ret
+    assert json.loads(ret[wsgw.holders(ret)["eve"]])["presence"]["birth"] == d["world"][0]["birth"]
     # the MQTT client id is wsgw-comet-<uid>, reserved: a plain client that
     # tries to take it over is refused (it used to end the gateway's session)
     assert wsgw.connack_code(gw.mqtt_port, "wsgw-comet-eve") == 135

@@ -294,3 +294,27 @@ async def test_mqtt_provider_retry_after_refusal_under_load(start_gateway, reque
         for c in clients:
             await c.ws.close()
     assert "Broken pipe" not in gw.log()
+
+
+async def test_subscriptions_per_session_are_capped(start_gateway):
+    # Every topic costs the broker a retain-tree node for good: max_subscriptions.
+    gw = gateway(start_gateway, max_subscriptions="3")
+    c = await OpClient.open(gw)
+    await c.connect("jwt", token("u1"))
+    assert (await c.request("sub", topics=["cap.a", "cap.b/presence"]))["type"] == "success"
+    # two more would make four: the whole request is refused, with its id
+    r = await c.request("sub", topics=["cap.c", "cap.d", "cap.c"])
+    assert r["type"] == "error" and r["code"] == 429 and "max_subscriptions" in r["message"], r
+    # nothing of it was subscribed: a device's message on cap.c does not come
+    gw.mosquitto_pub("wsgw/op/cap/c", '"x"')
+    await c.expect_none(mesg("cap.c"), 0.5)
+    # topics it holds already do not count; one more (a duplicate inside counts once) fits
+    r = await c.request("sub", topics=["cap.a", "cap.c", "cap.c"])
+    assert r["type"] == "success", r
+    r = await c.request("sub", topics=["cap.d"])
+    assert r["type"] == "error" and r["code"] == 429, r
+    # unsubscribing makes room
+    assert (await c.request("unsub", topics=["cap.a"]))["type"] == "success"
+    assert (await c.request("sub", topics=["cap.d"]))["type"] == "success"
+    gw.mosquitto_pub("wsgw/op/cap/d", '"y"')
+    await c.take(mesg("cap.d"))

@@ -349,3 +349,22 @@ async def test_overlapping_subscriptions_after_the_broker_lost_the_session(start
     await asyncio.sleep(0.3)
     gw.mosquitto_pub("wsgw/telegraphy/chat/message", '{"n": 1}')
     assert await events_within(c2) == [{"event": "chat.message", "data": {"n": 1}}]
+
+
+async def test_subscriptions_per_session_are_capped(start_gateway):
+    gw = gateway(start_gateway, max_subscriptions="2")
+    c, _ = await connected(gw)
+    assert (await c.subscribe("chat.message"))["status"] == "SUBSCRIBED"
+    assert (await c.subscribe("chat.message", {"room": "a"}))["status"] == "SUBSCRIBED"
+    r = await c.subscribe("chat.typing")
+    assert r["success"] is False and r["status"] == "TOO_MANY_SUBSCRIPTIONS", r
+    assert "max_subscriptions" in r["data"]["message"], r
+    gw.mosquitto_pub("wsgw/telegraphy/chat/typing", '{"who": "bob"}')
+    await c.no_event()
+    # an existing one may be subscribed again; the connection is kept
+    assert (await c.subscribe("chat.message", permanent=True))["status"] == "SUBSCRIBED"
+    r = await c.call("UNSUBSCRIBE", {"event_name": "chat.message", "filters": {"room": "a"}})
+    assert r["status"] == "UNSUBSCRIBED", r
+    assert (await c.subscribe("chat.typing"))["status"] == "SUBSCRIBED"
+    gw.mosquitto_pub("wsgw/telegraphy/chat/typing", '{"who": "bob"}')
+    assert (await c.event("chat.typing"))["data"] == {"who": "bob"}

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from wsgw import RawWS, final_state, has_id, members, retained, topic_is
+from wsgw import RawWS, entry_of, final_state, has_id, holders, members, retained, topic_is
 
 
 def presence_topic(chan, cid="+"):
@@ -38,26 +38,28 @@ async def test_presence_between_listeners_and_mqtt(start_gateway):
 
     device = gw.mqtt()
     device.subscribe(presence_topic("lobby"))
-    boots = set()
+    boots, topics = set(), {}
     for listener in (a, b):
-        m = await device.take(lambda m, t=presence_topic("lobby", listener.id): m.topic == t
-                              and m.retain, what=f"retained entry of {listener.id}")
+        # The entry sits on a slot of this gateway, the member id in the payload.
+        m = await device.take(entry_of("wsgw/presence/wsdo/lobby/", listener.id),
+                              what=f"retained entry of {listener.id}")
         boots.add(check_entry(m, listener.id, {}, 30)["boot"])
+        topics[listener.id] = m.topic
     assert len(boots) == 1, f"two members of one gateway run with different boots: {boots}"
 
     await a.send({"type": "PRESENCE", "payload": {"name": "x"}})
     for listener in (a, b):
         u = await listener.recv_type("PRESENCE:UPDATED", 3, has_id(a.id))
         assert u["payload"] == {"clientID": a.id, "presence": {"name": "x"}}, u
-    m = await device.take(topic_is(presence_topic("lobby", a.id)), what="updated entry")
+    m = await device.take(topic_is(topics[a.id]), what="updated entry")
     check_entry(m, a.id, {"name": "x"}, 30)
 
     await b.close()
     left = await a.recv_type("PRESENCE:LEFT", 3, has_id(b.id))
     assert left["payload"]["clientID"] == b.id, left
-    m = await device.take(topic_is(presence_topic("lobby", b.id)), what="cleared entry")
+    m = await device.take(topic_is(topics[b.id]), what="cleared entry")
     assert m.payload == b"" and m.retain, m
-    assert set(await retained(gw, presence_topic("lobby"))) == {presence_topic("lobby", a.id)}
+    assert holders(await retained(gw, presence_topic("lobby"))) == {a.id: topics[a.id]}
 
 
 async def test_device_presence(start_gateway):
@@ -87,7 +89,7 @@ async def test_tcp_cut_without_close_frame(start_gateway, rst):
     await a.recv_type("PRESENCE:JOINED", 3, has_id(hello["clientID"]))
     raw.cut(rst=rst)
     await a.recv_type("PRESENCE:LEFT", 5, has_id(hello["clientID"]))
-    assert await retained(gw, presence_topic("cut", hello["clientID"])) == {}
+    assert hello["clientID"] not in holders(await retained(gw, presence_topic("cut")))
 
 
 @pytest.mark.parametrize("ttl", [3, 30])
@@ -107,8 +109,8 @@ async def test_restart_after_kill_clears_stale_presence(start_gateway, ttl):
     device = gw.mqtt()
     device.subscribe(presence_topic("r"))
     await asyncio.sleep(4)
-    assert presence_topic("r", old.id) not in final_state(device.all), device.all
-    assert presence_topic("r", old.id) not in await retained(gw, presence_topic("r"))
+    assert old.id not in holders(final_state(device.all)), device.all
+    assert old.id not in holders(await retained(gw, presence_topic("r")))
     new = await gw.listen("r")
     assert members(new.connected) == [], new.connected
 
@@ -134,9 +136,33 @@ async def test_graceful_shutdown_clears_presence(start_gateway):
     a = await gw.listen("bye")
     device = gw.mqtt()
     device.subscribe(presence_topic("bye"))
-    await device.take(topic_is(presence_topic("bye", a.id)), what="presence entry")
+    await device.take(entry_of("wsgw/presence/wsdo/bye/", a.id), what="presence entry")
     rc = gw.stop()
     await a.wait_closed(2)
     gw.start(plugin=False)  # plain broker on the same persistence: what did shutdown leave?
     assert await retained(gw, presence_topic("bye")) == {}
     assert rc == 0, f"broker exit code {rc}"
+
+
+async def test_slots_are_reused_and_a_late_clear_heals(start_gateway):
+    # Entries sit on this gateway's lowest free slot of the channel, so the
+    # broker's retain tree (which never frees a node) does not grow per
+    # connection; the member id stays the payload's clientID.
+    gw = start_gateway()
+    device = gw.mqtt()
+    device.subscribe(presence_topic("slot"))
+    a = await gw.listen("slot")
+    t = (await device.take(entry_of("wsgw/presence/wsdo/slot/", a.id), what="a's entry")).topic
+    assert t.rsplit("/", 1)[1] != a.id, t
+    await a.close()
+    await device.take(lambda m: m.topic == t and not m.payload, what="a's entry cleared")
+    b = await gw.listen("slot")
+    m = await device.take(entry_of("wsgw/presence/wsdo/slot/", b.id), what="b's entry")
+    assert m.topic == t, f"the slot was not reused: {m.topic} after {t}"
+    # A clear arriving late (a will of the slot's previous holder) is healed at once.
+    watcher = await gw.listen("slot")
+    assert members(watcher.connected) == [{"clientID": b.id, "presence": {}}]
+    device.publish(t, "", retain=True)
+    await watcher.recv_type("PRESENCE:LEFT", 3, has_id(b.id))
+    await watcher.recv_type("PRESENCE:JOINED", 3, has_id(b.id))
+    assert holders(await retained(gw, presence_topic("slot")))[b.id] == t

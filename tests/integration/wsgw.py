@@ -698,6 +698,30 @@ def topic_is(topic):
     return lambda m: m.topic == topic
 
 
+def entry_of(topic_filter_prefix, cid):
+    """MQTT predicate: a retained presence entry below the prefix held by member cid
+    (gateways put entries on reusable slots; the member id is the payload's clientID)."""
+    def pred(m):
+        if not (m.topic.startswith(topic_filter_prefix) and m.retain and m.payload):
+            return False
+        try:
+            return json.loads(m.payload).get("clientID") == cid
+        except ValueError:
+            return False
+    return pred
+
+
+def holders(state):
+    """{clientID: topic} of a final_state()/retained() dict of presence entries."""
+    out = {}
+    for topic, payload in state.items():
+        try:
+            out[json.loads(payload).get("clientID")] = topic
+        except ValueError:
+            pass
+    return out
+
+
 def final_state(msgs):
     """{topic: payload} left by a sequence of (retained) messages: empty ones delete."""
     state = {}

@@ -76,6 +76,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->max_http_connections, 2000);
 	assert_int_equal(cfg->fd_reserve, 1024);
 	assert_true(cfg->http_body_timeout == 10.0);
+	assert_int_equal(cfg->max_subscriptions, 64);
 	assert_int_equal(cfg->max_frame_size, 65536);
 	assert_int_equal(cfg->max_queue_bytes, 1048576);
 	assert_int_equal(cfg->max_total_queue_bytes, 268435456);
@@ -133,6 +134,8 @@ static void test_int_ok(void **state)
 	assert_int_equal(cfg->fd_reserve, 0);
 	set_ok(cfg, "http_body_timeout", "0.5");
 	assert_true(cfg->http_body_timeout == 0.5);
+	set_ok(cfg, "max_subscriptions", "100000");
+	assert_int_equal(cfg->max_subscriptions, 100000);
 	set_ok(cfg, "mqtt_keepalive", "5");
 	assert_int_equal(cfg->mqtt_keepalive, 5);
 	set_ok(cfg, "max_frame_size", "256");
@@ -179,6 +182,8 @@ static void test_int_bad(void **state)
 	set_bad(cfg, "http_body_timeout", "0");
 	set_bad(cfg, "http_body_timeout", "3601");
 	assert_true(cfg->http_body_timeout == 10.0);
+	set_bad(cfg, "max_subscriptions", "0");
+	set_bad(cfg, "max_subscriptions", "100001");
 	set_bad(cfg, "mqtt_keepalive", "4");
 	set_bad(cfg, "mqtt_keepalive", "65536");
 	assert_int_equal(cfg->mqtt_keepalive, 60);

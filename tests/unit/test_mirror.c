@@ -156,7 +156,7 @@ static void test_join_default_presence(void **state)
 	/* Payloads with no usable "presence" object: the presence is {}. */
 	static const char *const payloads[] = {
 		"{}",
-		"{\"clientID\":\"x\"}",
+		"{\"clientID\":\"m1\"}",   /* the member id is the clientID (slot m1) */
 		"{\"presence\":[1,2]}",
 		"{\"presence\":\"text\"}",
 		"{\"presence\":null}",
@@ -706,6 +706,76 @@ static void test_find_on_empty(void **state)
 	assert_int_equal(r->n, 0);
 }
 
+/* ---- entries on reusable slots: the member id is the payload's clientID ---- */
+
+static void test_slot_id_from_payload(void **state)
+{
+	struct rec *r = state[0];
+	struct mirror *mr = r->mr;
+	struct mirror_channel *ch;
+	struct mirror_member *m;
+
+	assert_int_equal(apply(mr, "k", "gw0-0", "{\"clientID\":\"client_A\",\"presence\":{\"n\":1}}", 0, 0, r), 0);
+	expect_event(r, 0, "k", MIRROR_JOINED, "client_A", "{\"n\":1}");
+	ch = mirror_channel_find(mr, "k");
+	m = mirror_member_find(ch, "client_A");
+	assert_non_null(m);
+	assert_string_equal(m->slot, "gw0-0");
+	assert_ptr_equal(mirror_slot_find(ch, "gw0-0"), m);
+	assert_null(mirror_member_find(ch, "gw0-0"));
+	/* A refresh with other presence: an update of the same member. */
+	assert_int_equal(apply(mr, "k", "gw0-0", "{\"clientID\":\"client_A\",\"presence\":{\"n\":2}}", 0, 0, r), 0);
+	expect_event(r, 1, "k", MIRROR_UPDATED, "client_A", "{\"n\":2}");
+	assert_non_null(mirror_member_find(ch, "client_A"));
+	/* The slot's next holder without a clear in between: a leave and a join. */
+	assert_int_equal(apply(mr, "k", "gw0-0", "{\"clientID\":\"client_B\"}", 0, 0, r), 0);
+	assert_int_equal(r->n, 4);
+	expect_event(r, 2, "k", MIRROR_LEFT, "client_A", "{\"n\":2}");
+	expect_event(r, 3, "k", MIRROR_JOINED, "client_B", "{}");
+	ch = mirror_channel_find(mr, "k");
+	assert_null(mirror_member_find(ch, "client_A"));
+	assert_non_null(mirror_member_find(ch, "client_B"));
+	assert_int_equal(ch->count, 1);
+	assert_int_equal(mr->members, 1);
+	/* The clear of the slot removes whoever holds it, by its id. */
+	assert_int_equal(apply(mr, "k", "gw0-0", NULL, 0, 0, r), 0);
+	expect_event(r, 4, "k", MIRROR_LEFT, "client_B", NULL);
+	assert_null(mirror_channel_find(mr, "k"));
+	/* A clientID that is no topic level (or none, or not a string): the slot. */
+	assert_int_equal(apply(mr, "k", "dev1", "{\"clientID\":\"a/b\"}", 0, 0, r), 0);
+	assert_int_equal(apply(mr, "k", "dev2", "{\"clientID\":7}", 0, 0, r), 0);
+	assert_int_equal(apply(mr, "k", "dev3", "{\"clientID\":\"\"}", 0, 0, r), 0);
+	expect_event(r, 5, "k", MIRROR_JOINED, "dev1", NULL);
+	expect_event(r, 6, "k", MIRROR_JOINED, "dev2", NULL);
+	expect_event(r, 7, "k", MIRROR_JOINED, "dev3", NULL);
+}
+
+static void test_slot_same_id_twice(void **state)
+{
+	struct rec *r = state[0];
+	struct mirror *mr = r->mr;
+	struct mirror_channel *ch;
+
+	r->mr = NULL;   /* the id stays findable after one of its entries left */
+	/* One uid on two gateways for a moment (Comet takeover across brokers). */
+	assert_int_equal(apply(mr, "k", "g1-0", "{\"clientID\":\"u\",\"presence\":{\"g\":1}}", 0, 0, r), 0);
+	assert_int_equal(apply(mr, "k", "g2-0", "{\"clientID\":\"u\",\"presence\":{\"g\":2}}", 0, 0, r), 0);
+	ch = mirror_channel_find(mr, "k");
+	assert_int_equal(ch->count, 2);
+	assert_string_equal(mirror_member_find(ch, "u")->slot, "g1-0");
+	assert_int_equal(apply(mr, "k", "g1-0", NULL, 0, 0, r), 0);
+	ch = mirror_channel_find(mr, "k");
+	assert_non_null(ch);
+	assert_non_null(mirror_member_find(ch, "u"));
+	assert_string_equal(mirror_member_find(ch, "u")->slot, "g2-0");
+	/* Updating the remaining entry keeps it findable. */
+	assert_int_equal(apply(mr, "k", "g2-0", "{\"clientID\":\"u\",\"presence\":{\"g\":3}}", 0, 0, r), 0);
+	assert_string_equal(mirror_member_find(ch, "u")->presence, "{\"g\":3}");
+	assert_int_equal(apply(mr, "k", "g2-0", NULL, 0, 0, r), 0);
+	assert_null(mirror_channel_find(mr, "k"));
+	r->mr = mr;
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -730,6 +800,8 @@ int main(void)
 		T(test_random_model),
 		T(test_clear),
 		T(test_find_on_empty),
+		T(test_slot_id_from_payload),
+		T(test_slot_same_id_twice),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
