@@ -67,14 +67,16 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 
 /* ---- what the gateway believes from MQTT (docs/SECURITY.md) ----
  * Writes by clients that are neither gateway sessions nor trusted bridges are
- * refused on: Comet claims (only gateways make them), and presence entries and
- * acks in the name of a member id the gateway hands out (websockets.do
- * "client_...", op "op-..."). Devices keep their own presence and acks under
- * their own ids (and Comet session entries: a uid is any string); between
- * devices the ACLs decide. */
-enum guard_kind { GUARD_ALL, GUARD_MEMBER, GUARD_ACK };
+ * refused on: Comet claims (only gateways make them); presence entries on a
+ * gateway's slots (<12 hex>-<n>, core.c), of every dialect; and presence
+ * entries and acks in the name of a member id the gateway hands out
+ * (websockets.do "client_...", op "op-...": the topic's last level or the
+ * payload's clientID). Devices keep their own presence and acks under their
+ * own ids (and Comet session entries: a uid is any string); between devices
+ * the ACLs decide. */
+enum guard_kind { GUARD_ALL, GUARD_MEMBER, GUARD_SLOT, GUARD_ACK };
 struct guard { char *filter; enum guard_kind kind; };
-static struct guard guards[4];
+static struct guard guards[6];
 static int nguards;
 static bool acl_registered, fallback_registered, fallback_pending, fallback_allows;
 
@@ -107,6 +109,7 @@ static void guards_init(void)
 		add_guard(GUARD_ACK, c->topic_prefix, c->wsdo_root, "+/ack/+", NULL);
 	}
 	if(c->op_enable && p) add_guard(GUARD_MEMBER, p, c->op_root, "#", NULL);
+	if(c->comet_enable && p) add_guard(GUARD_SLOT, p, c->comet_root, "#", NULL);
 }
 
 static void guards_free(void)
@@ -121,7 +124,16 @@ static bool gateway_member_id(const char *id)
 	return !strncmp(id, "client_", 7) || !strncmp(id, "op-", 3);
 }
 
-static bool ack_claims_gateway_member(const void *payload, uint32_t len)
+/* A presence slot of some gateway (core.c): 12 hex characters, '-', a number. */
+static bool gateway_slot(const char *level)
+{
+	size_t n = strspn(level, "0123456789abcdef");
+	return n == 12 && level[12] == '-' && level[13] && strspn(level + 13, "0123456789") == strlen(level + 13);
+}
+
+/* A payload whose clientID names a member id the gateway hands out (acks,
+ * and presence entries, whose member id is the payload's clientID). */
+static bool payload_claims_gateway_member(const void *payload, uint32_t len)
 {
 	json_t *o = payload && len ? json_loadb(payload, len, 0, NULL) : NULL;
 	const char *id = json_string_value(json_object_get(o, "clientID"));
@@ -143,10 +155,16 @@ static bool forged(const struct mosquitto_evt_acl_check *ed)
 			return true;
 		case GUARD_MEMBER:
 			last = strrchr(ed->topic, '/');
-			if(gateway_member_id(last ? last + 1 : ed->topic)) return true;
+			last = last ? last + 1 : ed->topic;
+			if(gateway_member_id(last) || gateway_slot(last)
+					|| payload_claims_gateway_member(ed->payload, ed->payloadlen)) return true;
+			break;
+		case GUARD_SLOT:
+			last = strrchr(ed->topic, '/');
+			if(gateway_slot(last ? last + 1 : ed->topic)) return true;
 			break;
 		case GUARD_ACK:
-			if(ack_claims_gateway_member(ed->payload, ed->payloadlen)) return true;
+			if(payload_claims_gateway_member(ed->payload, ed->payloadlen)) return true;
 			break;
 		}
 	}

@@ -113,10 +113,19 @@ async def test_forged_ack_does_not_count(start_gateway):
 async def test_forged_presence_and_claims_are_refused(start_gateway):
     gw = start_gateway()
     listener = await gw.listen("room")
+    before = await retained(gw, "wsgw/presence/wsdo/room/+", 0.5)
+    slot = wsgw.holders(before)[listener.id]          # the listener's entry: a slot of this gateway
     thief = gw.mqtt()
     entry = {"clientID": "client_Fake0001", "presence": {"name": "admin"}}
-    publish_raw(thief, "wsgw/presence/wsdo/room/client_Fake0001", entry, retain=True)
-    publish_raw(thief, f"wsgw/presence/wsdo/room/{listener.id}", b"", retain=True)  # a forged leave
+    forged = {
+        "wsgw/presence/wsdo/room/client_Fake0001": entry,        # a listener id as the topic
+        "wsgw/presence/wsdo/room/dev9": entry,                   # a listener id in the payload
+        "wsgw/presence/wsdo/room/0123456789ab-7": {"clientID": "dev10", "presence": {}},  # a slot
+        "wsgw/presence/comet/world/0123456789ab-8": {"clientID": "eve", "presence": {}},
+        slot: b"",                                               # a forged leave
+    }
+    for topic, payload in forged.items():
+        publish_raw(thief, topic, payload, retain=True)
     publish_raw(thief, "wsgw/comet/claim/eve", {"uid": "eve", "gateway": "x", "boot": "y",
                                                 "birth": 1, "nonce": "z"})
     # a device's own presence works as documented
@@ -125,15 +134,16 @@ async def test_forged_presence_and_claims_are_refused(start_gateway):
     second = await gw.listen("room")
     await second.wait_member("sensor1")
     ids = [m["clientID"] for m in members(second.connected)]
-    assert listener.id in ids and "client_Fake0001" not in ids, ids
+    assert listener.id in ids and "client_Fake0001" not in ids and "dev10" not in ids, ids
     await second.expect_no_frame("PRESENCE:JOINED", 0.3, wsgw.has_id("client_Fake0001"))
     assert listener.take_now("PRESENCE:LEFT") is None, listener.describe()
     entries = await retained(gw, "wsgw/presence/#", 0.5)
-    assert f"wsgw/presence/wsdo/room/{listener.id}" in entries, entries
-    assert "wsgw/presence/wsdo/room/client_Fake0001" not in entries, entries
+    assert wsgw.holders(entries).get(listener.id) == slot, entries
+    for topic in forged:
+        if topic != slot:
+            assert topic not in entries, (topic, entries)
     log = gw.log()
-    for topic in ("wsgw/presence/wsdo/room/client_Fake0001", "wsgw/comet/claim/eve",
-                  f"wsgw/presence/wsdo/room/{listener.id}"):
+    for topic in list(forged) + ["wsgw/comet/claim/eve"]:
         assert f"publish on {topic}: only the gateway writes that" in log, topic
 
 
@@ -153,7 +163,8 @@ async def test_acl_example_closes_the_rest(start_gateway):
     publish_raw(device, "wsgw/presence/comet/world/eve", {"clientID": "eve"}, retain=True)
     entries = await retained(gw, "wsgw/#", 0.5)
     assert "wsgw/presence/wsdo/plant/sensor7" in entries, entries
-    assert f"wsgw/presence/wsdo/plant/{listener.id}" in entries, entries   # listeners' ACLs
+    assert wsgw.holders(entries).get(listener.id, "").startswith("wsgw/presence/wsdo/plant/"), \
+        entries                                                           # listeners' ACLs
     for t in ("wsgw/presence/wsdo/plant/sensor8", "wsgw/registry/telegraphy/evil",
               "wsgw/presence/wsdo/plant/client_Fake0001", "wsgw/presence/comet/world/eve"):
         assert t not in entries, (t, entries)
