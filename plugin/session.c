@@ -201,14 +201,20 @@ void session_tick(struct wsgw_session *s, int64_t now)
 	}
 }
 
-/* Answers a refused upgrade with a status and a JSON body, then closes. */
-static int refuse(struct lws *wsi, int status, const char *code)
+/* Answers a refused upgrade with a status and a JSON body {"error":code}
+ * (and "message", if any), then closes. retry_after: a Retry-After header. */
+static int refuse_with(struct lws *wsi, int status, const char *code, const char *message,
+		const char *retry_after)
 {
 	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-	char body[128];
-	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", code);
+	char body[256];
+	int n = message ? snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}", code, message)
+		: snprintf(body, sizeof(body), "{\"error\":\"%s\"}", code);
 
-	if(lws_add_http_common_headers(wsi, (unsigned)status, "application/json", (lws_filepos_t)n, &p, end)
+	if(n < 0 || (size_t)n >= sizeof(body)
+			|| lws_add_http_common_headers(wsi, (unsigned)status, "application/json", (lws_filepos_t)n, &p, end)
+			|| (retry_after && lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+				(const unsigned char *)retry_after, (int)strlen(retry_after), &p, end))
 			|| lws_finalize_http_header(wsi, &p, end)
 			|| end - p < n){
 		return -1;
@@ -219,26 +225,9 @@ static int refuse(struct lws *wsi, int status, const char *code)
 	return -1;
 }
 
-/* 503 NOT_READY with Retry-After: the gateway's own broker session is not
- * up yet (start, or the broker dropped it); a client that retries gets in. */
-static int refuse_not_ready(struct lws *wsi)
+static int refuse(struct lws *wsi, int status, const char *code)
 {
-	static const char body[] = "{\"error\":\"NOT_READY\",\"message\":"
-		"\"the gateway is not connected to the broker yet; retry shortly\"}";
-	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-	size_t n = sizeof(body) - 1;
-
-	if(lws_add_http_common_headers(wsi, 503, "application/json", (lws_filepos_t)n, &p, end)
-			|| lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
-				(const unsigned char *)"1", 1, &p, end)
-			|| lws_finalize_http_header(wsi, &p, end)
-			|| (size_t)(end - p) < n){
-		return -1;
-	}
-	memcpy(p, body, n);
-	p += n;
-	lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS);
-	return -1;
+	return refuse_with(wsi, status, code, NULL, NULL);
 }
 
 static int filter(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss)
@@ -251,7 +240,11 @@ static int filter(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss)
 	int status;
 
 	if(gw->stopping) return refuse(wsi, 503, "SHUTDOWN");
-	if(!core_is_ready(gw)) return refuse_not_ready(wsi);
+	if(!core_is_ready(gw)){
+		/* the gateway's own broker session is not up yet (start, or the broker
+		 * dropped it): a client that retries gets in */
+		return refuse_with(wsi, 503, "NOT_READY", "the gateway is not connected to the broker yet; retry shortly", "1");
+	}
 	if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) return refuse(wsi, 400, "BAD_REQUEST");
 	if(!gw_origin_ok(gw, wsi)) return refuse(wsi, 403, "ORIGIN_NOT_ALLOWED");
 	m = gw_route(gw, uri, &sub);
