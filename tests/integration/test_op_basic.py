@@ -256,14 +256,12 @@ async def test_broker_stop_sends_shutdown(start_gateway):
 
 
 async def test_lost_session_is_reported_after_the_grace(start_gateway):
-    gw = gateway(start_gateway)
+    gw = gateway(start_gateway, broker_socket=None, broker_host="127.0.0.1", broker_port="<mqtt_port>")
     c = await OpClient.open(gw)
     assert (await c.connect("jwt", token("lostu")))["type"] == "success"
     await asyncio.sleep(0.2)
-    client_id = next(line.split(" as ")[1].split(" ")[0] for line in gw.log().splitlines()
-                     if "New client connected" in line and "u'lostu'" in line)
     t0 = time.monotonic()
-    gw.mqtt(client_id=client_id)                         # the broker's takeover ends it
+    await asyncio.to_thread(wsgw.cut_broker_session, gw, "lostu")
     await asyncio.wait_for(c.closed.wait(), 5)
     dt = time.monotonic() - t0
     errors = [(f["op"], f["code"]) for f in c.unread if f.get("type") == "error"]

@@ -593,6 +593,26 @@ class Msg:
                 f"{self.payload[:200]!r}>")
 
 
+def cut_broker_session(gw, username, timeout=5):
+    """Ends the broker session of the gateway client logged in as username, as
+    a failing network would: the gateway's TCP socket to the broker is destroyed
+    (ss -K; the broker sees a reset). Needs broker_socket=None,
+    broker_host/broker_port (TCP). A plain client can no longer end a gateway
+    session by taking over its client id: those ids are reserved."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ports = [line.split(" from ")[1].split(" as ")[0].rsplit(":", 1)[1]
+                 for line in gw.log().splitlines()
+                 if "New client connected from 127.0.0.1:" in line and f"u'{username}'" in line]
+        if ports or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert ports, f"no broker session of {username} in the log"
+    r = subprocess.run(["ss", "-K", "-t", "src", "127.0.0.1", "sport", "=", ports[-1],
+                        "dport", "=", str(gw.mqtt_port)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and ports[-1] in r.stdout, (r.stdout, r.stderr)
+
+
 def connack_code(port, client_id, username=None, password=None, timeout=5):
     """The CONNACK reason code a paho MQTT v5 client gets (0 = accepted, 135 =
     not authorized)."""
