@@ -90,23 +90,7 @@ def slow_start_acl(users=10000):
 def upgrade(port, path):
     """A WebSocket upgrade by hand: (status, {header: value}, body) of the answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                      "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            buf += chunk
-        head, _, body = buf.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        assert len(lines[0].split(" ")) >= 2, f"no HTTP answer to the upgrade: {buf!r}"
-        status = int(lines[0].split(" ")[1])
-        headers = {}
-        for line in lines[1:]:
-            k, _, v = line.partition(":")
-            headers[k.strip().lower()] = v.strip()
+        status, headers, body = wsgw.ws_handshake_head(sock, port, path)
         if status != 101:
             n = int(headers.get("content-length", "0"))
             while len(body) < n:

@@ -471,10 +471,11 @@ async def close_all_listeners():
     await asyncio.gather(*(l.close() for l in ls), return_exceptions=True)
 
 
-def ws_handshake(sock, port, path, origin=None):
-    """Send a WebSocket upgrade on `sock`; return (HTTP status, bytes after the head).
-    Done by hand: the status of a refusal is wanted even if its status line says
-    HTTP/1.0, which the websockets client will not parse."""
+def ws_handshake_head(sock, port, path, origin=None):
+    """Send a WebSocket upgrade on `sock`; return (HTTP status, {header: value} with
+    lower-case names, bytes after the head). Done by hand: the status of a refusal
+    is wanted even if its status line says HTTP/1.0, which the websockets client
+    will not parse."""
     key = base64.b64encode(os.urandom(16)).decode()
     extra = f"Origin: {origin}\r\n" if origin else ""
     sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -488,9 +489,20 @@ def ws_handshake(sock, port, path, origin=None):
             break
         buf += chunk
     head, _, rest = buf.partition(b"\r\n\r\n")
-    parts = head.split(b" ", 2)
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
     assert len(parts) >= 2 and parts[1].isdigit(), f"no HTTP response to the upgrade: {buf!r}"
-    return int(parts[1]), rest
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return int(parts[1]), headers, rest
+
+
+def ws_handshake(sock, port, path, origin=None):
+    """Send a WebSocket upgrade on `sock`; return (HTTP status, bytes after the head)."""
+    status, _, rest = ws_handshake_head(sock, port, path, origin)
+    return status, rest
 
 
 def _handshake_status(port, path, origin):
