@@ -2,6 +2,7 @@
  * options, registers the broker callbacks and starts the gateway thread;
  * cleanup undoes all of it in reverse. */
 #include "wsgw.h"
+#include "jsonutil.h"
 
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
@@ -132,10 +133,12 @@ static bool gateway_slot(const char *level)
 }
 
 /* A payload whose clientID names a member id the gateway hands out (acks,
- * and presence entries, whose member id is the payload's clientID). */
+ * and presence entries, whose member id is the payload's clientID). Read as
+ * the gateway's consumers read it (mirror.c, wsdo.c acks): the strict decoder,
+ * so the guard and they see the same clientID. */
 static bool payload_claims_gateway_member(const void *payload, uint32_t len)
 {
-	json_t *o = payload && len ? json_loadb(payload, len, 0, NULL) : NULL;
+	json_t *o = payload && len ? jsonutil_parse(payload, len, JSON_REJECT_DUPLICATES, NULL, 0) : NULL;
 	const char *id = json_string_value(json_object_get(o, "clientID"));
 	bool bad = id && gateway_member_id(id);
 
