@@ -4,7 +4,8 @@
  * dialects subscribe to gateway-wide (acks). Reconnects every second if lost
  * (every 100 ms until it has first been up, for the first CORE_PROMPT_MS). New
  * clients are accepted once it is ready: up, and its subscriptions made at
- * CONNACK acknowledged (core_is_ready). */
+ * CONNACK acknowledged (gw->ready, which the transport reads). */
+#define LOG_TAG "core"
 #include "wsgw.h"
 #include "jsonutil.h"
 #include "topic.h"
@@ -160,7 +161,7 @@ static void slot_cleared(struct wsgw_gw *gw, const char *key, const char *level)
 		return;
 	}
 	if(sk->slots[n].busy_until != INT64_MAX || !sk->slots[n].heal) return;
-	wsgw_log(MOSQ_LOG_INFO, "presence %s/%s was cleared while held; republishing", key, level);
+	LOG_I("presence %s/%s was cleared while held; republishing", key, level);
 	sk->slots[n].heal(sk->slots[n].owner);
 }
 
@@ -169,7 +170,7 @@ static void mirror_event(void *ud, const char *key, enum mirror_event ev, const 
 	struct wsgw_gw *gw = ud;
 	enum wsgw_presence_event pev = ev == MIRROR_JOINED ? WSGW_PRESENCE_JOINED
 		: ev == MIRROR_UPDATED ? WSGW_PRESENCE_UPDATED : WSGW_PRESENCE_LEFT;
-	gw_presence_dispatch(gw, key, pev, m);
+	presence_dispatch(gw, key, pev, m);
 }
 
 /* True if payload is a presence entry of this gateway from an earlier run. */
@@ -198,7 +199,7 @@ static void presence_message(struct wsgw_gw *gw, const struct mosquitto_message 
 	if(!topic_presence_split(gw->cfg->presence_prefix, msg->topic, &key, &member)) return;
 	if(is_stale_own(gw, msg->payload, (size_t)msg->payloadlen)){
 		/* Left by our previous run (crash, kill -9): clear it at once. */
-		wsgw_log(MOSQ_LOG_INFO, "clearing stale presence %s from an earlier run", msg->topic);
+		LOG_I("clearing stale presence %s from an earlier run", msg->topic);
 		core_publish(gw, NULL, msg->topic, NULL, 0, 1, true, NULL);
 		mirror_apply(&gw->mirror, key, member, NULL, 0, 0, gw_now_ms(), mirror_event, gw);
 		/* If a holder of ours has the slot, it heals when this clear comes
@@ -209,57 +210,57 @@ static void presence_message(struct wsgw_gw *gw, const struct mosquitto_message 
 	mosquitto_property_read_int32(props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, &expiry, false);
 	if(mirror_apply(&gw->mirror, key, member, msg->payload, (size_t)msg->payloadlen,
 			expiry, gw_now_ms(), mirror_event, gw)){
-		wsgw_log(MOSQ_LOG_WARNING, "out of memory mirroring presence %s", msg->topic);
+		LOG_W("out of memory mirroring presence %s", msg->topic);
 	}
 	if(!msg->payloadlen) slot_cleared(gw, key, member);
 	free(key);
 }
 
-static void core_connected(void *ud, int rc, bool session_present)
+static void core_on_connected(void *ud, int rc, bool session_present)
 {
 	struct wsgw_gw *gw = ud;
 	char *filter;
 
 	(void)session_present;
 	if(rc){
-		wsgw_log(MOSQ_LOG_ERR, "the broker refused the core session: %s (%d); "
+		LOG_E("the broker refused the core session: %s (%d); "
 				"check that the listener in plugin_opt_broker_socket/broker_port exists", mosquitto_reason_string(rc), rc);
 		return;
 	}
 	gw->core_was_up = true;
-	gw->core_ready = false;
+	gw->ready = false;
 	gw->core_ready_mid = 0;        /* core_subscribe notes the last SUBSCRIBE's id */
 	filter = topic_join(gw->cfg->presence_prefix, "#", (char *)NULL);
 	if(!filter || core_subscribe(gw, filter)){
-		wsgw_log(MOSQ_LOG_ERR, "cannot subscribe the presence tree");
+		LOG_E("cannot subscribe the presence tree");
 	}
 	free(filter);
 	for(int i = 0; i < gw->nmounts; i++){
 		if(gw->mounts[i].dialect->core_up) gw->mounts[i].dialect->core_up(gw);
 	}
-	wsgw_log(MOSQ_LOG_INFO, "core session up (gateway %s, boot %s)", gw->cfg->gateway_id, gw->boot_id);
-	if(!gw->core_ready_mid) gw->core_ready = true;
+	LOG_I("core session up (gateway %s, boot %s)", gw->cfg->gateway_id, gw->boot_id);
+	if(!gw->core_ready_mid) gw->ready = true;
 }
 
 /* SUBACKs come in order: the last one of those sent at CONNACK means the
  * presence tree and every dialect's topics are subscribed. */
-static void core_subscribed(void *ud, int mid, int count, const int *granted)
+static void core_on_subscribed(void *ud, int mid, int count, const int *granted)
 {
 	struct wsgw_gw *gw = ud;
 
 	for(int i = 0; i < count; i++){
 		if(granted[i] >= 0x80){
-			wsgw_log(MOSQ_LOG_ERR, "the broker refused a subscription of the core session (0x%02x): "
+			LOG_E("the broker refused a subscription of the core session (0x%02x): "
 					"check the ACLs of core_username", granted[i]);
 		}
 	}
-	if(!gw->core_ready && gw->core_ready_mid && mid == gw->core_ready_mid){
-		gw->core_ready = true;
-		wsgw_log(MOSQ_LOG_INFO, "gateway ready: accepting clients");
+	if(!gw->ready && gw->core_ready_mid && mid == gw->core_ready_mid){
+		gw->ready = true;
+		LOG_I("gateway ready: accepting clients");
 	}
 }
 
-static void core_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
+static void core_on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
 {
 	struct wsgw_gw *gw = ud;
 	size_t plen = strlen(gw->cfg->presence_prefix);
@@ -273,7 +274,7 @@ static void core_message(void *ud, const struct mosquitto_message *msg, const mo
 	}
 }
 
-static void core_published(void *ud, int mid, int reason)
+static void core_on_published(void *ud, int mid, int reason)
 {
 	struct wsgw_gw *gw = ud;
 	for(int i = 0; i < gw->nmounts; i++){
@@ -287,22 +288,22 @@ static int64_t retry_delay(const struct wsgw_gw *gw)
 		? CORE_RETRY_FIRST_MS : CORE_RETRY_MS;
 }
 
-static void core_lost(void *ud, int rc)
+static void core_on_lost(void *ud, int rc)
 {
 	struct wsgw_gw *gw = ud;
-	if(!gw->stopping) wsgw_log(MOSQ_LOG_WARNING, "core session lost (%s); reconnecting", mosquitto_strerror(rc));
+	if(!gw->stopping) LOG_W("core session lost (%s); reconnecting", mosquitto_strerror(rc));
 	link_close(gw->core, false);
 	gw->core = NULL;
-	gw->core_ready = false;
+	gw->ready = false;
 	gw->core_retry_ms = gw_now_ms() + retry_delay(gw);
 }
 
 static const struct wsgw_link_ops core_ops = {
-	.connected = core_connected,
-	.message = core_message,
-	.subscribed = core_subscribed,
-	.published = core_published,
-	.lost = core_lost,
+	.connected = core_on_connected,
+	.message = core_on_message,
+	.subscribed = core_on_subscribed,
+	.published = core_on_published,
+	.lost = core_on_lost,
 };
 
 int core_start(struct wsgw_gw *gw)
@@ -317,7 +318,7 @@ int core_start(struct wsgw_gw *gw)
 	p.clean_start = true;
 	p.urgent = true;               /* first in the connect queue; waits for the listener */
 	if(!gw->core_started_ms) gw->core_started_ms = gw_now_ms();
-	gw->core_ready = false;
+	gw->ready = false;
 	gw->core = link_open(gw, &p, &core_ops, gw);
 	if(!gw->core){
 		gw->core_retry_ms = gw_now_ms() + retry_delay(gw);
@@ -341,6 +342,7 @@ void core_tick(struct wsgw_gw *gw, int64_t now_ms)
 
 void core_stop(struct wsgw_gw *gw)
 {
+	gw->ready = false;
 	if(gw->core){
 		link_close(gw->core, false);
 		gw->core = NULL;
@@ -350,11 +352,6 @@ void core_stop(struct wsgw_gw *gw)
 bool core_is_up(const struct wsgw_gw *gw)
 {
 	return link_is_up(gw->core);
-}
-
-bool core_is_ready(const struct wsgw_gw *gw)
-{
-	return gw->core_ready && link_is_up(gw->core);
 }
 
 int core_publish(struct wsgw_gw *gw, int *mid, const char *topic, const void *payload,
@@ -370,6 +367,6 @@ int core_subscribe(struct wsgw_gw *gw, const char *topic)
 
 	if(!gw->core) return MOSQ_ERR_NO_CONN;
 	rc = link_subscribe(gw->core, &mid, topic, 1);
-	if(!rc && !gw->core_ready) gw->core_ready_mid = mid;
+	if(!rc && !gw->ready) gw->core_ready_mid = mid;
 	return rc;
 }

@@ -1,8 +1,8 @@
 /* Plain HTTP requests (emit and the like): method, origin and route checks,
  * body collection with a cap, and replies that may come later (require-ack). */
+#define LOG_TAG "http"
 #include "wsgw.h"
 
-#include <mosquitto_broker.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,7 +270,7 @@ static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, cons
 		http_reply_error(h, 503, "SHUTDOWN", NULL);
 		return 0;
 	}
-	if(!core_is_ready(gw)){
+	if(!gw->ready){
 		h->retry_after = "1";
 		http_reply_error(h, 503, "NOT_READY", "the gateway is not connected to the broker yet; retry shortly");
 		return 0;
@@ -422,7 +422,7 @@ int http_conn_filter(struct wsgw_gw *gw, const struct lws_filter_network_conn_ar
 	gw->refused++;
 	now = gw_now_ms();
 	if(now - gw->refuse_log_ms >= 10000){
-		wsgw_log(MOSQ_LOG_WARNING, "refusing connections (%s): %lu in the last %llds; "
+		LOG_W("refusing connections (%s): %lu in the last %llds; "
 				"%d client connections (%d WebSockets), descriptor %d of %ld, %d kept for the broker",
 				why, gw->refused, gw->refuse_log_ms ? (long long)((now - gw->refuse_log_ms) / 1000) : 0LL,
 				gw->nclients, gw->nsessions, (int)a->accept_fd, gw->fd_limit, gw->fd_reserve);

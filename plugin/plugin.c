@@ -1,6 +1,7 @@
 /* mosquitto_wsgw: the Mosquitto plugin entry points. Reads the plugin_opt_*
  * options, registers the broker callbacks and starts the gateway thread;
  * cleanup undoes all of it in reverse. */
+#define LOG_TAG "plugin"
 #include "wsgw.h"
 #include "jsonutil.h"
 
@@ -49,17 +50,17 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 	if(has_prefix(client_id, config.client_id_prefix)){
 		if(wsgw_auth_check(client_id, ed->username, ed->password)) return MOSQ_ERR_SUCCESS;
 		if(ed->password && wsgw_auth_check_tag(client_id, ed->username)) return MOSQ_ERR_PLUGIN_DEFER;
-		mosquitto_log_printf(MOSQ_LOG_NOTICE, "wsgw: refused %s: client ids starting with \"%s\" are the gateway's",
+		LOG_N("refused %s: client ids starting with \"%s\" are the gateway's",
 				client_id, config.client_id_prefix);
 		return MOSQ_ERR_AUTH;
 	}
 	if(ed->username && !strcmp(ed->username, config.core_username)){
-		mosquitto_log_printf(MOSQ_LOG_NOTICE, "wsgw: refused %s: the gateway's core username is reserved",
+		LOG_N("refused %s: the gateway's core username is reserved",
 				client_id ? client_id : "(no id)");
 		return MOSQ_ERR_AUTH;
 	}
 	if(is_bridge_username(ed->username) && !ed->password){
-		mosquitto_log_printf(MOSQ_LOG_NOTICE, "wsgw: refused %s: bridge username %s without a password",
+		LOG_N("refused %s: bridge username %s without a password",
 				client_id ? client_id : "(no id)", ed->username);
 		return MOSQ_ERR_AUTH;
 	}
@@ -187,7 +188,7 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 	if(has_prefix(client_id, config.client_id_prefix)) return MOSQ_ERR_PLUGIN_DEFER;
 	if(is_bridge_username(mosquitto_client_username(ed->client))) return MOSQ_ERR_PLUGIN_DEFER;
 	if(!forged(ed)) return MOSQ_ERR_PLUGIN_DEFER;
-	mosquitto_log_printf(MOSQ_LOG_NOTICE, "wsgw: denied %s's publish on %s: only the gateway writes that",
+	LOG_N("denied %s's publish on %s: only the gateway writes that",
 			client_id ? client_id : "(no id)", ed->topic);
 	return MOSQ_ERR_ACL_DENIED;
 }
@@ -236,7 +237,7 @@ static void fallback_register(void)
 	if(!fallback_registered && !mosquitto_callback_register(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_fallback, NULL, NULL)){
 		fallback_registered = true;
 	}
-	if(other) mosquitto_log_printf(MOSQ_LOG_INFO, "wsgw: another plugin is loaded (%s): its ACLs decide what the gateway's do not", other);
+	if(other) LOG_I("another plugin is loaded (%s): its ACLs decide what the gateway's do not", other);
 }
 
 /* SIGHUP: the broker unregisters acl_file's callback and registers it again
@@ -294,6 +295,7 @@ WSGW_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **
 
 	(void)user_data;
 	plugin_id = identifier;
+	wsgw_log_init();
 	memset(&gateway, 0, sizeof(gateway));
 	if(config_init(&config)) return MOSQ_ERR_NOMEM;
 	for(int i = 0; i < opt_count; i++){
@@ -301,7 +303,7 @@ WSGW_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **
 	}
 	if(config_finish(&config, err, sizeof(err))) goto bad_config;
 	if(wsgw_auth_init()){
-		mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: no random source for the session secret");
+		LOG_E("no random source for the session secret");
 		goto error;
 	}
 
@@ -318,16 +320,17 @@ WSGW_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **
 
 	gateway.cfg = &config;
 	if(gw_start(&gateway)) goto error;
-	mosquitto_log_printf(MOSQ_LOG_INFO, "wsgw %s: listening on %s, broker via %s, gateway id %s, boot %s",
+	/* "mosquitto_wsgw <version>: listening on": what tests and scripts look for */
+	LOG_I("mosquitto_wsgw %s: listening on %s, broker via %s, gateway id %s, boot %s",
 			WSGW_VERSION, gateway.listen_desc,
 			config.broker_socket ? config.broker_socket : config.broker_host,
 			config.gateway_id, gateway.boot_id);
 	return MOSQ_ERR_SUCCESS;
 
 bad_config:
-	mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: %s", err);
+	LOG_E("%s", err);
 error:
-	mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: not started; the broker will not run half-configured");
+	LOG_E("not started; the broker will not run half-configured");
 	unwind();
 	return MOSQ_ERR_INVAL;
 }

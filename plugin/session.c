@@ -1,8 +1,8 @@
 /* One WebSocket client: message assembly, limits (frame size, rate, send
  * queue) and the close sequence. What the frames mean is the dialect's. */
+#define LOG_TAG "session"
 #include "wsgw.h"
 
-#include <mosquitto_broker.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +56,7 @@ static void slow_cut(struct wsgw_session *s, const char *why)
 {
 	int64_t now = gw_now_ms();
 
-	wsgw_log(MOSQ_LOG_NOTICE, "closing a slow %s client (%s): %zu frames, %zu bytes queued, "
+	LOG_N("closing a slow %s client (%s): %zu frames, %zu bytes queued, "
 			"%zu bytes queued for all clients", s->dialect->name, why, s->qframes, s->qbytes + s->lws_held,
 			s->gw->queued_bytes);
 	queue_free(s);
@@ -133,7 +133,7 @@ static void session_sndbuf(struct wsgw_session *s)
 	int fd = (int)lws_get_socket_fd(s->wsi);
 	int want = (int)(s->gw->cfg->max_queue_bytes / 4);
 	if(fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) != 0){
-		wsgw_log(MOSQ_LOG_DEBUG, "SO_SNDBUF %d refused", want);
+		LOG_D("SO_SNDBUF %d refused", want);
 	}
 }
 
@@ -168,7 +168,7 @@ void session_release(struct wsgw_session *s)
 		link_close(s->link, s->link_will);
 		s->link = NULL;
 	}
-	session_unwatch_all(s);
+	if(s->gw->session_gone) s->gw->session_gone(s);
 }
 
 int64_t session_ping_period(const struct wsgw_config *cfg)
@@ -225,7 +225,7 @@ static int refuse_with(struct lws *wsi, int status, const char *code, const char
 	return -1;
 }
 
-static int refuse(struct lws *wsi, int status, const char *code)
+static int session_refuse(struct lws *wsi, int status, const char *code)
 {
 	return refuse_with(wsi, status, code, NULL, NULL);
 }
@@ -239,26 +239,26 @@ static int filter(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss)
 	struct wsgw_session *s;
 	int status;
 
-	if(gw->stopping) return refuse(wsi, 503, "SHUTDOWN");
-	if(!core_is_ready(gw)){
+	if(gw->stopping) return session_refuse(wsi, 503, "SHUTDOWN");
+	if(!gw->ready){
 		/* the gateway's own broker session is not up yet (start, or the broker
 		 * dropped it): a client that retries gets in */
 		return refuse_with(wsi, 503, "NOT_READY", "the gateway is not connected to the broker yet; retry shortly", "1");
 	}
-	if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) return refuse(wsi, 400, "BAD_REQUEST");
-	if(!gw_origin_ok(gw, wsi)) return refuse(wsi, 403, "ORIGIN_NOT_ALLOWED");
+	if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) return session_refuse(wsi, 400, "BAD_REQUEST");
+	if(!gw_origin_ok(gw, wsi)) return session_refuse(wsi, 403, "ORIGIN_NOT_ALLOWED");
 	m = gw_route(gw, uri, &sub);
-	if(!m) return refuse(wsi, 404, "NOT_FOUND");
-	if(gw->nsessions >= gw->cfg->max_connections) return refuse(wsi, 503, "TOO_MANY_CONNECTIONS");
+	if(!m) return session_refuse(wsi, 404, "NOT_FOUND");
+	if(gw->nsessions >= gw->cfg->max_connections) return session_refuse(wsi, 503, "TOO_MANY_CONNECTIONS");
 	status = m->dialect->ws_filter(gw, sub, &rt);
 	if(status){
 		free(rt);
-		return refuse(wsi, status, status == 404 ? "NOT_FOUND" : status == 400 ? "BAD_CHANNEL" : "REFUSED");
+		return session_refuse(wsi, status, status == 404 ? "NOT_FOUND" : status == 400 ? "BAD_CHANNEL" : "REFUSED");
 	}
 	s = calloc(1, sizeof(*s));
 	if(!s){
 		free(rt);
-		return refuse(wsi, 503, "OUT_OF_MEMORY");
+		return session_refuse(wsi, 503, "OUT_OF_MEMORY");
 	}
 	s->gw = gw;
 	s->wsi = wsi;

@@ -20,6 +20,13 @@
 #include "config.h"
 #include "jwtauth.h"
 #include "mirror.h"
+/* The lower layers' own headers (HACKING.md, "Layers"). */
+#include "log.h"
+#include "util.h"
+#include "transport.h"
+#include "route.h"
+#include "presence.h"
+#include "keys.h"
 
 #define WSGW_BOOT_ID_SIZE 17          /* 16 hex characters + NUL */
 #define WSGW_TICK_MS 100              /* housekeeping timer */
@@ -29,11 +36,6 @@ struct wsgw_session;
 struct wsgw_http;
 struct wsgw_link;
 struct wsgw_watch;
-
-/* ---- log.c: logging from any thread, printed by the broker thread ---- */
-void wsgw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void wsgw_log_drain(void);   /* broker thread only */
-void wsgw_log_cleanup(void);
 
 /* ---- auth.c: the HMAC password of the gateway's own MQTT sessions ---- */
 #define WSGW_PASSWORD_SIZE 65        /* hex HMAC-SHA256 + NUL */
@@ -100,7 +102,6 @@ void mux_tick(struct wsgw_gw *gw);        /* keepalive, reaping; every second */
 void mux_stop_all(struct wsgw_gw *gw);    /* at the end of the gateway thread */
 
 /* ---- dialects ---- */
-enum wsgw_presence_event { WSGW_PRESENCE_JOINED, WSGW_PRESENCE_UPDATED, WSGW_PRESENCE_LEFT };
 
 struct wsgw_dialect {
 	const char *name;
@@ -148,9 +149,6 @@ struct wsgw_pss {
 		struct wsgw_http *http;
 	} u;
 };
-
-/* Routes a request path to a mounted dialect; *subpath is the rest. */
-const struct wsgw_mount *gw_route(struct wsgw_gw *gw, const char *path, const char **subpath);
 
 /* ---- session.c: one WebSocket client ---- */
 struct wsgw_frame {
@@ -201,14 +199,11 @@ struct wsgw_session {
 void session_send(struct wsgw_session *s, char *text);   /* takes ownership of text */
 /* Queues nothing more: flush what is queued, then close with code and reason. */
 void session_close(struct wsgw_session *s, int code, const char *reason);
-/* Presence events of channel key go to the session's dialect (idempotent). */
-int session_watch(struct wsgw_session *s, const char *key);
-void session_unwatch(struct wsgw_session *s, const char *key);
-void session_unwatch_all(struct wsgw_session *s);
 int session_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons reason,
 		struct wsgw_pss *pss, void *in, size_t len);
 void session_free(struct wsgw_session *s);
-/* Gives up the dialect state and the broker session (idempotent). */
+/* Gives up the dialect state and the broker session, and calls
+ * gw->session_gone (idempotent). */
 void session_release(struct wsgw_session *s);
 void session_tick(struct wsgw_session *s, int64_t now);
 /* WebSocket pings (ws_ping_interval, at most idle_timeout / 2): the period in
@@ -265,9 +260,6 @@ int core_start(struct wsgw_gw *gw);
 void core_tick(struct wsgw_gw *gw, int64_t now_ms);
 void core_stop(struct wsgw_gw *gw);
 bool core_is_up(const struct wsgw_gw *gw);
-/* Up, and the subscriptions made when it came up are acknowledged: new
- * clients are accepted only then (session.c, http.c answer 503 NOT_READY). */
-bool core_is_ready(const struct wsgw_gw *gw);
 int core_publish(struct wsgw_gw *gw, int *mid, const char *topic, const void *payload,
 		size_t len, int qos, bool retain, const mosquitto_property *props);
 int core_subscribe(struct wsgw_gw *gw, const char *topic);
@@ -318,13 +310,19 @@ struct wsgw_gw {
 	int64_t refuse_log_ms;           /* last "connection refused" log line */
 	unsigned long refused;           /* connections refused since then */
 	struct wsgw_http *http_reap;     /* requests replied to, freed by http_reap() */
-	struct wsgw_channel_index *channels;
+	struct wsgw_channel_index *channels;   /* the watch index (presence.c) */
+	/* A session let go of its dialect state (session_release): what the
+	 * services keep per session goes (presence_init installs it). */
+	void (*session_gone)(struct wsgw_session *s);
 
 	struct wsgw_link *core;
 	int64_t core_retry_ms;
 	int64_t core_started_ms;         /* the first core_start (prompt retries for a while) */
 	bool core_was_up;                /* since the gateway started */
-	bool core_ready;                 /* see core_is_ready */
+	/* Set by core.c: the core session is up and the subscriptions made when
+	 * it came up are acknowledged. New clients are accepted only then
+	 * (session.c, http.c answer 503 NOT_READY). */
+	bool ready;
 	int core_ready_mid;              /* the SUBACK that makes it ready */
 	/* Connect queue of the broker sessions (link.c): links waiting for a
 	 * connect slot or for a retry, and the connects in flight. */
@@ -360,29 +358,9 @@ struct wsgw_gw {
 	int64_t last_slot_sweep_ms;
 };
 
-int gw_start(struct wsgw_gw *gw);    /* broker thread: context + thread */
-int gw_load_keys(struct wsgw_gw *gw);
-/* A whole file (< 1 MiB) as a new NUL-terminated buffer, or NULL. */
-unsigned char *gw_read_file(const char *path, size_t *len);
-void gw_free_keys(struct wsgw_gw *gw);
+/* Broker thread: keys, mounts, dialects, the transport and the thread; 0 or -1 (logged). */
+int gw_start(struct wsgw_gw *gw);
 void gw_stop(struct wsgw_gw *gw);    /* broker thread: stop, join, free */
-/* Verifies a bearer JWT with the configured keys (see jwtauth_verify). */
-const char *gw_jwt_verify(struct wsgw_gw *gw, const char *token, struct jwtauth_identity *id,
-		const char **why);
-int64_t gw_now_ms(void);             /* monotonic */
-int64_t gw_wall_ms(void);            /* since the epoch */
-void gw_random(void *buf, size_t len);
-uint32_t gw_random32(void *unused);
-/* prefix + n characters of [A-Za-z0-9] (n <= 64), truncated to outlen. */
-void gw_random_id(char *out, size_t outlen, const char *prefix, size_t n);
-/* The request's Origin is allowed: none given, no allow-list, or listed
- * (the whole header compared; one that cannot be read is not allowed). */
-bool gw_origin_ok(struct wsgw_gw *gw, struct lws *wsi);
-/* A ws_filter for dialects whose one WebSocket endpoint is the mount itself. */
-int gw_filter_mount_root(struct wsgw_gw *gw, const char *subpath, char **route);
-/* Dispatches a presence event to the local sessions indexed under key. */
-void gw_presence_dispatch(struct wsgw_gw *gw, const char *key, enum wsgw_presence_event ev,
-		const struct mirror_member *m);
 
 extern const struct wsgw_dialect wsgw_dialect_wsdo;
 extern const struct wsgw_dialect wsgw_dialect_op;

@@ -1,0 +1,306 @@
+/* The transport: the lws context and its listening socket, and the lws
+ * protocol callbacks that hand each connection to session.c or http.c (which
+ * route it with route.c). */
+#define LOG_TAG "transport"
+#include "wsgw.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ev.h>
+
+void transport_begin_shutdown(struct wsgw_gw *gw)
+{
+	if(gw->stopping) return;
+	gw->stopping = true;
+	for(struct wsgw_session *s = gw->sessions; s; s = s->next){
+		if(s->closing) continue;
+		if(s->dialect->ws_error) s->dialect->ws_error(s, "SHUTDOWN", "the broker is stopping");
+		session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "SHUTDOWN");
+	}
+}
+
+/* ---- lws protocols ---- */
+
+static int cb_main(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct wsgw_gw *gw = lws_context_user(lws_get_context(wsi));
+	struct wsgw_pss *pss = user;
+
+	switch(reason){
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if(gw->stop) transport_begin_shutdown(gw);
+		return 0;
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		/* wsi is the listener here: an accepted socket not adopted yet */
+		return user ? http_conn_filter(gw, user) : 0;
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		http_conn_open(gw, wsi);
+		return 0;
+	case LWS_CALLBACK_HTTP:
+	case LWS_CALLBACK_HTTP_BODY:
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		return http_handle(gw, wsi, reason, pss, in, len);
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+	case LWS_CALLBACK_ESTABLISHED:
+	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_RECEIVE_PONG:
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+	case LWS_CALLBACK_CLOSED:
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		return session_handle(gw, wsi, reason, pss, in, len);
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* Whatever a connection still holds when lws frees it (a handshake
+		 * that failed after the filter, a request cut mid-body). */
+		if(pss && pss->kind == WSGW_PSS_SESSION && pss->u.session) session_free(pss->u.session);
+		else if(pss && pss->kind == WSGW_PSS_HTTP && pss->u.http) http_free(pss->u.http);
+		if(pss) pss->kind = WSGW_PSS_NONE;
+		http_conn_close(gw, wsi);
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+static int cb_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	(void)user; (void)in; (void)len;
+	return link_raw_handle(wsi, reason);
+}
+
+static const struct lws_protocols protocols[] = {
+	{ "wsgw", cb_main, sizeof(struct wsgw_pss), 4096, 0, NULL, 0 },
+	{ "wsgw-mqtt", cb_mqtt, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+/* ---- the listener's address ---- */
+
+/* What lws is to bind for listen_address: *addr (a literal, or NULL for every
+ * interface) and the family options. lws 4.1 cannot be handed an IPv4 literal
+ * on an IPv6-enabled vhost: it parses the literal into the wrong field of its
+ * sockaddr_in6 and binds [::], every interface of both families. So an IPv4
+ * literal gets an IPv4-only vhost, an IPv6 literal an IPV6_V6ONLY one, and an
+ * interface name is turned here into its first IPv4 address (its first IPv6
+ * one if it has no IPv4 address). Broker thread, at start. */
+static int listen_resolve(const char *want, char *addr, size_t addrlen, uint64_t *options,
+		bool *is_ifname)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	char lit[INET6_ADDRSTRLEN + 2];
+	struct ifaddrs *ifs = NULL;
+	bool found_if = false, done = false;
+
+	*is_ifname = false;
+	if(!want || !strcmp(want, "*")){
+		addr[0] = '\0';
+		return 0;
+	}
+	snprintf(lit, sizeof(lit), "%s", want);
+	if(lit[0] == '[' && strlen(lit) > 2 && lit[strlen(lit) - 1] == ']'){
+		memmove(lit, lit + 1, strlen(lit));
+		lit[strlen(lit) - 1] = '\0';
+	}
+	if(inet_pton(AF_INET, want, &a4) == 1){
+		snprintf(addr, addrlen, "%s", want);
+		*options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+		return 0;
+	}
+	if(inet_pton(AF_INET6, lit, &a6) == 1){
+		snprintf(addr, addrlen, "%s", lit);
+		*options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY | LWS_SERVER_OPTION_IPV6_V6ONLY_VALUE;
+		return 0;
+	}
+	if(getifaddrs(&ifs)) return -1;
+	for(int pass = 0; pass < 2 && !done; pass++){
+		int fam = pass == 0 ? AF_INET : AF_INET6;
+		for(struct ifaddrs *i = ifs; i && !done; i = i->ifa_next){
+			if(!i->ifa_name || strcmp(i->ifa_name, want)) continue;
+			found_if = true;
+			if(!i->ifa_addr || i->ifa_addr->sa_family != fam) continue;
+			if(fam == AF_INET){
+				inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, addr, (socklen_t)addrlen);
+				*options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+			}else{
+				const struct in6_addr *v6 = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+				if(IN6_IS_ADDR_LINKLOCAL(v6)) continue;   /* needs a scope: name it as a literal */
+				inet_ntop(AF_INET6, v6, addr, (socklen_t)addrlen);
+				*options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY | LWS_SERVER_OPTION_IPV6_V6ONLY_VALUE;
+			}
+			*is_ifname = true;
+			done = true;
+		}
+	}
+	freeifaddrs(ifs);
+	if(done) return 0;
+	return found_if ? -2 : -1;
+}
+
+/* The listening TCP sockets of this process on port (at most max). */
+static int listen_fds(int port, int *fds, int max)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if(!d) return 0;
+	while((e = readdir(d)) && n < max){
+		int fd = atoi(e->d_name), on = 0, type = 0;
+		socklen_t ol = sizeof(on), tl = sizeof(type);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if(e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d)) continue;
+		if(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &ol) || !on) continue;
+		if(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM) continue;
+		if(getsockname(fd, (struct sockaddr *)&ss, &sl)) continue;
+		if(ss.ss_family == AF_INET && ntohs(((struct sockaddr_in *)&ss)->sin_port) == port) fds[n++] = fd;
+		else if(ss.ss_family == AF_INET6 && ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == port) fds[n++] = fd;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Describes the socket lws really listens on: the one on our port that was
+ * not there before the vhost (before[], nbefore). ifname: the interface
+ * listen_address named, or NULL. */
+static void listen_describe(struct wsgw_gw *gw, const int *before, int nbefore, const char *ifname)
+{
+	char on[48] = "";
+
+	if(ifname) snprintf(on, sizeof(on), ", interface %.24s", ifname);
+	int fds[16], n = listen_fds(gw->cfg->listen_port, fds, 16);
+
+	for(int i = 0; i < n; i++){
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char host[INET6_ADDRSTRLEN];
+		bool old = false;
+		for(int k = 0; k < nbefore; k++) old = old || before[k] == fds[i];
+		if(old || getsockname(fds[i], (struct sockaddr *)&ss, &sl)) continue;
+		if(ss.ss_family == AF_INET){
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+			snprintf(gw->listen_desc, sizeof(gw->listen_desc), "%s:%d (IPv4 only%s)", host,
+					gw->cfg->listen_port, on);
+		}else{
+			int v6only = 0;
+			socklen_t vl = sizeof(v6only);
+			getsockopt(fds[i], IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &vl);
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+			snprintf(gw->listen_desc, sizeof(gw->listen_desc), "[%s]:%d (%s%s)", host, gw->cfg->listen_port,
+					v6only ? "IPv6 only" : "IPv6 and IPv4", on);
+		}
+		return;
+	}
+	/* Not found (no /proc?): what was asked for. */
+	snprintf(gw->listen_desc, sizeof(gw->listen_desc), "%s:%d", gw->cfg->listen_address ? gw->cfg->listen_address : "*",
+			gw->cfg->listen_port);
+}
+
+int transport_start(struct wsgw_gw *gw)
+{
+	struct lws_context_creation_info info;
+	char bind_addr[INET6_ADDRSTRLEN];
+	bool is_ifname = false;
+	uint64_t bind_options = 0;
+	int rc, before[16], nbefore;
+
+	memset(&info, 0, sizeof(info));
+	info.port = gw->cfg->listen_port;
+	rc = listen_resolve(gw->cfg->listen_address, bind_addr, sizeof(bind_addr), &bind_options, &is_ifname);
+	if(rc){
+		LOG_E("plugin_opt_listen_address: \"%s\" is %s", gw->cfg->listen_address,
+				rc == -2 ? "an interface without a usable address"
+				: "neither an IPv4 or IPv6 address nor the name of an interface of this host");
+		return -1;
+	}
+	info.iface = bind_addr[0] ? bind_addr : NULL;
+	info.protocols = protocols;
+	info.user = gw;
+	info.timeout_secs = (unsigned)(gw->cfg->handshake_timeout + 0.5);
+	info.timeout_secs_ah_idle = info.timeout_secs;
+	/* lws 4.1 keeps every pending timeout in one list sorted by deadline and
+	 * inserts from its head, so re-arming a timeout walks every entry due
+	 * earlier. A request on a keep-alive connection arms three: two of
+	 * timeout_secs while it is read, one of keepalive_timeout after the
+	 * reply. With the keep-alive timeout well above timeout_secs, the first
+	 * two land ahead of the idle connections' entries and cost next to
+	 * nothing (docs/PERFORMANCE.md, "channels"). */
+	info.keepalive_timeout = gw->cfg->http_keepalive_timeout;
+	/* FAIL_UPON_UNABLE_TO_BIND: an address that is not (yet) this host's is
+	 * an error, not a vhost that waits without a listener. */
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS
+		| LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | bind_options;
+	info.vhost_name = "wsgw";
+	/* The loop: epoll through libev (lws's libev event library), so that a
+	 * wake-up costs the same with 10 or 10,000 clients; lws's own loop calls
+	 * poll() over every descriptor each time (docs/PERFORMANCE.md). Without
+	 * lws's libev plugin (package libwebsockets-evlib-ev), poll() it is. */
+	gw->evloop = ev_loop_new(EVBACKEND_EPOLL);
+	if(gw->evloop){
+		gw->foreign_loops[0] = gw->evloop;
+		info.options |= LWS_SERVER_OPTION_LIBEV;
+		info.foreign_loops = gw->foreign_loops;
+		/* lws 4.1's libev glue logs each watcher change at NOTICE, into the
+		 * broker's log: keep the level the broker set, less NOTICE. */
+		if(lwsl_visible(LLL_NOTICE)){
+			int level = 0;
+			for(int bit = LLL_ERR; bit < (1 << LLL_COUNT); bit <<= 1){
+				if(bit != LLL_NOTICE && lwsl_visible(bit)) level |= bit;
+			}
+			lws_set_log_level(level, NULL);
+		}
+		gw->ctx = lws_create_context(&info);
+		if(!gw->ctx){
+			LOG_W("libwebsockets has no libev support here "
+					"(package libwebsockets-evlib-ev?): using poll(), which costs more per client");
+			ev_loop_destroy(gw->evloop);
+			gw->evloop = NULL;
+			info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+			info.foreign_loops = NULL;
+		}
+	}
+	if(!gw->ctx) gw->ctx = lws_create_context(&info);
+	if(!gw->ctx){
+		LOG_E("cannot create the libwebsockets context");
+		return -1;
+	}
+	nbefore = listen_fds(gw->cfg->listen_port, before, 16);
+	gw->vhost = lws_create_vhost(gw->ctx, &info);
+	if(!gw->vhost){
+		LOG_E("cannot listen on %s:%d (in use, not this host's address, or not permitted?)",
+				bind_addr[0] ? bind_addr : "*", gw->cfg->listen_port);
+		return -1;
+	}
+	listen_describe(gw, before, nbefore, is_ifname ? gw->cfg->listen_address : NULL);
+	return 0;
+}
+
+int transport_service(struct wsgw_gw *gw)
+{
+	if(gw->evloop){
+		ev_run(gw->evloop, EVRUN_ONCE);
+		return 0;
+	}
+	return lws_service(gw->ctx, 0) < 0 ? -1 : 0;
+}
+
+void transport_stop(struct wsgw_gw *gw)
+{
+	if(gw->ctx){
+		lws_context_destroy(gw->ctx);
+		gw->ctx = NULL;
+	}
+	if(gw->evloop){
+		ev_loop_destroy(gw->evloop);
+		gw->evloop = NULL;
+	}
+}
