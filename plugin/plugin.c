@@ -320,7 +320,8 @@ WSGW_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **
 
 	gateway.cfg = &config;
 	if(gw_start(&gateway)) goto error;
-	/* "mosquitto_wsgw <version>: listening on": what tests and scripts look for */
+	/* "wsgw <version>: listening on" in it is what test_core_conn.py reads the
+	 * bound address from */
 	LOG_I("mosquitto_wsgw %s: listening on %s, broker via %s, gateway id %s, boot %s",
 			WSGW_VERSION, gateway.listen_desc,
 			config.broker_socket ? config.broker_socket : config.broker_host,
