@@ -75,7 +75,8 @@ def compile_ci(entry, root, scratch, gcc):
     args = shlex.split(entry["command"]) if "command" in entry else list(entry["arguments"])
     out = os.path.join(scratch, os.path.relpath(entry["file"], root).replace("/", "__") + ".o")
     cmd, skip = [gcc], False
-    for a in args[1:]:
+    launchers = 2 if os.path.basename(args[0]) in ("ccache", "sccache") else 1
+    for a in args[launchers:]:
         if skip:
             skip = False
             continue
