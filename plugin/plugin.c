@@ -3,6 +3,7 @@
  * cleanup undoes all of it in reverse. */
 #include "wsgw.h"
 #include "jsonutil.h"
+#include "topic.h"
 
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
@@ -69,7 +70,7 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 /* ---- what the gateway believes from MQTT (docs/SECURITY.md) ----
  * Writes by clients that are neither gateway sessions nor trusted bridges are
  * refused on: Comet claims (only gateways make them); presence entries on a
- * gateway's slots (<12 hex>-<n>, core.c), of every dialect; and presence
+ * gateway's slots (topic_slot_number), of every dialect; and presence
  * entries and acks in the name of a member id the gateway hands out
  * (websockets.do "client_...", op "op-...": the topic's last level or the
  * payload's clientID). Devices keep their own presence and acks under their
@@ -125,11 +126,10 @@ static bool gateway_member_id(const char *id)
 	return !strncmp(id, "client_", 7) || !strncmp(id, "op-", 3);
 }
 
-/* A presence slot of some gateway (core.c): 12 hex characters, '-', a number. */
+/* A presence slot of some gateway (core.c). */
 static bool gateway_slot(const char *level)
 {
-	size_t n = strspn(level, "0123456789abcdef");
-	return n == 12 && level[12] == '-' && level[13] && strspn(level + 13, "0123456789") == strlen(level + 13);
+	return topic_slot_number(level, NULL) >= 0;
 }
 
 /* A payload whose clientID names a member id the gateway hands out (acks,
