@@ -23,6 +23,7 @@
 
 #define WSGW_BOOT_ID_SIZE 17          /* 16 hex characters + NUL */
 #define WSGW_TICK_MS 100              /* housekeeping timer */
+#define WSGW_DIALECTS_MAX 8           /* entries of the registry (dialects.c) */
 
 struct wsgw_gw;
 struct wsgw_session;
@@ -104,6 +105,9 @@ enum wsgw_presence_event { WSGW_PRESENCE_JOINED, WSGW_PRESENCE_UPDATED, WSGW_PRE
 
 struct wsgw_dialect {
 	const char *name;
+	/* Its options (<conf->name>_*, config.c), mount default and ACL guard
+	 * (plugin.c): pure data in its mapping file. */
+	const struct wsgw_dialect_conf *conf;
 	/* The dialect judges client silence itself (heartbeats): the core's
 	 * idle_timeout does not apply to its sessions. */
 	bool own_liveness;
@@ -306,7 +310,7 @@ struct wsgw_gw {
 	bool stopping;                   /* gateway thread: shutdown under way */
 	bool thread_running;
 
-	struct wsgw_mount mounts[8];
+	struct wsgw_mount mounts[WSGW_DIALECTS_MAX];   /* one per enabled dialect */
 	int nmounts;
 
 	struct wsgw_session *sessions;
@@ -345,10 +349,7 @@ struct wsgw_gw {
 	struct mirror mirror;
 	struct core_slots *slots;        /* presence slots (core.c) */
 
-	void *wsdo;                      /* the websockets.do dialect's gateway state */
-	void *op;                        /* the op dialect's */
-	void *comet;                     /* the Comet dialect's */
-	void *telegraphy;                /* the Telegraphy dialect's */
+	void *dialect_state[WSGW_DIALECTS_MAX];   /* each dialect's, by registry index (gw_dialect_state) */
 
 	struct jwtauth_keys jwt;         /* keys point into jwt_secret / jwt_pem */
 	unsigned char *jwt_secret, *jwt_pem;
@@ -384,9 +385,12 @@ int gw_filter_mount_root(struct wsgw_gw *gw, const char *subpath, char **route);
 void gw_presence_dispatch(struct wsgw_gw *gw, const char *key, enum wsgw_presence_event ev,
 		const struct mirror_member *m);
 
-extern const struct wsgw_dialect wsgw_dialect_wsdo;
-extern const struct wsgw_dialect wsgw_dialect_op;
-extern const struct wsgw_dialect wsgw_dialect_comet;
-extern const struct wsgw_dialect wsgw_dialect_telegraphy;
+/* ---- dialects.c: the registry ---- */
+/* Every dialect, in the order they are mounted and their options read. */
+extern const struct wsgw_dialect *const wsgw_dialects[];
+extern const size_t wsgw_ndialects;
+/* A dialect's gateway state (what its gw_init made; NULL before and after). */
+void *gw_dialect_state(const struct wsgw_gw *gw, const struct wsgw_dialect *d);
+void gw_dialect_set_state(struct wsgw_gw *gw, const struct wsgw_dialect *d, void *state);
 
 #endif
