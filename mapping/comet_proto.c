@@ -633,3 +633,48 @@ out:
 	json_decref(rooms);
 	return text;
 }
+
+/* ---- options ---- */
+
+#define O(f) offsetof(struct comet_config, f)
+
+/* Keep in step with the option table in README.md. */
+static const struct wsgw_option comet_options[] = {
+	{"root",          WSGW_OPT_PREFIX, O(root),          0, 0, "comet"},
+	{"username",      WSGW_OPT_LEVEL,  O(username),      0, 0, "comet"},
+	{"service_token", WSGW_OPT_STRING, O(service_token), 0, 0, NULL},
+	{"hb_idle",       WSGW_OPT_DOUBLE, O(hb_idle),       0.1, 86400, "60"},
+	{"hb_drop",       WSGW_OPT_DOUBLE, O(hb_drop),       0.2, 86400, "180"},
+};
+
+static int comet_check(void *conf, char *err, size_t errlen)
+{
+	const struct comet_config *c = conf;
+
+	if(c->hb_drop <= c->hb_idle){
+		snprintf(err, errlen, "plugin_opt_comet_hb_drop (%g s) must be longer than plugin_opt_comet_hb_idle "
+				"(%g s): a client that answers every heartbeat would be dropped", c->hb_drop, c->hb_idle);
+		return -1;
+	}
+	return 0;
+}
+
+/* Claims (<topic_prefix>/<root>/claim/...) are made by gateways only; so are
+ * the entries on gateways' slots below <presence_prefix>/<root>. */
+static const struct wsgw_guard comet_guards[] = {
+	{WSGW_GUARD_ALL,  false, "claim/#"},
+	{WSGW_GUARD_SLOT, true,  "#"},
+	{.tail = NULL},
+};
+
+const struct wsgw_dialect_conf comet_conf = {
+	.name = "comet",
+	.mount = "/comet",
+	.enable = true,
+	.options = comet_options,
+	.noptions = sizeof(comet_options) / sizeof(comet_options[0]),
+	.size = sizeof(struct comet_config),
+	.check = comet_check,
+	.root = O(root),
+	.guards = comet_guards,
+};

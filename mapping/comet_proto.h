@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "option.h"
+
 #define COMET_BIRTH_SIZE 32            /* "2024-05-01T12:00:00.123Z" + NUL */
 #define COMET_NONCE_SIZE 17            /* 16 hex characters + NUL */
 
@@ -130,5 +132,15 @@ struct comet_sess {
 /* {"world":[Session...],"rooms":[{"rid","room":[Session...]}...]}: sessions
  * newest first (birth descending, then uid), rooms by rid. Sorts v in place. */
 char *comet_dump(struct comet_sess *v, size_t n, bool with_gateway);
+
+/* plugin_opt_comet_* (README.md), besides comet_enable and comet_mount. */
+struct comet_config {
+	char *root;
+	char *username;
+	char *service_token;       /* Bearer token of the HTTP API (or a JWT) */
+	double hb_idle;
+	double hb_drop;
+};
+extern const struct wsgw_dialect_conf comet_conf;
 
 #endif

@@ -3,6 +3,7 @@
 #include "jsonutil.h"
 #include "topic.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,3 +233,91 @@ char *op_pres(const char *type, const char *id, const char *topic, json_t *sende
 			"topics", topic, "sender", sender ? sender : json_null());
 	return dump(o);
 }
+
+/* ---- options ---- */
+
+#define O(f) offsetof(struct op_config, f)
+
+/* Keep in step with the option table in README.md. */
+static const struct wsgw_option op_options[] = {
+	{"root",      WSGW_OPT_PREFIX, O(root),      0, 0, "op"},
+	{"username",  WSGW_OPT_LEVEL,  O(username),  0, 0, "op"},
+	{"anonymous", WSGW_OPT_BOOL,   O(anonymous), 0, 0, "false"},
+};
+
+/* op_provider_<name> <none|jwt|mqtt>: a named identity provider bound to one
+ * of the built-in verifiers; naming it again rebinds it. */
+static int op_set_extra(void *conf, const char *key, const char *kind, char *err, size_t errlen)
+{
+	struct op_config *c = conf;
+	const char *name = key + 9;
+	size_t n = 0;
+	char **names, **kinds, *k;
+
+	if(strncmp(key, "provider_", 9)) return -ENOENT;
+	if(!topic_level_valid(name) || strlen(name) > 64){
+		snprintf(err, errlen, "plugin_opt_op_provider_%s: bad provider name", name);
+		return -1;
+	}
+	if(strcmp(kind, "none") && strcmp(kind, "jwt") && strcmp(kind, "mqtt")){
+		snprintf(err, errlen, "plugin_opt_op_provider_%s: \"%s\" is not none, jwt or mqtt", name, kind);
+		return -1;
+	}
+	if(!(k = strdup(kind))) goto oom;
+	for(; c->provider_names && c->provider_names[n]; n++){
+		if(!strcmp(c->provider_names[n], name)){
+			free(c->provider_kinds[n]);
+			c->provider_kinds[n] = k;
+			return 0;
+		}
+	}
+	names = realloc(c->provider_names, (n + 2) * sizeof(char *));
+	if(names){
+		c->provider_names = names;
+		names[n] = NULL;
+	}
+	kinds = names ? realloc(c->provider_kinds, (n + 2) * sizeof(char *)) : NULL;
+	if(kinds) c->provider_kinds = kinds;
+	if(!kinds || !(names[n] = strdup(name))){
+		free(k);
+		goto oom;
+	}
+	kinds[n] = k;
+	names[n+1] = kinds[n+1] = NULL;
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+static void op_free_extra(void *conf)
+{
+	struct op_config *c = conf;
+
+	for(size_t i = 0; c->provider_names && c->provider_names[i]; i++){
+		free(c->provider_names[i]);
+		free(c->provider_kinds[i]);
+	}
+	free(c->provider_names);
+	free(c->provider_kinds);
+}
+
+/* Presence entries are <presence_prefix>/<root>/<topic...>/<member>. */
+static const struct wsgw_guard op_guards[] = {
+	{WSGW_GUARD_MEMBER, true,  "#"},
+	{.tail = NULL},
+};
+
+const struct wsgw_dialect_conf op_conf = {
+	.name = "op",
+	.mount = "/pubsub",
+	.enable = true,
+	.options = op_options,
+	.noptions = sizeof(op_options) / sizeof(op_options[0]),
+	.size = sizeof(struct op_config),
+	.set_extra = op_set_extra,
+	.free_extra = op_free_extra,
+	.member_prefix = OP_MEMBER_PREFIX,
+	.root = O(root),
+	.guards = op_guards,
+};

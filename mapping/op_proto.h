@@ -7,6 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "option.h"
+
+#define OP_MEMBER_PREFIX "op-"     /* of the member ids (client ids) the gateway hands out */
 #define OP_TOPICS_MAX 100          /* topics in one request */
 #define OP_TOPIC_NAME_MAX 256
 
@@ -59,5 +62,16 @@ char *op_error(const char *op, const json_t *id, int code, const char *message);
 /* data and sender are taken (sender NULL = null). */
 char *op_mesg(const char *id, const char *topic, json_t *data, json_t *sender);
 char *op_pres(const char *type, const char *id, const char *topic, json_t *sender);
+
+/* plugin_opt_op_* (README.md), besides op_enable and op_mount. */
+struct op_config {
+	char *root;
+	char *username;            /* MQTT username of anonymous/jwt op users' sessions */
+	bool anonymous;            /* the "none" provider is allowed */
+	/* op_provider_<name> <none|jwt|mqtt>: named providers, NULL-terminated. */
+	char **provider_names;
+	char **provider_kinds;
+};
+extern const struct wsgw_dialect_conf op_conf;
 
 #endif

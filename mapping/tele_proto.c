@@ -2,6 +2,7 @@
 #include "tele_proto.h"
 #include "jsonutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,3 +203,40 @@ bool tele_filters_equal(const json_t *a, const json_t *b)
 	if(a_empty || b_empty) return a_empty && b_empty;
 	return json_equal((json_t *)a, (json_t *)b);
 }
+
+/* ---- options ---- */
+
+#define O(f) offsetof(struct tele_config, f)
+
+/* Keep in step with the option table in README.md. */
+static const struct wsgw_option tele_options[] = {
+	{"root",              WSGW_OPT_PREFIX, O(root),              0, 0, "telegraphy"},
+	{"username",          WSGW_OPT_LEVEL,  O(username),          0, 0, "telegraphy"},
+	{"auth",              WSGW_OPT_BOOL,   O(auth),              0, 0, "true"},
+	{"token_secret",      WSGW_OPT_STRING, O(token_secret),      0, 0, NULL},
+	{"token_secret_file", WSGW_OPT_STRING, O(token_secret_file), 0, 0, NULL},
+	{"token_ttl",         WSGW_OPT_DOUBLE, O(token_ttl),         1, 86400, "60"},
+	{"connect_timeout",   WSGW_OPT_DOUBLE, O(connect_timeout),   0.1, 3600, "10"},
+	{"events",            WSGW_OPT_LIST,   O(events),            0, 0, NULL},
+};
+
+static int tele_check(void *conf, char *err, size_t errlen)
+{
+	const struct tele_config *c = conf;
+
+	if(c->token_secret && c->token_secret_file){
+		snprintf(err, errlen, "plugin_opt_telegraphy_token_secret and plugin_opt_telegraphy_token_secret_file are exclusive: set one");
+		return -1;
+	}
+	return 0;
+}
+
+const struct wsgw_dialect_conf tele_conf = {
+	.name = "telegraphy",
+	.mount = "/telegraphy",
+	.enable = true,
+	.options = tele_options,
+	.noptions = sizeof(tele_options) / sizeof(tele_options[0]),
+	.size = sizeof(struct tele_config),
+	.check = tele_check,
+};

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "option.h"
+
 #define TELE_EVENT_NAME_MAX 256
 
 /* Response statuses besides CONNECTED / SUBSCRIBED / UNSUBSCRIBED. */
@@ -66,5 +68,19 @@ char *tele_event_name(const char *path);
 bool tele_filters_valid(const json_t *filters);
 bool tele_filters_match(const json_t *filters, const json_t *data);
 bool tele_filters_equal(const json_t *a, const json_t *b);
+
+/* plugin_opt_telegraphy_* (README.md), besides telegraphy_enable and
+ * telegraphy_mount. */
+struct tele_config {
+	char *root;
+	char *username;            /* MQTT username when the token names no user */
+	bool auth;                 /* false: the empty auth token is accepted */
+	char *token_secret;
+	char *token_secret_file;
+	double token_ttl;
+	double connect_timeout;
+	char **events;             /* registered at start, NULL-terminated */
+};
+extern const struct wsgw_dialect_conf tele_conf;
 
 #endif

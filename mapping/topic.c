@@ -2,7 +2,10 @@
 #include "topic.h"
 #include "jsonutil.h"
 
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,4 +86,33 @@ bool topic_presence_split(const char *presence_prefix, const char *topic,
 	if(!*key) return false;
 	*member = last + 1;
 	return true;
+}
+
+void topic_slot_tag(const char *gateway_id, char tag[TOPIC_SLOT_TAG_LEN + 1])
+{
+	uint64_t h = 14695981039346656037ull;   /* FNV-1a 64 */
+
+	for(const char *p = gateway_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	snprintf(tag, TOPIC_SLOT_TAG_LEN + 1, "%012llx", (unsigned long long)(h >> 16));
+}
+
+void topic_slot_level(char *out, size_t outlen, const char *tag, int n)
+{
+	snprintf(out, outlen, "%s-%d", tag, n);
+}
+
+int topic_slot_number(const char *level, const char *tag)
+{
+	const char *p;
+	long n = 0;
+
+	if(tag ? strncmp(level, tag, TOPIC_SLOT_TAG_LEN) != 0
+			: strspn(level, "0123456789abcdef") < TOPIC_SLOT_TAG_LEN) return -1;
+	p = level + TOPIC_SLOT_TAG_LEN;
+	if(*p++ != '-' || !*p || strspn(p, "0123456789") != strlen(p)) return -1;
+	for(; *p; p++){
+		n = n * 10 + (*p - '0');
+		if(n > INT_MAX) return -1;
+	}
+	return (int)n;
 }

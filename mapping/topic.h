@@ -31,4 +31,16 @@ char *topic_join(const char *first, ...);
 bool topic_presence_split(const char *presence_prefix, const char *topic,
 		char **key, const char **member);
 
+/* Presence slots (docs/TOPICS.md): the last level of a gateway's presence
+ * entries is <tag>-<n>, <tag> TOPIC_SLOT_TAG_LEN hex characters of a hash of
+ * its gateway_id, n from 0, in decimal. core.c hands them out, plugin.c's ACL
+ * guard knows them. */
+#define TOPIC_SLOT_TAG_LEN 12
+void topic_slot_tag(const char *gateway_id, char tag[TOPIC_SLOT_TAG_LEN + 1]);
+/* Writes <tag>-<n> into out (truncated to outlen). */
+void topic_slot_level(char *out, size_t outlen, const char *tag, int n);
+/* n if level is a slot of the gateway with tag (of any gateway if tag is
+ * NULL), else -1. */
+int topic_slot_number(const char *level, const char *tag);
+
 #endif

@@ -331,3 +331,43 @@ void wsdo_pick(size_t n, size_t k, size_t *idx, uint32_t (*rnd)(void *), void *u
 		t = idx[i]; idx[i] = idx[j]; idx[j] = t;
 	}
 }
+
+/* ---- options ---- */
+
+#define O(f) offsetof(struct wsdo_config, f)
+
+/* Keep in step with the option table in README.md. */
+static const struct wsgw_option wsdo_options[] = {
+	{"root",            WSGW_OPT_PREFIX, O(root),            0, 0, "wsdo"},
+	{"username",        WSGW_OPT_LEVEL,  O(username),        0, 0, "wsdo"},
+	{"shared_sessions", WSGW_OPT_INT,    O(shared_sessions), 0, 64, "0"},
+	{"ping_interval",   WSGW_OPT_DOUBLE, O(ping_interval),   0.1, 3600, "20"},
+	{"ping_timeout",    WSGW_OPT_DOUBLE, O(ping_timeout),    0.1, 3600, "10"},
+	{"ack_timeout",     WSGW_OPT_DOUBLE, O(ack_timeout),     0.1, 3600, "5"},
+};
+
+static bool wsdo_shares_sessions(const void *conf)
+{
+	return ((const struct wsdo_config *)conf)->shared_sessions > 0;
+}
+
+/* Presence entries are <presence_prefix>/<root>/<channel>/<member or slot>;
+ * acks are <topic_prefix>/<root>/<channel>/ack/<event>. */
+static const struct wsgw_guard wsdo_guards[] = {
+	{WSGW_GUARD_MEMBER, true,  "+/+"},
+	{WSGW_GUARD_ACK,    false, "+/ack/+"},
+	{.tail = NULL},
+};
+
+const struct wsgw_dialect_conf wsdo_conf = {
+	.name = "wsdo",
+	.mount = "/",
+	.enable = true,
+	.options = wsdo_options,
+	.noptions = sizeof(wsdo_options) / sizeof(wsdo_options[0]),
+	.size = sizeof(struct wsdo_config),
+	.shares_sessions = wsdo_shares_sessions,
+	.member_prefix = WSDO_MEMBER_PREFIX,
+	.root = O(root),
+	.guards = wsdo_guards,
+};

@@ -8,8 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "option.h"
+
 #define WSDO_ID_LEN 8                  /* random characters after the prefix */
-#define WSDO_CLIENT_ID_SIZE (7 + WSDO_ID_LEN + 1)   /* "client_" + id + NUL */
+#define WSDO_MEMBER_PREFIX "client_"   /* of the member ids (clientID) the gateway hands out */
+#define WSDO_CLIENT_ID_SIZE (sizeof(WSDO_MEMBER_PREFIX) + WSDO_ID_LEN)   /* prefix + id + NUL */
 #define WSDO_EVENT_ID_SIZE (4 + WSDO_ID_LEN + 1)    /* "evt_" + id + NUL */
 #define WSDO_PRESENCE_MAX 4096         /* encoded bytes of one member's presence */
 #define WSDO_CLIENTS_MAX 10000         /* largest clients=N */
@@ -89,5 +92,16 @@ void wsdo_make_id(char *out, size_t outlen, const char *prefix, const unsigned c
  * rnd(ud) as a source of uniform 32-bit numbers (partial Fisher-Yates).
  * idx must have room for n entries. */
 void wsdo_pick(size_t n, size_t k, size_t *idx, uint32_t (*rnd)(void *), void *ud);
+
+/* plugin_opt_wsdo_* (README.md), besides wsdo_enable and wsdo_mount. */
+struct wsdo_config {
+	char *root;
+	char *username;
+	int shared_sessions;       /* 0: a broker session per listener; N: N shared ones (mux.c) */
+	double ping_interval;
+	double ping_timeout;
+	double ack_timeout;
+};
+extern const struct wsgw_dialect_conf wsdo_conf;
 
 #endif

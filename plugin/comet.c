@@ -26,6 +26,11 @@
 #define CLOSE_HEARTBEAT_TIMEOUT 4000
 #define CLOSE_REPLACED 4001
 
+/* This dialect's options (mapping/comet_proto.h) and its registry entry (at
+ * the end of this file). */
+#define COMET_CFG(cfg) ((const struct comet_config *)config_dialect((cfg), &comet_conf)->opts)
+extern const struct wsgw_dialect wsgw_dialect_comet;
+
 /* ---- per client ---- */
 
 struct comet_client {
@@ -73,7 +78,7 @@ struct comet_gw {
 
 static struct comet_gw *state(struct wsgw_gw *gw)
 {
-	return gw->comet;
+	return gw_dialect_state(gw, &wsgw_dialect_comet);
 }
 
 static struct comet_client *find_uid(struct wsgw_gw *gw, const char *uid)
@@ -378,7 +383,7 @@ static int ws_open(struct wsgw_session *s, const char *route)
 {
 	struct comet_client *c = calloc(1, sizeof(*c));
 	const struct wsgw_config *cfg = s->gw->cfg;
-	double auth_s = cfg->handshake_timeout < cfg->comet_hb_drop ? cfg->handshake_timeout : cfg->comet_hb_drop;
+	double auth_s = cfg->handshake_timeout < COMET_CFG(cfg)->hb_drop ? cfg->handshake_timeout : COMET_CFG(cfg)->hb_drop;
 	int64_t now = gw_now_ms();
 
 	(void)route;
@@ -441,7 +446,7 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	if(c->uid && (c->slot = core_slot_take(gw, st->mirror_key, slot, heal, c)) >= 0){
 		c->presence_topic = topic_join(gw->cfg->presence_prefix, st->mirror_key, slot, (char *)NULL);
 	}
-	client_id = c->uid ? malloc(strlen(gw->cfg->comet_root) + strlen(c->uid) + 2) : NULL;
+	client_id = c->uid ? malloc(strlen(COMET_CFG(gw->cfg)->root) + strlen(c->uid) + 2) : NULL;
 	if(!c->user_topic || !c->presence_topic || !client_id
 			|| (u->has_join && set_room(c, u->rid))){
 		free(client_id);
@@ -465,10 +470,10 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 
 	/* Client id from the uid: the broker's takeover ends any older session
 	 * of the uid on this broker, whichever gateway opened it. */
-	sprintf(client_id, "%s-%s", gw->cfg->comet_root, c->uid);
+	sprintf(client_id, "%s-%s", COMET_CFG(gw->cfg)->root, c->uid);
 	memset(&p, 0, sizeof(p));
 	p.client_id = client_id;
-	p.username = gw->cfg->comet_username;
+	p.username = COMET_CFG(gw->cfg)->username;
 	p.clean_start = true;
 	p.will_topic = c->presence_topic;   /* clears the entry if the session dies */
 	s->link = link_open(gw, &p, &client_ops, c);
@@ -513,7 +518,7 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 {
 	struct comet_client *c = s->priv;
 	const struct wsgw_config *cfg = s->gw->cfg;
-	int64_t idle = (int64_t)(cfg->comet_hb_idle * 1000), drop = (int64_t)(cfg->comet_hb_drop * 1000);
+	int64_t idle = (int64_t)(COMET_CFG(cfg)->hb_idle * 1000), drop = (int64_t)(COMET_CFG(cfg)->hb_drop * 1000);
 
 	if(!c) return;
 	if(!c->authed){
@@ -580,7 +585,7 @@ static int api_auth(struct wsgw_http *h)
 		http_reply_error(h, 401, "UNAUTHORIZED", "Authorization: Bearer <token> is required");
 		goto out;
 	}
-	if(gw->cfg->comet_service_token && comet_secret_equal(token, gw->cfg->comet_service_token)){
+	if(COMET_CFG(gw->cfg)->service_token && comet_secret_equal(token, COMET_CFG(gw->cfg)->service_token)){
 		rc = 0;
 		goto out;
 	}
@@ -842,12 +847,12 @@ static int gw_init(struct wsgw_gw *gw)
 	struct comet_gw *st = calloc(1, sizeof(*st));
 
 	if(!st) return -1;
-	gw->comet = st;
-	st->base = topic_join(cfg->topic_prefix, cfg->comet_root, (char *)NULL);
-	st->world_topic = topic_join(cfg->topic_prefix, cfg->comet_root, "world", (char *)NULL);
-	st->event_topic = topic_join(cfg->topic_prefix, cfg->comet_root, "event", (char *)NULL);
-	st->claim_base = topic_join(cfg->topic_prefix, cfg->comet_root, "claim", (char *)NULL);
-	st->mirror_key = topic_join(cfg->comet_root, "world", (char *)NULL);
+	gw_dialect_set_state(gw, &wsgw_dialect_comet, st);
+	st->base = topic_join(cfg->topic_prefix, COMET_CFG(cfg)->root, (char *)NULL);
+	st->world_topic = topic_join(cfg->topic_prefix, COMET_CFG(cfg)->root, "world", (char *)NULL);
+	st->event_topic = topic_join(cfg->topic_prefix, COMET_CFG(cfg)->root, "event", (char *)NULL);
+	st->claim_base = topic_join(cfg->topic_prefix, COMET_CFG(cfg)->root, "claim", (char *)NULL);
+	st->mirror_key = topic_join(COMET_CFG(cfg)->root, "world", (char *)NULL);
 	if(!st->base || !st->world_topic || !st->event_topic || !st->claim_base || !st->mirror_key) return -1;
 	if(!gw->jwt.hs256_secret && !gw->jwt.rs256_pem){
 		wsgw_log(MOSQ_LOG_WARNING, "comet: no JWT key configured (jwt_hs256_secret, jwt_rs256_public_key_file): every AUTH will be refused");
@@ -867,10 +872,11 @@ static void gw_free(struct wsgw_gw *gw)
 	free(st->claim_base);
 	free(st->mirror_key);
 	free(st);
-	gw->comet = NULL;
+	gw_dialect_set_state(gw, &wsgw_dialect_comet, NULL);
 }
 
 const struct wsgw_dialect wsgw_dialect_comet = {
+	.conf = &comet_conf,
 	.own_liveness = true,
 	.name = "Comet",
 	.ws_filter = ws_filter,

@@ -1,10 +1,21 @@
 /* Plugin options (plugin_opt_* lines): parsing and validation. No broker calls,
- * so it is unit-tested alone. The option table is in config.c and README.md. */
+ * so it is unit-tested alone. The core's option table is in config.c, each
+ * dialect's in its mapping file (mapping/option.h); all of them in README.md. */
 #ifndef WSGW_CONFIG_H
 #define WSGW_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "option.h"
+
+/* One dialect's options: <name>_enable, <name>_mount, and its own struct. */
+struct wsgw_dialect_settings {
+	const struct wsgw_dialect_conf *conf;
+	bool enable;
+	char *mount;
+	void *opts;               /* conf->size bytes: the dialect's config struct */
+};
 
 struct wsgw_config {
 	char *listen_address;     /* NULL = all interfaces */
@@ -42,15 +53,6 @@ struct wsgw_config {
 	double rate_burst;
 	int mqtt_keepalive;
 
-	bool wsdo_enable;
-	char *wsdo_mount;
-	char *wsdo_root;
-	char *wsdo_username;
-	int wsdo_shared_sessions;    /* 0: a broker session per listener; N: N shared ones (mux.c) */
-	double wsdo_ping_interval;
-	double wsdo_ping_timeout;
-	double wsdo_ack_timeout;
-
 	/* JWT verification (mapping/jwtauth.h), shared by the dialects. */
 	char *jwt_hs256_secret;
 	char *jwt_hs256_secret_file;
@@ -65,37 +67,15 @@ struct wsgw_config {
 	char *session_secret_file;   /* NULL = a random secret per run */
 	double session_expiry;       /* seconds a detached session is kept */
 
-	bool op_enable;
-	char *op_mount;
-	char *op_root;
-	char *op_username;           /* MQTT username of anonymous/jwt op users' sessions */
-	bool op_anonymous;           /* the "none" provider is allowed */
-	/* op_provider_<name> <none|jwt|mqtt>: named providers, NULL-terminated. */
-	char **op_provider_names;
-	char **op_provider_kinds;
-
-	bool telegraphy_enable;
-	char *telegraphy_mount;
-	char *telegraphy_root;
-	char *telegraphy_username;   /* MQTT username when the token names no user */
-	bool telegraphy_auth;        /* false: the empty auth token is accepted */
-	char *telegraphy_token_secret;
-	char *telegraphy_token_secret_file;
-	double telegraphy_token_ttl;
-	double telegraphy_connect_timeout;
-	char **telegraphy_events;    /* registered at start, NULL-terminated */
-
-	bool comet_enable;
-	char *comet_mount;
-	char *comet_root;
-	char *comet_username;
-	char *comet_service_token;   /* Bearer token of the HTTP API (or a JWT) */
-	double comet_hb_idle;
-	double comet_hb_drop;
+	/* Each dialect's options, in the order config_init was given them. */
+	struct wsgw_dialect_settings *dialects;
+	size_t ndialects;
 };
 
-/* Fills defaults. Returns 0 or -1 (allocation failure). */
-int config_init(struct wsgw_config *cfg);
+/* Fills defaults, for the core and for each of the n dialects in confs (the
+ * registry's, plugin/dialects.c), whose options config_set then knows.
+ * Returns 0 or -1 (allocation failure). */
+int config_init(struct wsgw_config *cfg, const struct wsgw_dialect_conf *const *confs, size_t n);
 
 /* Applies one option. Returns 0, or -1 and writes a sentence naming the option
  * to err. */
@@ -107,6 +87,17 @@ int config_set(struct wsgw_config *cfg, const char *key, const char *value,
 int config_finish(struct wsgw_config *cfg, char *err, size_t errlen);
 
 void config_free(struct wsgw_config *cfg);
+
+/* The options of dialect conf, or NULL if config_init was not given it.
+ * Inline: every layer reads its options. */
+static inline const struct wsgw_dialect_settings *config_dialect(const struct wsgw_config *cfg,
+		const struct wsgw_dialect_conf *conf)
+{
+	for(size_t i = 0; i < cfg->ndialects; i++){
+		if(cfg->dialects[i].conf == conf) return &cfg->dialects[i];
+	}
+	return NULL;
+}
 
 /* True if origin is in the allow-list (whole-string comparison), or if there
  * is no list. */

@@ -36,18 +36,16 @@ struct slot_key {
 };
 
 struct core_slots {
-	char tag[16];                /* 12 hex characters of a hash of gateway_id */
+	char tag[TOPIC_SLOT_TAG_LEN + 1];   /* of this gateway's slot levels (topic_slot_tag) */
 	struct slot_key *keys;
 };
 
 static struct core_slots *slots_of(struct wsgw_gw *gw)
 {
 	if(!gw->slots){
-		uint64_t h = 14695981039346656037ull;   /* FNV-1a 64 */
 		gw->slots = calloc(1, sizeof(*gw->slots));
 		if(!gw->slots) return NULL;
-		for(const char *p = gw->cfg->gateway_id; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-		snprintf(gw->slots->tag, sizeof(gw->slots->tag), "%012llx", (unsigned long long)(h >> 16));
+		topic_slot_tag(gw->cfg->gateway_id, gw->slots->tag);
 	}
 	return gw->slots;
 }
@@ -93,7 +91,7 @@ int core_slot_take(struct wsgw_gw *gw, const char *key, char out[CORE_SLOT_SIZE]
 	sk->slots[i].heal = heal;
 	sk->slots[i].owner = owner;
 	sk->held++;
-	snprintf(out, CORE_SLOT_SIZE, "%s-%d", cs->tag, i);
+	topic_slot_level(out, CORE_SLOT_SIZE, cs->tag, i);
 	return i;
 }
 
@@ -144,15 +142,9 @@ static void slot_cleared(struct wsgw_gw *gw, const char *key, const char *level)
 {
 	struct core_slots *cs = gw->slots;
 	struct slot_key *sk = NULL;
-	size_t tlen;
-	char *end;
-	long n;
+	int n;
 
-	if(!cs) return;
-	tlen = strlen(cs->tag);
-	if(strncmp(level, cs->tag, tlen) || level[tlen] != '-') return;
-	n = strtol(level + tlen + 1, &end, 10);
-	if(*end || n < 0) return;
+	if(!cs || (n = topic_slot_number(level, cs->tag)) < 0) return;
 	HASH_FIND_STR(cs->keys, key, sk);
 	if(!sk || n >= sk->n) return;
 	if(sk->slots[n].clearing){

@@ -118,14 +118,20 @@ static int mount_cmp(const void *a, const void *b)
  * fd_reserve of them for the broker (no client is accepted on a descriptor
  * at or above limit - reserve), and lower the connection caps if they would
  * need more than the rest. A WebSocket client takes up to 3 descriptors (its
- * socket, its MQTT session's socket and the broker's end of it), 1 with
- * wsdo_shared_sessions (websockets.do listeners); an HTTP connection 1.
- * Broker thread, at start. */
+ * socket, its MQTT session's socket and the broker's end of it), 1 once a
+ * mounted dialect's clients share broker sessions (wsdo_shared_sessions:
+ * websockets.do listeners); an HTTP connection 1. Broker thread, at start,
+ * after the mounts. */
 static void gw_fd_budget(struct wsgw_gw *gw)
 {
 	struct wsgw_config *cfg = gw->cfg;
 	struct rlimit rl;
-	long budget, need, per_ws = cfg->wsdo_shared_sessions ? 1 : 3;
+	long budget, need, per_ws = 3;
+
+	for(int i = 0; i < gw->nmounts; i++){
+		const struct wsgw_dialect_conf *dc = gw->mounts[i].dialect->conf;
+		if(dc->shares_sessions && dc->shares_sessions(config_dialect(cfg, dc)->opts)) per_ws = 1;
+	}
 
 	gw->fd_limit = 0;
 	gw->fd_reserve = cfg->fd_reserve;
@@ -169,18 +175,11 @@ int gw_start(struct wsgw_gw *gw)
 	gw_random(boot, sizeof(boot));
 	for(size_t i = 0; i < sizeof(boot); i++) snprintf(gw->boot_id + 2*i, 3, "%02x", boot[i]);
 	if(gw_load_keys(gw)) return -1;
-	gw_fd_budget(gw);
 
-	if(gw->cfg->wsdo_enable) gw_mount(gw, gw->cfg->wsdo_mount, &wsgw_dialect_wsdo);
-#ifdef WSGW_HAVE_OP
-	if(gw->cfg->op_enable) gw_mount(gw, gw->cfg->op_mount, &wsgw_dialect_op);
-#endif
-#ifdef WSGW_HAVE_TELEGRAPHY
-	if(gw->cfg->telegraphy_enable) gw_mount(gw, gw->cfg->telegraphy_mount, &wsgw_dialect_telegraphy);
-#endif
-#ifdef WSGW_HAVE_COMET
-	if(gw->cfg->comet_enable) gw_mount(gw, gw->cfg->comet_mount, &wsgw_dialect_comet);
-#endif
+	for(size_t i = 0; i < wsgw_ndialects; i++){
+		const struct wsgw_dialect_settings *ds = config_dialect(gw->cfg, wsgw_dialects[i]->conf);
+		if(ds && ds->enable) gw_mount(gw, ds->mount, wsgw_dialects[i]);
+	}
 	for(int i = 0; i < gw->nmounts; i++){
 		for(int k = i + 1; k < gw->nmounts; k++){
 			if(!strcmp(gw->mounts[i].prefix, gw->mounts[k].prefix)){
@@ -192,6 +191,7 @@ int gw_start(struct wsgw_gw *gw)
 	}
 	/* Longest prefix first, so a dialect at "/" never shadows one at "/x". */
 	qsort(gw->mounts, (size_t)gw->nmounts, sizeof(gw->mounts[0]), mount_cmp);
+	gw_fd_budget(gw);
 	for(int i = 0; i < gw->nmounts; i++){
 		if(gw->mounts[i].dialect->gw_init && gw->mounts[i].dialect->gw_init(gw)){
 			LOG_E("cannot initialise the %s dialect", gw->mounts[i].dialect->name);

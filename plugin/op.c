@@ -18,9 +18,14 @@
 #include <uthash.h>
 
 #define OP_ID_LEN 16
-#define CLIENT_ID_SIZE (3 + OP_ID_LEN + 1)      /* "op-" + id */
+#define CLIENT_ID_SIZE (sizeof(OP_MEMBER_PREFIX) + OP_ID_LEN)   /* prefix + id + NUL */
 #define REQUEST_TIMEOUT_MS 10000
 #define CLOSE_RESUMED 4001
+
+/* This dialect's options (mapping/op_proto.h) and its registry entry (at
+ * the end of this file). */
+#define OP_CFG(cfg) ((const struct op_config *)config_dialect((cfg), &op_conf)->opts)
+extern const struct wsgw_dialect wsgw_dialect_op;
 
 /* One subscription of a session, as the client named it. */
 struct op_sub {
@@ -84,7 +89,7 @@ struct op_gw {
 
 static struct op_gw *state_of(struct wsgw_gw *gw)
 {
-	return gw->op;
+	return gw_dialect_state(gw, &wsgw_dialect_op);
 }
 
 static void reply(struct op_client *c, char *text)
@@ -160,8 +165,8 @@ static struct op_sub *sub_new(struct wsgw_gw *gw, struct op_state *st, const cha
 	path = op_topic_path(name, st->user_id, &sub->presence);
 	sub->name = strdup(name);
 	if(path){
-		sub->key = topic_join(gw->cfg->op_root, path, (char *)NULL);
-		sub->mqtt = topic_join(gw->cfg->topic_prefix, gw->cfg->op_root, path, (char *)NULL);
+		sub->key = topic_join(OP_CFG(gw->cfg)->root, path, (char *)NULL);
+		sub->mqtt = topic_join(gw->cfg->topic_prefix, OP_CFG(gw->cfg)->root, path, (char *)NULL);
 		/* Only plain subscriptions make this session a member. */
 		if(sub->key && !sub->presence && (sub->slot = core_slot_take(gw, sub->key, slot, heal, sub)) >= 0){
 			sub->member_topic = topic_join(gw->cfg->presence_prefix, sub->key, slot, (char *)NULL);
@@ -558,8 +563,8 @@ static int open_link(struct op_client *c, bool clean)
 /* The verifier a provider name is bound to: "none", "jwt", "mqtt" or NULL. */
 static const char *provider_kind(const struct wsgw_config *cfg, const char *name)
 {
-	for(size_t i = 0; cfg->op_provider_names && cfg->op_provider_names[i]; i++){
-		if(!strcmp(cfg->op_provider_names[i], name)) return cfg->op_provider_kinds[i];
+	for(size_t i = 0; OP_CFG(cfg)->provider_names && OP_CFG(cfg)->provider_names[i]; i++){
+		if(!strcmp(OP_CFG(cfg)->provider_names[i], name)) return OP_CFG(cfg)->provider_kinds[i];
 	}
 	if(!strcmp(name, "jwt") || !strcmp(name, "mqtt") || !strcmp(name, "none")) return name;
 	return NULL;
@@ -582,18 +587,18 @@ static void do_connect(struct op_client *c, const struct op_request *r)
 		reply_error(c, "connect", r->id, OP_E_UNAVAILABLE, "out of memory");
 		return;
 	}
-	gw_random_id(st->client_id, sizeof(st->client_id), "op-", OP_ID_LEN);
+	gw_random_id(st->client_id, sizeof(st->client_id), OP_MEMBER_PREFIX, OP_ID_LEN);
 	st->since_ms = gw_wall_ms();
 	if(!strcmp(kind, "none")){
 		char anon[32];
-		if(!gw->cfg->op_anonymous){
+		if(!OP_CFG(gw->cfg)->anonymous){
 			why = "anonymous access is off (plugin_opt_op_anonymous)";
 			goto refused;
 		}
 		gw_random_id(anon, sizeof(anon), "anon-", 8);
 		st->user_id = strdup(anon);
 		st->user_name = strdup("anonymous");
-		st->username = strdup(gw->cfg->op_username);
+		st->username = strdup(OP_CFG(gw->cfg)->username);
 	}else if(!strcmp(kind, "jwt")){
 		if(gw_jwt_verify(gw, r->access_token, &id, &why)) goto refused;
 		st->user_id = id.sub;
@@ -787,7 +792,7 @@ static void do_pub(struct op_client *c, const struct op_request *r)
 	json_array_foreach(r->topics, i, t){
 		bool presence;
 		char *path = op_topic_path(json_string_value(t), c->st->user_id, &presence);
-		char *topic = path ? topic_join(gw->cfg->topic_prefix, gw->cfg->op_root, path, (char *)NULL) : NULL;
+		char *topic = path ? topic_join(gw->cfg->topic_prefix, OP_CFG(gw->cfg)->root, path, (char *)NULL) : NULL;
 		if(topic && link_publish(c->s->link, &p->mids[i], topic, text, strlen(text), 1, false, props) == MOSQ_ERR_SUCCESS){
 			p->nmids++;
 		}else if(!p->denied){
@@ -950,7 +955,7 @@ static int gw_init(struct wsgw_gw *gw)
 {
 	struct op_gw *og = calloc(1, sizeof(*og));
 	if(!og) return -1;
-	gw->op = og;
+	gw_dialect_set_state(gw, &wsgw_dialect_op, og);
 	return 0;
 }
 
@@ -964,10 +969,11 @@ static void gw_free(struct wsgw_gw *gw)
 		state_free(st);
 	}
 	free(og);
-	gw->op = NULL;
+	gw_dialect_set_state(gw, &wsgw_dialect_op, NULL);
 }
 
 const struct wsgw_dialect wsgw_dialect_op = {
+	.conf = &op_conf,
 	.name = "op",
 	.ws_filter = gw_filter_mount_root,
 	.ws_open = ws_open,

@@ -4,6 +4,7 @@
 #define LOG_TAG "plugin"
 #include "wsgw.h"
 #include "jsonutil.h"
+#include "topic.h"
 
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
@@ -69,68 +70,75 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 
 /* ---- what the gateway believes from MQTT (docs/SECURITY.md) ----
  * Writes by clients that are neither gateway sessions nor trusted bridges are
- * refused on: Comet claims (only gateways make them); presence entries on a
- * gateway's slots (<12 hex>-<n>, core.c), of every dialect; and presence
- * entries and acks in the name of a member id the gateway hands out
- * (websockets.do "client_...", op "op-...": the topic's last level or the
+ * refused on what each enabled dialect's guards name (mapping/option.h): Comet
+ * claims (only gateways make them); presence entries on a gateway's slots
+ * (topic_slot_number), of every dialect; and presence entries and acks in the
+ * name of a member id the gateway hands out (each dialect's member_prefix:
+ * websockets.do "client_...", op "op-...": the topic's last level or the
  * payload's clientID). Devices keep their own presence and acks under their
  * own ids (and Comet session entries: a uid is any string); between devices
  * the ACLs decide. */
-enum guard_kind { GUARD_ALL, GUARD_MEMBER, GUARD_SLOT, GUARD_ACK };
-struct guard { char *filter; enum guard_kind kind; };
-static struct guard guards[6];
+struct guard { char *filter; enum wsgw_guard_kind kind; };
+static struct guard *guards;
 static int nguards;
 static bool acl_registered, fallback_registered, fallback_pending, fallback_allows;
 
-static void add_guard(enum guard_kind kind, const char *a, const char *b, const char *c, const char *d)
+/* <prefix>/<root>/<tail>, empty parts left out. 0 or -1 (no memory). */
+static int add_guard(enum wsgw_guard_kind kind, const char *prefix, const char *root, const char *tail)
 {
-	const char *parts[] = {a, b, c, d};
-	size_t len = 1;
+	struct guard *grown = realloc(guards, (size_t)(nguards + 1) * sizeof(*guards));
 	char *f;
 
-	for(int i = 0; i < 4; i++) if(parts[i]) len += strlen(parts[i]) + 1;
-	if(nguards >= (int)(sizeof(guards) / sizeof(guards[0])) || !(f = malloc(len))) return;
-	f[0] = '\0';
-	for(int i = 0; i < 4; i++){
-		if(!parts[i] || !parts[i][0]) continue;
-		if(f[0]) strcat(f, "/");
-		strcat(f, parts[i]);
-	}
+	if(!grown) return -1;
+	guards = grown;
+	if(!(f = topic_join(prefix, root, tail, (char *)NULL))) return -1;
 	guards[nguards].filter = f;
 	guards[nguards++].kind = kind;
+	return 0;
 }
 
-static void guards_init(void)
+static int guards_init(void)
 {
 	const struct wsgw_config *c = &config;
 	const char *p = c->presence_prefix[0] ? c->presence_prefix : NULL;
 
-	if(c->comet_enable) add_guard(GUARD_ALL, c->topic_prefix, c->comet_root, "claim", "#");
-	if(c->wsdo_enable){
-		if(p) add_guard(GUARD_MEMBER, p, c->wsdo_root, "+/+", NULL);
-		add_guard(GUARD_ACK, c->topic_prefix, c->wsdo_root, "+/ack/+", NULL);
+	for(size_t i = 0; i < c->ndialects; i++){
+		const struct wsgw_dialect_settings *ds = &c->dialects[i];
+		const struct wsgw_guard *g = ds->conf->guards;
+		const char *root;
+
+		if(!ds->enable || !g) continue;
+		root = *(char *const *)((const char *)ds->opts + ds->conf->root);
+		for(; g->tail; g++){
+			if(g->presence && !p) continue;
+			if(add_guard(g->kind, g->presence ? p : c->topic_prefix, root, g->tail)) return -1;
+		}
 	}
-	if(c->op_enable && p) add_guard(GUARD_MEMBER, p, c->op_root, "#", NULL);
-	if(c->comet_enable && p) add_guard(GUARD_SLOT, p, c->comet_root, "#", NULL);
+	return 0;
 }
 
 static void guards_free(void)
 {
 	for(int i = 0; i < nguards; i++) free(guards[i].filter);
+	free(guards);
+	guards = NULL;
 	nguards = 0;
 }
 
-/* The member ids the gateway hands out. */
+/* The member ids the gateway hands out, in any dialect. */
 static bool gateway_member_id(const char *id)
 {
-	return !strncmp(id, "client_", 7) || !strncmp(id, "op-", 3);
+	for(size_t i = 0; i < wsgw_ndialects; i++){
+		const char *prefix = wsgw_dialects[i]->conf->member_prefix;
+		if(prefix && !strncmp(id, prefix, strlen(prefix))) return true;
+	}
+	return false;
 }
 
-/* A presence slot of some gateway (core.c): 12 hex characters, '-', a number. */
+/* A presence slot of some gateway (core.c). */
 static bool gateway_slot(const char *level)
 {
-	size_t n = strspn(level, "0123456789abcdef");
-	return n == 12 && level[12] == '-' && level[13] && strspn(level + 13, "0123456789") == strlen(level + 13);
+	return topic_slot_number(level, NULL) >= 0;
 }
 
 /* A payload whose clientID names a member id the gateway hands out (acks,
@@ -155,19 +163,19 @@ static bool forged(const struct mosquitto_evt_acl_check *ed)
 
 		if(mosquitto_topic_matches_sub(guards[i].filter, ed->topic, &match) || !match) continue;
 		switch(guards[i].kind){
-		case GUARD_ALL:
+		case WSGW_GUARD_ALL:
 			return true;
-		case GUARD_MEMBER:
+		case WSGW_GUARD_MEMBER:
 			last = strrchr(ed->topic, '/');
 			last = last ? last + 1 : ed->topic;
 			if(gateway_member_id(last) || gateway_slot(last)
 					|| payload_claims_gateway_member(ed->payload, ed->payloadlen)) return true;
 			break;
-		case GUARD_SLOT:
+		case WSGW_GUARD_SLOT:
 			last = strrchr(ed->topic, '/');
 			if(gateway_slot(last ? last + 1 : ed->topic)) return true;
 			break;
-		case GUARD_ACK:
+		case WSGW_GUARD_ACK:
 			if(payload_claims_gateway_member(ed->payload, ed->payloadlen)) return true;
 			break;
 		}
@@ -291,13 +299,15 @@ static void unwind(void)
 WSGW_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **user_data,
 		struct mosquitto_opt *opts, int opt_count)
 {
+	const struct wsgw_dialect_conf *confs[WSGW_DIALECTS_MAX];
 	char err[512];
 
 	(void)user_data;
 	plugin_id = identifier;
 	wsgw_log_init();
 	memset(&gateway, 0, sizeof(gateway));
-	if(config_init(&config)) return MOSQ_ERR_NOMEM;
+	for(size_t i = 0; i < wsgw_ndialects; i++) confs[i] = wsgw_dialects[i]->conf;
+	if(config_init(&config, confs, wsgw_ndialects)) return MOSQ_ERR_NOMEM;
 	for(int i = 0; i < opt_count; i++){
 		if(config_set(&config, opts[i].key, opts[i].value, err, sizeof(err))) goto bad_config;
 	}
@@ -309,7 +319,10 @@ WSGW_EXPORT int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **
 
 	if(mosquitto_callback_register(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, NULL)) goto error;
 	auth_registered = true;
-	guards_init();
+	if(guards_init()){
+		mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: out of memory");
+		goto error;
+	}
 	if(mosquitto_callback_register(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, NULL)) goto error;
 	acl_registered = true;
 	if(mosquitto_callback_register(plugin_id, MOSQ_EVT_RELOAD, on_reload, NULL, NULL)) goto error;

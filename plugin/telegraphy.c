@@ -28,6 +28,11 @@
 #define REQUEST_TIMEOUT_MS 10000
 #define SID_MAX 268435455u                     /* largest MQTT variable byte integer */
 
+/* This dialect's options (mapping/tele_proto.h) and its registry entry (at
+ * the end of this file). */
+#define TELE_CFG(cfg) ((const struct tele_config *)config_dialect((cfg), &tele_conf)->opts)
+extern const struct wsgw_dialect wsgw_dialect_telegraphy;
+
 struct tg_sub {
 	struct tg_sub *next;
 	char *event;             /* as the client named it */
@@ -102,7 +107,7 @@ struct tg_gw {
 
 static struct tg_gw *tg_of(struct wsgw_gw *gw)
 {
-	return gw->telegraphy;
+	return gw_dialect_state(gw, &wsgw_dialect_telegraphy);
 }
 
 static void respond(struct tg_client *c, bool ok, const char *status, bool has_id, long long id, json_t *data)
@@ -251,7 +256,7 @@ static int token_consume(struct wsgw_gw *gw, const char *token, char **user, con
 
 	*user = NULL;
 	if(!token[0]){
-		if(gw->cfg->telegraphy_auth){
+		if(TELE_CFG(gw->cfg)->auth){
 			*why = "an auth token is required";
 			return -1;
 		}
@@ -522,7 +527,7 @@ static void do_connect(struct tg_client *c, const struct tele_request *r)
 	}
 	gw_random_id(st->client_id, sizeof(st->client_id), "tg-", TG_ID_LEN);
 	st->user = user;
-	st->username = strdup(user ? user : gw->cfg->telegraphy_username);
+	st->username = strdup(user ? user : TELE_CFG(gw->cfg)->username);
 	st->host = strdup(c->s->peer);
 	if(!st->username || !st->host || !strcmp(st->username, gw->cfg->core_username)){
 		state_free(st);
@@ -698,7 +703,7 @@ static int ws_open(struct wsgw_session *s, const char *route)
 	(void)route;
 	if(!c) return -1;
 	c->s = s;
-	c->connect_deadline_ms = gw_now_ms() + (int64_t)(s->gw->cfg->telegraphy_connect_timeout * 1000);
+	c->connect_deadline_ms = gw_now_ms() + (int64_t)(TELE_CFG(s->gw->cfg)->connect_timeout * 1000);
 	s->priv = c;
 	return 0;
 }
@@ -838,7 +843,7 @@ static void http(struct wsgw_http *h, const char *subpath)
 	struct tg_gw *tg = tg_of(gw);
 	json_t *body = NULL;
 	const char *user = NULL;
-	double ttl = gw->cfg->telegraphy_token_ttl;
+	double ttl = TELE_CFG(gw->cfg)->token_ttl;
 	struct tg_token *t;
 	char token[64];
 
@@ -871,7 +876,7 @@ static void http(struct wsgw_http *h, const char *subpath)
 		if(!json_is_object(body) || (json_object_get(body, "user") && (!user || !topic_level_valid(user)))
 				|| (json_object_get(body, "ttl") && (!json_is_number(json_object_get(body, "ttl"))
 					|| json_number_value(json_object_get(body, "ttl")) <= 0
-					|| json_number_value(json_object_get(body, "ttl")) > gw->cfg->telegraphy_token_ttl))){
+					|| json_number_value(json_object_get(body, "ttl")) > TELE_CFG(gw->cfg)->token_ttl))){
 			json_decref(body);
 			http_reply_error(h, 400, "BAD_REQUEST", "body: {\"user\": a name without '/', '+', '#', \"ttl\": seconds up to telegraphy_token_ttl}");
 			return;
@@ -976,24 +981,24 @@ static int gw_init(struct wsgw_gw *gw)
 	struct tg_gw *tg = calloc(1, sizeof(*tg));
 
 	if(!tg) return -1;
-	gw->telegraphy = tg;
-	tg->base = topic_join(cfg->topic_prefix, cfg->telegraphy_root, (char *)NULL);
-	tg->registry = topic_join(cfg->topic_prefix, "registry", cfg->telegraphy_root, (char *)NULL);
+	gw_dialect_set_state(gw, &wsgw_dialect_telegraphy, tg);
+	tg->base = topic_join(cfg->topic_prefix, TELE_CFG(cfg)->root, (char *)NULL);
+	tg->registry = topic_join(cfg->topic_prefix, "registry", TELE_CFG(cfg)->root, (char *)NULL);
 	if(!tg->base || !tg->registry) return -1;
-	if(cfg->telegraphy_token_secret){
-		tg->secret = (unsigned char *)strdup(cfg->telegraphy_token_secret);
-		tg->secret_len = strlen(cfg->telegraphy_token_secret);
-	}else if(cfg->telegraphy_token_secret_file){
-		tg->secret = gw_read_file(cfg->telegraphy_token_secret_file, &tg->secret_len);
+	if(TELE_CFG(cfg)->token_secret){
+		tg->secret = (unsigned char *)strdup(TELE_CFG(cfg)->token_secret);
+		tg->secret_len = strlen(TELE_CFG(cfg)->token_secret);
+	}else if(TELE_CFG(cfg)->token_secret_file){
+		tg->secret = gw_read_file(TELE_CFG(cfg)->token_secret_file, &tg->secret_len);
 		while(tg->secret && tg->secret_len && (tg->secret[tg->secret_len-1] == '\n' || tg->secret[tg->secret_len-1] == '\r')){
 			tg->secret[--tg->secret_len] = '\0';
 		}
 		if(!tg->secret || !tg->secret_len){
 			mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: plugin_opt_telegraphy_token_secret_file: cannot read %s",
-					cfg->telegraphy_token_secret_file);
+					TELE_CFG(cfg)->token_secret_file);
 			return -1;
 		}
-	}else if(cfg->telegraphy_auth){
+	}else if(TELE_CFG(cfg)->auth){
 		mosquitto_log_printf(MOSQ_LOG_WARNING, "wsgw: Telegraphy has user authentication on but no "
 				"plugin_opt_telegraphy_token_secret: every CONNECT will be refused");
 	}
@@ -1001,7 +1006,7 @@ static int gw_init(struct wsgw_gw *gw)
 	tg->keys.hs256_len = tg->secret_len;
 	tg->keys.require_exp = true;
 	tg->keys.leeway_s = (long)cfg->jwt_leeway;
-	for(char **e = cfg->telegraphy_events; e && *e; e++){
+	for(char **e = TELE_CFG(cfg)->events; e && *e; e++){
 		bool w;
 		char *path = tele_event_path(*e, &w);
 		if(!path || w){
@@ -1037,10 +1042,11 @@ static void gw_free(struct wsgw_gw *gw)
 	free(tg->base);
 	free(tg->registry);
 	free(tg);
-	gw->telegraphy = NULL;
+	gw_dialect_set_state(gw, &wsgw_dialect_telegraphy, NULL);
 }
 
 const struct wsgw_dialect wsgw_dialect_telegraphy = {
+	.conf = &tele_conf,
 	.name = "Telegraphy",
 	.ws_filter = gw_filter_mount_root,
 	.ws_open = ws_open,

@@ -17,6 +17,11 @@
 #define QUERY_BUF 8192
 #define CLOSE_PING_TIMEOUT 4000
 
+/* This dialect's options (mapping/wsdo_proto.h) and its registry entry (at
+ * the end of this file). */
+#define WSDO_CFG(cfg) ((const struct wsdo_config *)config_dialect((cfg), &wsdo_conf)->opts)
+extern const struct wsgw_dialect wsgw_dialect_wsdo;
+
 /* ---- per listener ---- */
 
 struct wsdo_client {
@@ -79,12 +84,12 @@ struct wsdo_gw {
 
 static struct wsdo_gw *state(struct wsgw_gw *gw)
 {
-	return gw->wsdo;
+	return gw_dialect_state(gw, &wsgw_dialect_wsdo);
 }
 
 static char *presence_key(struct wsgw_gw *gw, const char *channel)
 {
-	return topic_join(gw->cfg->wsdo_root, channel, (char *)NULL);
+	return topic_join(WSDO_CFG(gw->cfg)->root, channel, (char *)NULL);
 }
 
 static void new_event_id(char out[WSDO_EVENT_ID_SIZE])
@@ -199,7 +204,7 @@ static void send_connected(struct wsdo_client *c)
 	}
 	send_frame(c, "CONNECTED", json_pack("{s:o}", "members", members), NULL, -1);
 	c->ready = true;
-	c->next_ping_ms = gw_now_ms() + (int64_t)(gw->cfg->wsdo_ping_interval * 1000);
+	c->next_ping_ms = gw_now_ms() + (int64_t)(WSDO_CFG(gw->cfg)->ping_interval * 1000);
 }
 
 static void on_subscribed(void *ud, int mid, int count, const int *granted)
@@ -342,10 +347,10 @@ static int ws_open(struct wsgw_session *s, const char *channel)
 	c->slot = -1;
 	s->priv = c;
 	gw_random(rnd, sizeof(rnd));
-	wsdo_make_id(c->id, sizeof(c->id), "client_", rnd);
+	wsdo_make_id(c->id, sizeof(c->id), WSDO_MEMBER_PREFIX, rnd);
 	c->since_ms = gw_wall_ms();
 	c->presence = strdup("{}");
-	c->topic = topic_join(gw->cfg->topic_prefix, gw->cfg->wsdo_root, channel, (char *)NULL);
+	c->topic = topic_join(gw->cfg->topic_prefix, WSDO_CFG(gw->cfg)->root, channel, (char *)NULL);
 	c->direct_topic = topic_join(c->topic ? c->topic : "", "to", c->id, (char *)NULL);
 	c->key = presence_key(gw, channel);
 	if(!c->key || (c->slot = core_slot_take(gw, c->key, slot, heal, c)) < 0) return -1;
@@ -356,16 +361,16 @@ static int ws_open(struct wsgw_session *s, const char *channel)
 
 	memset(&p, 0, sizeof(p));
 	p.client_id = c->id;
-	p.username = gw->cfg->wsdo_username;
+	p.username = WSDO_CFG(gw->cfg)->username;
 	p.clean_start = true;
 	p.will_topic = c->presence_topic;   /* clears the entry if the session dies */
-	if(gw->cfg->wsdo_shared_sessions > 0){
+	if(WSDO_CFG(gw->cfg)->shared_sessions > 0){
 		/* A channel's listeners share one of the N sessions: one broker
 		 * delivery per message, and N broker queues for the load. */
 		uint32_t h = 2166136261u;
 		for(const char *q = channel; *q; q++) h = (h ^ (unsigned char)*q) * 16777619u;
 		p.shared = true;
-		p.shard = h % (uint32_t)gw->cfg->wsdo_shared_sessions;
+		p.shard = h % (uint32_t)WSDO_CFG(gw->cfg)->shared_sessions;
 	}
 	s->link = link_open(gw, &p, &client_ops, c);
 	return s->link ? 0 : -1;
@@ -450,8 +455,8 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 	if(!c->pong_deadline_ms && now >= c->next_ping_ms){
 		send_frame(c, "PING", json_object(), NULL, -1);
 		c->ping_sent_ms = now;
-		c->pong_deadline_ms = now + (int64_t)(cfg->wsdo_ping_timeout * 1000);
-		c->next_ping_ms = now + (int64_t)(cfg->wsdo_ping_interval * 1000);
+		c->pong_deadline_ms = now + (int64_t)(WSDO_CFG(cfg)->ping_timeout * 1000);
+		c->next_ping_ms = now + (int64_t)(WSDO_CFG(cfg)->ping_interval * 1000);
 		if(c->pong_deadline_ms == 0) c->pong_deadline_ms = 1;
 	}
 	if(now >= c->next_refresh_ms && link_is_up(s->link)) publish_presence(c);
@@ -667,7 +672,7 @@ static void emit(struct wsgw_http *h, const char *channel)
 	}
 	p = calloc(1, sizeof(*p));
 	key = presence_key(gw, channel);
-	topic = topic_join(gw->cfg->topic_prefix, gw->cfg->wsdo_root, channel, (char *)NULL);
+	topic = topic_join(gw->cfg->topic_prefix, WSDO_CFG(gw->cfg)->root, channel, (char *)NULL);
 	text = jsonutil_dump(e.payload);
 	if(!p || !key || !topic || !text || !(p->unknown = json_array())){
 		http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
@@ -685,7 +690,7 @@ static void emit(struct wsgw_http *h, const char *channel)
 		http_reply_error(h, 503, "BROKER_UNAVAILABLE", "the publish failed");
 		goto out;
 	}
-	p->deadline_ms = gw_now_ms() + (int64_t)(gw->cfg->wsdo_ack_timeout * 1000);
+	p->deadline_ms = gw_now_ms() + (int64_t)(WSDO_CFG(gw->cfg)->ack_timeout * 1000);
 	p->h = h;
 	h->priv = p;
 	p->next = state(gw)->pending;
@@ -804,12 +809,12 @@ static int gw_init(struct wsgw_gw *gw)
 {
 	struct wsdo_gw *st = calloc(1, sizeof(*st));
 	if(!st) return -1;
-	st->base = topic_join(gw->cfg->topic_prefix, gw->cfg->wsdo_root, (char *)NULL);
+	st->base = topic_join(gw->cfg->topic_prefix, WSDO_CFG(gw->cfg)->root, (char *)NULL);
 	if(!st->base){
 		free(st);
 		return -1;
 	}
-	gw->wsdo = st;
+	gw_dialect_set_state(gw, &wsgw_dialect_wsdo, st);
 	return 0;
 }
 
@@ -826,10 +831,11 @@ static void gw_free(struct wsgw_gw *gw)
 	free(st->data.head);
 	free(st->base);
 	free(st);
-	gw->wsdo = NULL;
+	gw_dialect_set_state(gw, &wsgw_dialect_wsdo, NULL);
 }
 
 const struct wsgw_dialect wsgw_dialect_wsdo = {
+	.conf = &wsdo_conf,
 	.name = "websockets.do",
 	.ws_filter = ws_filter,
 	.ws_open = ws_open,

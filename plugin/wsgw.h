@@ -30,6 +30,7 @@
 
 #define WSGW_BOOT_ID_SIZE 17          /* 16 hex characters + NUL */
 #define WSGW_TICK_MS 100              /* housekeeping timer */
+#define WSGW_DIALECTS_MAX 8           /* entries of the registry (dialects.c) */
 
 struct wsgw_gw;
 struct wsgw_session;
@@ -105,6 +106,9 @@ void mux_stop_all(struct wsgw_gw *gw);    /* at the end of the gateway thread */
 
 struct wsgw_dialect {
 	const char *name;
+	/* Its options (<conf->name>_*, config.c), mount default and ACL guard
+	 * (plugin.c): pure data in its mapping file. */
+	const struct wsgw_dialect_conf *conf;
 	/* The dialect judges client silence itself (heartbeats): the core's
 	 * idle_timeout does not apply to its sessions. */
 	bool own_liveness;
@@ -298,7 +302,7 @@ struct wsgw_gw {
 	bool stopping;                   /* gateway thread: shutdown under way */
 	bool thread_running;
 
-	struct wsgw_mount mounts[8];
+	struct wsgw_mount mounts[WSGW_DIALECTS_MAX];   /* one per enabled dialect */
 	int nmounts;
 
 	struct wsgw_session *sessions;
@@ -343,10 +347,7 @@ struct wsgw_gw {
 	struct mirror mirror;
 	struct core_slots *slots;        /* presence slots (core.c) */
 
-	void *wsdo;                      /* the websockets.do dialect's gateway state */
-	void *op;                        /* the op dialect's */
-	void *comet;                     /* the Comet dialect's */
-	void *telegraphy;                /* the Telegraphy dialect's */
+	void *dialect_state[WSGW_DIALECTS_MAX];   /* each dialect's, by registry index (gw_dialect_state) */
 
 	struct jwtauth_keys jwt;         /* keys point into jwt_secret / jwt_pem */
 	unsigned char *jwt_secret, *jwt_pem;
@@ -362,9 +363,12 @@ struct wsgw_gw {
 int gw_start(struct wsgw_gw *gw);
 void gw_stop(struct wsgw_gw *gw);    /* broker thread: stop, join, free */
 
-extern const struct wsgw_dialect wsgw_dialect_wsdo;
-extern const struct wsgw_dialect wsgw_dialect_op;
-extern const struct wsgw_dialect wsgw_dialect_comet;
-extern const struct wsgw_dialect wsgw_dialect_telegraphy;
+/* ---- dialects.c: the registry ---- */
+/* Every dialect, in the order they are mounted and their options read. */
+extern const struct wsgw_dialect *const wsgw_dialects[];
+extern const size_t wsgw_ndialects;
+/* A dialect's gateway state (what its gw_init made; NULL before and after). */
+void *gw_dialect_state(const struct wsgw_gw *gw, const struct wsgw_dialect *d);
+void gw_dialect_set_state(struct wsgw_gw *gw, const struct wsgw_dialect *d, void *state);
 
 #endif

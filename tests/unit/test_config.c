@@ -11,12 +11,28 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "comet_proto.h"
+#include "op_proto.h"
+#include "tele_proto.h"
+#include "wsdo_proto.h"
+
+/* The registry's dialects, as plugin.c passes them (test_config links no
+ * plugin code). */
+static const struct wsgw_dialect_conf *const confs[] = {&wsdo_conf, &op_conf, &tele_conf, &comet_conf};
+#define NCONFS (sizeof(confs) / sizeof(confs[0]))
+
+/* A dialect's settings (<name>_enable, <name>_mount) and its own options. */
+#define SET(cfg, conf) config_dialect((cfg), &(conf))
+#define WSDO(cfg) ((const struct wsdo_config *)SET(cfg, wsdo_conf)->opts)
+#define OP(cfg) ((const struct op_config *)SET(cfg, op_conf)->opts)
+#define TELE(cfg) ((const struct tele_config *)SET(cfg, tele_conf)->opts)
+#define COMET(cfg) ((const struct comet_config *)SET(cfg, comet_conf)->opts)
 
 static int setup(void **state)
 {
 	struct wsgw_config *cfg = calloc(1, sizeof(*cfg));
 	if(!cfg) return -1;
-	if(config_init(cfg)){
+	if(config_init(cfg, confs, NCONFS)){
 		free(cfg);
 		return -1;
 	}
@@ -87,13 +103,13 @@ static void test_defaults(void **state)
 	assert_true(cfg->rate_limit == 100.0);
 	assert_true(cfg->rate_burst == 200.0);
 	assert_int_equal(cfg->mqtt_keepalive, 60);
-	assert_true(cfg->wsdo_enable);
-	assert_string_equal(cfg->wsdo_mount, "/");
-	assert_string_equal(cfg->wsdo_root, "wsdo");
-	assert_string_equal(cfg->wsdo_username, "wsdo");
-	assert_true(cfg->wsdo_ping_interval == 20.0);
-	assert_true(cfg->wsdo_ping_timeout == 10.0);
-	assert_true(cfg->wsdo_ack_timeout == 5.0);
+	assert_true(SET(cfg, wsdo_conf)->enable);
+	assert_string_equal(SET(cfg, wsdo_conf)->mount, "/");
+	assert_string_equal(WSDO(cfg)->root, "wsdo");
+	assert_string_equal(WSDO(cfg)->username, "wsdo");
+	assert_true(WSDO(cfg)->ping_interval == 20.0);
+	assert_true(WSDO(cfg)->ping_timeout == 10.0);
+	assert_true(WSDO(cfg)->ack_timeout == 5.0);
 }
 
 static void test_init_free_repeat(void **state)
@@ -101,10 +117,11 @@ static void test_init_free_repeat(void **state)
 	struct wsgw_config c;
 	(void)state;
 	for(int i = 0; i < 3; i++){
-		assert_int_equal(config_init(&c), 0);
+		assert_int_equal(config_init(&c, confs, NCONFS), 0);
 		config_free(&c);
 		assert_null(c.topic_prefix);
-		assert_null(c.wsdo_mount);
+		assert_null(c.dialects);
+		assert_int_equal(c.ndialects, 0);
 	}
 	/* config_free on a freed config is harmless (it is zeroed). */
 	config_free(&c);
@@ -237,13 +254,13 @@ static void test_seconds(void **state)
 	set_ok(cfg, "idle_timeout", "86400");
 	assert_true(cfg->idle_timeout == 86400.0);
 	set_ok(cfg, "wsdo_ping_interval", "0.1");
-	assert_true(cfg->wsdo_ping_interval == 0.1);
+	assert_true(WSDO(cfg)->ping_interval == 0.1);
 	set_ok(cfg, "wsdo_ping_interval", "2.5");
-	assert_true(cfg->wsdo_ping_interval == 2.5);
+	assert_true(WSDO(cfg)->ping_interval == 2.5);
 	set_ok(cfg, "wsdo_ping_timeout", "0.25");
-	assert_true(cfg->wsdo_ping_timeout == 0.25);
+	assert_true(WSDO(cfg)->ping_timeout == 0.25);
 	set_ok(cfg, "wsdo_ack_timeout", "3600");
-	assert_true(cfg->wsdo_ack_timeout == 3600.0);
+	assert_true(WSDO(cfg)->ack_timeout == 3600.0);
 	set_ok(cfg, "presence_ttl", "1.5");
 	assert_true(cfg->presence_ttl == 1.5);
 	set_ok(cfg, "presence_ttl", "86400");
@@ -297,12 +314,12 @@ static void test_bool(void **state)
 	static const char *const bad[] = {"TRUE", "True", "1", "0", "yes", "no", "on", "", "true ", " false", NULL};
 
 	set_ok(cfg, "wsdo_enable", "false");
-	assert_false(cfg->wsdo_enable);
+	assert_false(SET(cfg, wsdo_conf)->enable);
 	set_ok(cfg, "wsdo_enable", "true");
-	assert_true(cfg->wsdo_enable);
+	assert_true(SET(cfg, wsdo_conf)->enable);
 	for(size_t i = 0; bad[i]; i++) set_bad(cfg, "wsdo_enable", bad[i]);
 	set_bad(cfg, "wsdo_enable", NULL);
-	assert_true(cfg->wsdo_enable);
+	assert_true(SET(cfg, wsdo_conf)->enable);
 }
 
 /* ---- prefixes and levels ---- */
@@ -320,9 +337,9 @@ static void test_prefix(void **state)
 	set_ok(cfg, "presence_prefix", "x/presence");
 	assert_string_equal(cfg->presence_prefix, "x/presence");
 	set_ok(cfg, "wsdo_root", "rt");
-	assert_string_equal(cfg->wsdo_root, "rt");
+	assert_string_equal(WSDO(cfg)->root, "rt");
 	set_ok(cfg, "wsdo_root", "");
-	assert_string_equal(cfg->wsdo_root, "");
+	assert_string_equal(WSDO(cfg)->root, "");
 
 	set_bad(cfg, "topic_prefix", "/a");
 	set_bad(cfg, "topic_prefix", "a/");
@@ -346,7 +363,7 @@ static void test_level(void **state)
 	set_ok(cfg, "core_username", "core");
 	assert_string_equal(cfg->core_username, "core");
 	set_ok(cfg, "wsdo_username", "web");
-	assert_string_equal(cfg->wsdo_username, "web");
+	assert_string_equal(WSDO(cfg)->username, "web");
 
 	set_bad(cfg, "gateway_id", "");
 	set_bad(cfg, "gateway_id", "a/b");
@@ -357,7 +374,7 @@ static void test_level(void **state)
 	set_bad(cfg, "core_username", "");
 	set_bad(cfg, "wsdo_username", "a/b");
 	assert_string_equal(cfg->core_username, "core");
-	assert_string_equal(cfg->wsdo_username, "web");
+	assert_string_equal(WSDO(cfg)->username, "web");
 }
 
 static void test_strings(void **state)
@@ -388,11 +405,11 @@ static void test_mount(void **state)
 	struct wsgw_config *cfg = *state;
 
 	set_ok(cfg, "wsdo_mount", "/rt");
-	assert_string_equal(cfg->wsdo_mount, "/rt");
+	assert_string_equal(SET(cfg, wsdo_conf)->mount, "/rt");
 	set_ok(cfg, "wsdo_mount", "/a/b");
-	assert_string_equal(cfg->wsdo_mount, "/a/b");
+	assert_string_equal(SET(cfg, wsdo_conf)->mount, "/a/b");
 	set_ok(cfg, "wsdo_mount", "/");
-	assert_string_equal(cfg->wsdo_mount, "/");
+	assert_string_equal(SET(cfg, wsdo_conf)->mount, "/");
 
 	set_bad(cfg, "wsdo_mount", "rt");
 	set_bad(cfg, "wsdo_mount", "/rt/");
@@ -402,7 +419,7 @@ static void test_mount(void **state)
 	set_bad(cfg, "wsdo_mount", "//rt");
 	set_bad(cfg, "wsdo_mount", "/a//b");
 	set_bad(cfg, "wsdo_mount", "rt/");
-	assert_string_equal(cfg->wsdo_mount, "/");
+	assert_string_equal(SET(cfg, wsdo_conf)->mount, "/");
 }
 
 /* ---- unknown ---- */
@@ -620,8 +637,8 @@ static void test_full_config(void **state)
 	assert_int_equal(cfg->listen_port, 8443);
 	assert_string_equal(cfg->topic_prefix, "site/a");
 	assert_true(cfg->presence_ttl == 30.0);
-	assert_string_equal(cfg->wsdo_mount, "/rt");
-	assert_false(cfg->wsdo_enable);
+	assert_string_equal(SET(cfg, wsdo_conf)->mount, "/rt");
+	assert_false(SET(cfg, wsdo_conf)->enable);
 	assert_true(config_origin_allowed(cfg, "https://app.example"));
 	assert_false(config_origin_allowed(cfg, "https://app.example.evil"));
 }
@@ -684,6 +701,240 @@ static void test_finish_comet_hb_drop_after_idle(void **state)
 	assert_string_equal(err, "");
 }
 
+/* ---- dialects: the generic path ---- */
+
+static void test_dialect_defaults(void **state)
+{
+	struct wsgw_config *cfg = *state;
+
+	assert_int_equal(cfg->ndialects, NCONFS);
+	assert_true(SET(cfg, wsdo_conf)->enable);
+	assert_true(SET(cfg, op_conf)->enable);
+	assert_string_equal(SET(cfg, op_conf)->mount, "/pubsub");
+	assert_string_equal(OP(cfg)->root, "op");
+	assert_string_equal(OP(cfg)->username, "op");
+	assert_false(OP(cfg)->anonymous);
+	assert_null(OP(cfg)->provider_names);
+	assert_null(OP(cfg)->provider_kinds);
+	assert_int_equal(WSDO(cfg)->shared_sessions, 0);
+	assert_true(SET(cfg, tele_conf)->enable);
+	assert_string_equal(SET(cfg, tele_conf)->mount, "/telegraphy");
+	assert_string_equal(TELE(cfg)->root, "telegraphy");
+	assert_string_equal(TELE(cfg)->username, "telegraphy");
+	assert_true(TELE(cfg)->auth);
+	assert_null(TELE(cfg)->token_secret);
+	assert_null(TELE(cfg)->token_secret_file);
+	assert_true(TELE(cfg)->token_ttl == 60.0);
+	assert_true(TELE(cfg)->connect_timeout == 10.0);
+	assert_null(TELE(cfg)->events);
+	assert_true(SET(cfg, comet_conf)->enable);
+	assert_string_equal(SET(cfg, comet_conf)->mount, "/comet");
+	assert_string_equal(COMET(cfg)->root, "comet");
+	assert_string_equal(COMET(cfg)->username, "comet");
+	assert_null(COMET(cfg)->service_token);
+	assert_true(COMET(cfg)->hb_idle == 60.0);
+	assert_true(COMET(cfg)->hb_drop == 180.0);
+}
+
+/* Options of every dialect go through the same loop: types, bounds, and the
+ * error sentence naming the whole option. */
+static void test_dialect_second(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	set_ok(cfg, "op_enable", "false");
+	assert_false(SET(cfg, op_conf)->enable);
+	assert_true(SET(cfg, wsdo_conf)->enable);     /* another dialect's is its own */
+	set_ok(cfg, "op_mount", "/x/y");
+	assert_string_equal(SET(cfg, op_conf)->mount, "/x/y");
+	assert_string_equal(SET(cfg, comet_conf)->mount, "/comet");
+	set_ok(cfg, "op_root", "a/b");
+	assert_string_equal(OP(cfg)->root, "a/b");
+	set_ok(cfg, "op_anonymous", "true");
+	assert_true(OP(cfg)->anonymous);
+	set_ok(cfg, "comet_service_token", "s3cret");
+	assert_string_equal(COMET(cfg)->service_token, "s3cret");
+	set_ok(cfg, "telegraphy_events", "a, b");
+	assert_string_equal(TELE(cfg)->events[0], "a");
+	assert_string_equal(TELE(cfg)->events[1], "b");
+	assert_null(TELE(cfg)->events[2]);
+	set_ok(cfg, "telegraphy_username", "t2");
+	assert_string_equal(TELE(cfg)->username, "t2");
+
+	set_bad(cfg, "op_enable", "1");
+	set_bad(cfg, "op_mount", "x");
+	set_bad(cfg, "op_root", "a/");
+	set_bad(cfg, "telegraphy_username", "a/b");
+	set_bad(cfg, "comet_service_token", "");
+	set_bad(cfg, "telegraphy_auth", "yes");
+	assert_false(SET(cfg, op_conf)->enable);
+	assert_string_equal(SET(cfg, op_conf)->mount, "/x/y");
+	assert_string_equal(OP(cfg)->root, "a/b");
+	assert_true(TELE(cfg)->auth);
+
+	assert_int_equal(config_set(cfg, "telegraphy_auth", "yes", err, sizeof(err)), -1);
+	assert_string_equal(err, "plugin_opt_telegraphy_auth: \"yes\" is not true or false");
+	assert_int_equal(config_set(cfg, "op_mount", "x/", err, sizeof(err)), -1);
+	assert_string_equal(err, "plugin_opt_op_mount: \"x/\" must start with '/' and not end with one");
+}
+
+static void test_dialect_bounds(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	set_ok(cfg, "comet_hb_idle", "0.1");
+	assert_true(COMET(cfg)->hb_idle == 0.1);
+	set_ok(cfg, "comet_hb_drop", "86400");
+	assert_true(COMET(cfg)->hb_drop == 86400.0);
+	set_ok(cfg, "wsdo_shared_sessions", "64");
+	assert_int_equal(WSDO(cfg)->shared_sessions, 64);
+	set_ok(cfg, "telegraphy_token_ttl", "1");
+	assert_true(TELE(cfg)->token_ttl == 1.0);
+	set_ok(cfg, "telegraphy_connect_timeout", "3600");
+	assert_true(TELE(cfg)->connect_timeout == 3600.0);
+
+	set_bad(cfg, "comet_hb_idle", "0.09");
+	set_bad(cfg, "comet_hb_idle", "86401");
+	set_bad(cfg, "comet_hb_drop", "0.1");
+	set_bad(cfg, "wsdo_shared_sessions", "65");
+	set_bad(cfg, "wsdo_shared_sessions", "-1");
+	set_bad(cfg, "wsdo_shared_sessions", "2.5");
+	set_bad(cfg, "telegraphy_token_ttl", "0.5");
+	set_bad(cfg, "telegraphy_token_ttl", "86401");
+	set_bad(cfg, "telegraphy_connect_timeout", "0");
+	assert_true(COMET(cfg)->hb_idle == 0.1);
+	assert_int_equal(WSDO(cfg)->shared_sessions, 64);
+	assert_true(TELE(cfg)->token_ttl == 1.0);
+
+	assert_int_equal(config_set(cfg, "comet_hb_idle", "0", err, sizeof(err)), -1);
+	assert_string_equal(err, "plugin_opt_comet_hb_idle: \"0\" is not a number from 0.1 to 86400");
+	assert_int_equal(config_set(cfg, "wsdo_shared_sessions", "99", err, sizeof(err)), -1);
+	assert_string_equal(err, "plugin_opt_wsdo_shared_sessions: \"99\" is not a whole number from 0 to 64");
+}
+
+static void test_dialect_unknown(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	assert_int_equal(config_set(cfg, "op_nope", "1", err, sizeof(err)), -1);
+	assert_string_equal(err, "plugin_opt_op_nope: unknown option (see the option table in README.md)");
+	set_bad(cfg, "wsdo_", "1");
+	set_bad(cfg, "wsdo", "1");
+	set_bad(cfg, "wsdo_Root", "x");
+	set_bad(cfg, "wsdo_rootx", "x");
+	set_bad(cfg, "wsdoroot", "x");
+	set_bad(cfg, "telegraphy_enablex", "true");
+	set_bad(cfg, "comet_hb", "1");
+	set_bad(cfg, "tele_root", "x");             /* the prefix is the dialect's name, not its file's */
+	set_bad(cfg, "op_provider", "jwt");         /* a pattern needs its name */
+	set_bad(cfg, "comet_provider_x", "jwt");    /* op's pattern, not Comet's */
+	set_bad(cfg, "xyz_root", "x");
+	set_bad(cfg, "_root", "x");
+	assert_string_equal(WSDO(cfg)->root, "wsdo");
+	assert_null(OP(cfg)->provider_names);
+}
+
+/* Only the dialects config_init was given have options. */
+static void test_dialect_subset(void **state)
+{
+	static const struct wsgw_dialect_conf *const only_comet[] = {&comet_conf};
+	struct wsgw_config c;
+	char err[256] = "";
+	(void)state;
+
+	assert_int_equal(config_init(&c, only_comet, 1), 0);
+	assert_int_equal(c.ndialects, 1);
+	assert_null(config_dialect(&c, &wsdo_conf));
+	assert_non_null(config_dialect(&c, &comet_conf));
+	set_ok(&c, "comet_root", "cm");
+	assert_string_equal(COMET(&c)->root, "cm");
+	set_bad(&c, "wsdo_root", "x");
+	set_bad(&c, "op_provider_a", "jwt");
+	set_ok(&c, "broker_port", "1883");
+	assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+	config_free(&c);
+
+	/* none at all: the core alone */
+	assert_int_equal(config_init(&c, NULL, 0), 0);
+	assert_null(c.dialects);
+	set_bad(&c, "comet_root", "x");
+	set_ok(&c, "broker_port", "1883");
+	assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+	config_free(&c);
+}
+
+/* op_provider_<name>: a pattern option (set_extra). */
+static void test_op_providers(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	set_ok(cfg, "op_provider_corp", "jwt");
+	set_ok(cfg, "op_provider_dev", "none");
+	set_ok(cfg, "op_provider_corp", "mqtt");     /* named again: rebound */
+	assert_string_equal(OP(cfg)->provider_names[0], "corp");
+	assert_string_equal(OP(cfg)->provider_kinds[0], "mqtt");
+	assert_string_equal(OP(cfg)->provider_names[1], "dev");
+	assert_string_equal(OP(cfg)->provider_kinds[1], "none");
+	assert_null(OP(cfg)->provider_names[2]);
+
+	set_bad(cfg, "op_provider_x", "ldap");
+	set_bad(cfg, "op_provider_x", "");
+	set_bad(cfg, "op_provider_x", NULL);
+	set_bad(cfg, "op_provider_", "jwt");
+	set_bad(cfg, "op_provider_a/b", "jwt");
+	set_bad(cfg, "op_provider_a+", "jwt");
+	set_bad(cfg, "op_provider_0123456789012345678901234567890123456789012345678901234567890123456789", "jwt");
+	assert_null(OP(cfg)->provider_names[2]);
+	assert_int_equal(config_set(cfg, "op_provider_x", "ldap", err, sizeof(err)), -1);
+	assert_string_equal(err, "plugin_opt_op_provider_x: \"ldap\" is not none, jwt or mqtt");
+	assert_int_equal(config_set(cfg, "op_provider_a/b", "jwt", err, sizeof(err)), -1);
+	assert_string_equal(err, "plugin_opt_op_provider_a/b: bad provider name");
+}
+
+static void test_finish_telegraphy_secrets(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	set_ok(cfg, "broker_port", "1883");
+	set_ok(cfg, "telegraphy_token_secret", "abc");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), 0);
+	set_ok(cfg, "telegraphy_token_secret_file", "/etc/t.key");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), -1);
+	assert_string_equal(err, "plugin_opt_telegraphy_token_secret and plugin_opt_telegraphy_token_secret_file "
+			"are exclusive: set one");
+}
+
+/* What the registry's entries tell the core besides options. */
+static void test_dialect_conf_data(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	const struct wsgw_dialect_settings *ds = SET(cfg, wsdo_conf);
+
+	assert_string_equal(wsdo_conf.member_prefix, "client_");
+	assert_string_equal(op_conf.member_prefix, "op-");
+	assert_null(tele_conf.member_prefix);
+	assert_null(comet_conf.member_prefix);
+	/* the root option the ACL guard's filters are built on */
+	assert_string_equal(*(char **)((char *)ds->opts + wsdo_conf.root), "wsdo");
+	assert_string_equal(*(char **)((char *)SET(cfg, comet_conf)->opts + comet_conf.root), "comet");
+	/* shared broker sessions: one descriptor per client */
+	assert_false(wsdo_conf.shares_sessions(ds->opts));
+	set_ok(cfg, "wsdo_shared_sessions", "4");
+	assert_true(wsdo_conf.shares_sessions(ds->opts));
+	assert_null(op_conf.shares_sessions);
+	/* every guard list ends */
+	for(size_t i = 0; i < NCONFS; i++){
+		size_t n = 0;
+		for(const struct wsgw_guard *g = confs[i]->guards; g && g->tail; g++) n++;
+		assert_true(n <= 4);
+	}
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -713,6 +964,14 @@ int main(void)
 		T(test_full_config),
 		T(test_identities),
 		T(test_finish_comet_hb_drop_after_idle),
+		T(test_dialect_defaults),
+		T(test_dialect_second),
+		T(test_dialect_bounds),
+		T(test_dialect_unknown),
+		T(test_dialect_subset),
+		T(test_op_providers),
+		T(test_finish_telegraphy_secrets),
+		T(test_dialect_conf_data),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -270,6 +270,67 @@ static void test_presence_split_empty_prefix(void **state)
 	split_bad("", "/m");
 }
 
+/* ---- presence slots ---- */
+
+static void test_slot_tag(void **state)
+{
+	char tag[TOPIC_SLOT_TAG_LEN + 1], other[TOPIC_SLOT_TAG_LEN + 1];
+	(void)state;
+
+	/* FNV-1a 64 of the gateway id, its top 48 bits in hex: stable across
+	 * runs and builds, so that a restart finds its earlier run's slots. */
+	topic_slot_tag("gw-1:8080", tag);
+	assert_string_equal(tag, "3f92f13333ba");
+	topic_slot_tag("", tag);
+	assert_string_equal(tag, "cbf29ce48422");
+	topic_slot_tag("gw-2:8080", other);
+	assert_int_equal(strlen(other), TOPIC_SLOT_TAG_LEN);
+	assert_string_not_equal(other, "3f92f13333ba");
+}
+
+static void test_slot_level_number(void **state)
+{
+	char tag[TOPIC_SLOT_TAG_LEN + 1], level[32];
+	(void)state;
+
+	topic_slot_tag("gw-1:8080", tag);
+	topic_slot_level(level, sizeof(level), tag, 0);
+	assert_string_equal(level, "3f92f13333ba-0");
+	assert_int_equal(topic_slot_number(level, tag), 0);
+	assert_int_equal(topic_slot_number(level, NULL), 0);
+	topic_slot_level(level, sizeof(level), tag, 2147483647);
+	assert_string_equal(level, "3f92f13333ba-2147483647");
+	assert_int_equal(topic_slot_number(level, tag), 2147483647);
+	/* truncated, terminated */
+	topic_slot_level(level, 8, tag, 5);
+	assert_string_equal(level, "3f92f13");
+
+	assert_int_equal(topic_slot_number("3f92f13333ba-17", "3f92f13333ba"), 17);
+	assert_int_equal(topic_slot_number("3f92f13333ba-007", NULL), 7);
+	assert_int_equal(topic_slot_number("000000000000-1", NULL), 1);
+	/* another gateway's slot: any gateway's, not this one's */
+	assert_int_equal(topic_slot_number("cbf29ce48422-3", NULL), 3);
+	assert_int_equal(topic_slot_number("cbf29ce48422-3", "3f92f13333ba"), -1);
+
+	/* not slots */
+	assert_int_equal(topic_slot_number("3f92f13333ba-", NULL), -1);
+	assert_int_equal(topic_slot_number("3f92f13333ba-", "3f92f13333ba"), -1);
+	assert_int_equal(topic_slot_number("3f92f13333ba", NULL), -1);
+	assert_int_equal(topic_slot_number("3f92f13333ba-1x", NULL), -1);
+	assert_int_equal(topic_slot_number("3f92f13333ba- 1", "3f92f13333ba"), -1);
+	assert_int_equal(topic_slot_number("3f92f13333ba-+1", "3f92f13333ba"), -1);
+	assert_int_equal(topic_slot_number("3f92f13333ba--1", NULL), -1);
+	assert_int_equal(topic_slot_number("3f92f13333ba-2147483648", NULL), -1);
+	assert_int_equal(topic_slot_number("3f92f13333ba-99999999999999999999", NULL), -1);
+	assert_int_equal(topic_slot_number("3F92F13333BA-1", NULL), -1);      /* lowercase hex only */
+	assert_int_equal(topic_slot_number("3f92f13333bac-1", NULL), -1);     /* 13 hex characters */
+	assert_int_equal(topic_slot_number("3f92f13333b-1", NULL), -1);       /* 11 */
+	assert_int_equal(topic_slot_number("3f92f1-1", "3f92f13333ba"), -1);
+	assert_int_equal(topic_slot_number("client_abc", NULL), -1);
+	assert_int_equal(topic_slot_number("", NULL), -1);
+	assert_int_equal(topic_slot_number("", "3f92f13333ba"), -1);
+}
+
 /* ---- jsonutil ---- */
 
 static void test_utf8_valid(void **state)
@@ -415,6 +476,8 @@ int main(void)
 		cmocka_unit_test(test_join),
 		cmocka_unit_test(test_presence_split),
 		cmocka_unit_test(test_presence_split_empty_prefix),
+		cmocka_unit_test(test_slot_tag),
+		cmocka_unit_test(test_slot_level_number),
 		cmocka_unit_test(test_utf8_valid),
 		cmocka_unit_test(test_from_payload),
 		cmocka_unit_test(test_dump),
