@@ -290,37 +290,6 @@ async def test_overlapping_permanent_subscriptions_after_reconnect(start_gateway
     assert await events_within(c2) == [{"event": "chat.message", "data": {"n": 2}}]
 
 
-async def test_broker_stop_sends_shutdown(start_gateway):
-    # the broker drops its sessions just before it stops the plugin: a stop
-    # must read as SHUTDOWN (1001), not as a lost session (UNAVAILABLE, 1011)
-    gw = gateway(start_gateway)
-    clients = [(await connected(gw))[0] for _ in range(4)]
-    for c in clients:
-        assert (await c.subscribe("chat.message"))["status"] == "SUBSCRIBED"
-    assert await asyncio.to_thread(gw.stop) == 0
-    for c in clients:
-        await asyncio.wait_for(c.closed.wait(), 3)
-        statuses = [f.get("status") for f in c.frames if f.get("success") is False]
-        assert statuses == ["SHUTDOWN"] and c.close_code == 1001, c.describe()
-
-
-async def test_lost_session_waits_for_a_shutdown_then_unavailable(start_gateway):
-    # a lost broker session is reported after the core's 1 s grace (a broker
-    # that is stopping drops sessions first, and SHUTDOWN must win), then
-    # UNAVAILABLE and 1011
-    gw = gateway(start_gateway, broker_socket=None, broker_host="127.0.0.1", broker_port="<mqtt_port>")
-    c, _ = await connected(gw)
-    assert (await c.subscribe("chat.message"))["status"] == "SUBSCRIBED"
-    await asyncio.sleep(0.2)
-    t0 = time.monotonic()
-    await asyncio.to_thread(wsgw.cut_broker_session, gw, "alice")
-    await asyncio.wait_for(c.closed.wait(), 5)
-    dt = time.monotonic() - t0
-    statuses = [f.get("status") for f in c.frames if f.get("success") is False]
-    assert statuses == ["UNAVAILABLE"] and c.close_code == 1011, c.describe()
-    assert dt >= 0.8, f"reported after {dt:.2f} s, without the grace"
-
-
 async def test_overlapping_subscriptions_after_the_broker_lost_the_session(start_gateway):
     # The broker connection is cut while attached (UNAVAILABLE, close); the
     # state lives on and RECONNECT opens a new connection to the same broker

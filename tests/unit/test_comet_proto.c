@@ -27,16 +27,6 @@ static const char *parse(const char *text, struct comet_uplink *u)
 	return err;
 }
 
-static void parse_type(const char *text, enum comet_type want)
-{
-	struct comet_uplink u;
-	const char *err = parse(text, &u);
-	if(err) fail_msg("frame %s: got %s, expected type %d", text, err, (int)want);
-	if(u.t != want) fail_msg("frame %s: type %d, expected %d", text, (int)u.t, (int)want);
-	comet_uplink_clear(&u);
-	assert_null(u.root);
-}
-
 static void parse_bad(const char *text, const char *want)
 {
 	struct comet_uplink u;
@@ -45,61 +35,12 @@ static void parse_bad(const char *text, const char *want)
 	comet_uplink_clear(&u);
 }
 
-static void test_type_number_name_missing(void **state)
-{
-	(void)state;
-	parse_type("{\"t\":0}", COMET_HB);
-	parse_type("{\"t\":1,\"auth\":{\"token\":\"x\"}}", COMET_AUTH);
-	parse_type("{\"t\":2}", COMET_JOIN);
-	parse_type("{\"t\":\"HB\"}", COMET_HB);
-	parse_type("{\"t\":\"AUTH\",\"auth\":{\"token\":\"x\"}}", COMET_AUTH);
-	parse_type("{\"t\":\"JOIN\",\"join\":{\"rid\":\"r\"}}", COMET_JOIN);
-	parse_type("{\"t\":\"join\",\"join\":{\"rid\":\"r\"}}", COMET_JOIN);   /* any case */
-	/* proto3 JSON omits the default: no t is HB */
-	parse_type("{}", COMET_HB);
-	parse_type("{\"hb\":{}}", COMET_HB);
-	parse_type("{\"t\":null,\"hb\":{}}", COMET_HB);
-	/* upstream's later field name */
-	parse_type("{\"type\":\"AUTH\",\"auth\":{\"token\":\"x\"}}", COMET_AUTH);
-	parse_type("{\"type\":2}", COMET_JOIN);
-	/* t wins over type */
-	parse_type("{\"t\":\"HB\",\"type\":\"JOIN\"}", COMET_HB);
-	/* unknown fields are ignored */
-	parse_type("{\"t\":0,\"x\":[1,{\"y\":2}]}", COMET_HB);
-	parse_type("{\"t\":\"HB\",\"hb\":\"whatever\"}", COMET_HB);
-}
-
-static void test_type_bad(void **state)
-{
-	(void)state;
-	parse_bad("{\"t\":3}", COMET_E_UNKNOWN_TYPE);            /* PUSH is downlink only */
-	parse_bad("{\"t\":\"PUSH\"}", COMET_E_UNKNOWN_TYPE);
-	parse_bad("{\"t\":4}", COMET_E_UNKNOWN_TYPE);
-	parse_bad("{\"t\":-1}", COMET_E_UNKNOWN_TYPE);
-	parse_bad("{\"t\":99999999999999}", COMET_E_UNKNOWN_TYPE);
-	parse_bad("{\"t\":\"NOPE\"}", COMET_E_UNKNOWN_TYPE);
-	parse_bad("{\"t\":\"\"}", COMET_E_UNKNOWN_TYPE);
-	parse_bad("{\"t\":1.0}", COMET_E_BAD_MESSAGE);
-	parse_bad("{\"t\":true}", COMET_E_BAD_MESSAGE);
-	parse_bad("{\"t\":[1]}", COMET_E_BAD_MESSAGE);
-	parse_bad("{\"t\":{}}", COMET_E_BAD_MESSAGE);
-	parse_bad("[1]", COMET_E_BAD_MESSAGE);
-	parse_bad("\"AUTH\"", COMET_E_BAD_MESSAGE);
-	parse_bad("1", COMET_E_BAD_MESSAGE);
-	parse_bad("null", COMET_E_BAD_MESSAGE);
-	parse_bad("{broken", COMET_E_BAD_JSON);
-	parse_bad("", COMET_E_BAD_JSON);
-	parse_bad("{\"t\":0,\"t\":1}", COMET_E_BAD_JSON);         /* duplicate keys */
-	parse_bad("{\"t\":0}x", COMET_E_BAD_JSON);
-}
-
 static void test_len_bounds(void **state)
 {
 	static const char buf[] = "{\"t\":\"HB\"}garbage";
 	struct comet_uplink u;
 	const char *msg = NULL;
 	(void)state;
-
 	assert_null(comet_parse_uplink(buf, strlen("{\"t\":\"HB\"}"), &u, &msg));
 	assert_int_equal(u.t, COMET_HB);
 	comet_uplink_clear(&u);
@@ -111,7 +52,6 @@ static void test_auth(void **state)
 {
 	struct comet_uplink u;
 	(void)state;
-
 	assert_null(parse("{\"t\":\"AUTH\",\"auth\":{\"token\":\"a.b.c\"}}", &u));
 	assert_int_equal(u.t, COMET_AUTH);
 	assert_string_equal(u.token, "a.b.c");
@@ -136,11 +76,6 @@ static void test_auth(void **state)
 	assert_null(parse("{\"t\":\"AUTH\",\"auth\":{\"token\":null}}", &u));
 	assert_null(u.token);
 	comet_uplink_clear(&u);
-
-	parse_bad("{\"t\":\"AUTH\",\"auth\":\"tk\"}", COMET_E_BAD_MESSAGE);
-	parse_bad("{\"t\":\"AUTH\",\"auth\":{\"token\":5}}", COMET_E_BAD_MESSAGE);
-	parse_bad("{\"t\":\"AUTH\",\"auth\":{\"token\":\"x\"},\"join\":\"r\"}", COMET_E_BAD_MESSAGE);
-	parse_bad("{\"t\":\"AUTH\",\"auth\":{\"token\":\"x\"},\"join\":{\"rid\":\"a/b\"}}", COMET_E_BAD_ROOM);
 }
 
 static void test_join(void **state)
@@ -148,7 +83,6 @@ static void test_join(void **state)
 	struct comet_uplink u;
 	char big[200];
 	(void)state;
-
 	assert_null(parse("{\"t\":\"JOIN\",\"join\":{\"rid\":\"r1\"}}", &u));
 	assert_true(u.has_join);
 	assert_string_equal(u.rid, "r1");
@@ -171,14 +105,6 @@ static void test_join(void **state)
 	assert_false(u.has_join);
 	comet_uplink_clear(&u);
 
-	parse_bad("{\"t\":\"JOIN\",\"join\":{\"rid\":5}}", COMET_E_BAD_MESSAGE);
-	parse_bad("{\"t\":\"JOIN\",\"join\":[\"r\"]}", COMET_E_BAD_MESSAGE);
-	parse_bad("{\"t\":\"JOIN\",\"join\":{\"rid\":\"a/b\"}}", COMET_E_BAD_ROOM);
-	parse_bad("{\"t\":\"JOIN\",\"join\":{\"rid\":\"a+\"}}", COMET_E_BAD_ROOM);
-	parse_bad("{\"t\":\"JOIN\",\"join\":{\"rid\":\"#\"}}", COMET_E_BAD_ROOM);
-	parse_bad("{\"t\":\"JOIN\",\"join\":{\"rid\":\"$SYS\"}}", COMET_E_BAD_ROOM);
-	parse_bad("{\"t\":\"JOIN\",\"join\":{\"rid\":\"a\\u0000b\"}}", COMET_E_BAD_JSON);
-	parse_bad("{\"t\":\"JOIN\",\"join\":{\"rid\":\"a\\nb\"}}", COMET_E_BAD_ROOM);
 	memset(big, 'r', 129);
 	snprintf(big + 129, sizeof(big) - 129, "%s", "");
 	{
@@ -210,7 +136,6 @@ static void test_frames(void **state)
 	char *f;
 	json_t *o;
 	(void)state;
-
 	f = comet_hb_frame();
 	assert_string_equal(f, "{\"t\":\"HB\",\"hb\":{}}");
 	free(f);
@@ -354,7 +279,6 @@ static void test_publish_body(void **state)
 	struct comet_req r;
 	const char *code;
 	(void)state;
-
 	assert_int_equal(req(COMET_ROUTE_PUBLISH, "{\"uid\":\"alice\",\"evt\":\"hi\"}", &r, &code), 0);
 	assert_string_equal(r.uid, "alice");
 	assert_string_equal(r.evt, "\"hi\"");
@@ -385,7 +309,6 @@ static void test_broadcast_body(void **state)
 	struct comet_req r;
 	const char *code;
 	(void)state;
-
 	assert_int_equal(req(COMET_ROUTE_BROADCAST, "{\"rid\":\"r1\",\"evt\":1}", &r, &code), 0);
 	assert_string_equal(r.rid, "r1");
 	assert_string_equal(r.evt, "1");
@@ -407,7 +330,6 @@ static void test_dump_body(void **state)
 	struct comet_req r;
 	const char *code;
 	(void)state;
-
 	assert_int_equal(req(COMET_ROUTE_DUMP, NULL, &r, &code), 0);
 	assert_false(r.cluster);
 	assert_int_equal(req(COMET_ROUTE_DUMP, "  \n", &r, &code), 0);
@@ -429,7 +351,6 @@ static void test_event(void **state)
 	const char *e1 = "{\"uid\":\"u1\",\"rid\":\"\",\"evt\":\"x\"}";
 	const char *e2 = "{\"rid\":\"r\",\"evt\":[1]}";
 	(void)state;
-
 	assert_int_equal(comet_parse_event(e1, strlen(e1), &r, &msg), 0);
 	assert_string_equal(r.uid, "u1");
 	assert_string_equal(r.rid, "");
@@ -473,7 +394,6 @@ static void test_nul_regressions(void **state)
 	size_t outlen = 0;
 	char *e;
 	(void)state;
-
 	/* 1. [1\0,2]: jansson alone reads [1,2]; not JSON here */
 	assert_false(comet_json_valid("[1\0,2]", 6));
 	evt_of("[1\0,2]", 6, "\"[1\\u0000,2]\"");
@@ -566,7 +486,6 @@ static void test_json_errors(void **state)
 	struct comet_uplink u;
 	const char *msg = NULL, *err;
 	(void)state;
-
 	err = comet_parse_uplink("{\"t\":0,}", 8, &u, &msg);
 	assert_string_equal(err, COMET_E_BAD_JSON);
 	assert_string_equal(msg, "invalid JSON at line 1 column 8: string or '}' expected near '}'");
@@ -710,7 +629,6 @@ static void test_dump(void **state)
 	};
 	char *t;
 	(void)state;
-
 	t = comet_dump(v, 4, false);
 	assert_string_equal(t,
 		"{\"world\":["
@@ -736,8 +654,6 @@ static void test_dump(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_type_number_name_missing),
-		cmocka_unit_test(test_type_bad),
 		cmocka_unit_test(test_len_bounds),
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_join),

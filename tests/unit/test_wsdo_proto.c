@@ -41,7 +41,6 @@ static void test_parse_pong(void **state)
 	struct wsdo_cframe f;
 	const char *msg;
 	(void)state;
-
 	assert_null(parse("{\"type\":\"PONG\",\"payload\":{}}", &f, &msg));
 	assert_int_equal(f.type, WSDO_C_PONG);
 	assert_non_null(f.root);
@@ -63,7 +62,6 @@ static void test_parse_len_bounds(void **state)
 	struct wsdo_cframe f;
 	const char *msg = NULL;
 	(void)state;
-
 	/* Only len bytes are read. */
 	assert_null(wsdo_parse_client(buf, strlen("{\"type\":\"PONG\"}"), &f, &msg));
 	assert_int_equal(f.type, WSDO_C_PONG);
@@ -80,7 +78,6 @@ static void test_parse_ack(void **state)
 	struct wsdo_cframe f;
 	const char *msg;
 	(void)state;
-
 	assert_null(parse("{\"type\":\"ACK\",\"payload\":{\"eventID\":\"evt_12345678\"}}", &f, &msg));
 	assert_int_equal(f.type, WSDO_C_ACK);
 	assert_non_null(f.event_id);
@@ -93,16 +90,6 @@ static void test_parse_ack(void **state)
 	assert_null(parse("{\"type\":\"ACK\",\"payload\":{\"eventID\":\"e\",\"x\":1},\"eventID\":\"other\"}", &f, &msg));
 	assert_string_equal(f.event_id, "e");
 	wsdo_cframe_clear(&f);
-
-	parse_bad("{\"type\":\"ACK\"}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"type\":\"ACK\",\"payload\":{}}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"type\":\"ACK\",\"payload\":{\"eventID\":5}}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"type\":\"ACK\",\"payload\":{\"eventID\":null}}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"type\":\"ACK\",\"payload\":{\"eventID\":[\"e\"]}}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"type\":\"ACK\",\"payload\":\"evt_12345678\"}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"type\":\"ACK\",\"payload\":null}", WSDO_E_BAD_MESSAGE);
-	/* eventID at top level is not payload.eventID */
-	parse_bad("{\"type\":\"ACK\",\"eventID\":\"evt_12345678\"}", WSDO_E_BAD_MESSAGE);
 }
 
 static void test_parse_presence(void **state)
@@ -110,7 +97,6 @@ static void test_parse_presence(void **state)
 	struct wsdo_cframe f;
 	const char *msg;
 	(void)state;
-
 	assert_null(parse("{\"type\":\"PRESENCE\",\"payload\":{\"name\":\"ann\",\"n\":[1,2]}}", &f, &msg));
 	assert_int_equal(f.type, WSDO_C_PRESENCE);
 	assert_non_null(f.presence);
@@ -124,12 +110,6 @@ static void test_parse_presence(void **state)
 	assert_int_equal(f.type, WSDO_C_PRESENCE);
 	assert_int_equal(json_object_size(f.presence), 0);
 	wsdo_cframe_clear(&f);
-
-	parse_bad("{\"type\":\"PRESENCE\",\"payload\":[1]}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"type\":\"PRESENCE\",\"payload\":\"x\"}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"type\":\"PRESENCE\",\"payload\":null}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"type\":\"PRESENCE\",\"payload\":3}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"type\":\"PRESENCE\"}", WSDO_E_BAD_MESSAGE);
 }
 
 /* A PRESENCE frame whose payload encodes (compact) to exactly `size` bytes. */
@@ -154,7 +134,6 @@ static void test_parse_presence_size(void **state)
 	const char *msg;
 	char *s;
 	(void)state;
-
 	s = presence_frame(WSDO_PRESENCE_MAX);
 	assert_null(parse(s, &f, &msg));
 	assert_int_equal(f.type, WSDO_C_PRESENCE);
@@ -171,80 +150,15 @@ static void test_parse_presence_size(void **state)
 	free(s);
 }
 
-static void test_parse_errors(void **state)
-{
-	(void)state;
-	parse_bad("{broken", WSDO_E_BAD_JSON);
-	parse_bad("", WSDO_E_BAD_JSON);
-	parse_bad("   ", WSDO_E_BAD_JSON);
-	parse_bad("{\"type\":\"PONG\"", WSDO_E_BAD_JSON);
-	parse_bad("{\"type\":\"PONG\"}}", WSDO_E_BAD_JSON);
-	parse_bad("{'type':'PONG'}", WSDO_E_BAD_JSON);
-	parse_bad("{\"type\":\"P\xFFONG\"}", WSDO_E_BAD_JSON);      /* not UTF-8 */
-
-	/* duplicate keys, top level and nested */
-	parse_bad("{\"type\":\"PONG\",\"type\":\"PONG\"}", WSDO_E_BAD_JSON);
-	parse_bad("{\"type\":\"PRESENCE\",\"payload\":{\"a\":1,\"a\":2}}", WSDO_E_BAD_JSON);
-
-	/* not an object */
-	parse_bad("[1]", WSDO_E_BAD_MESSAGE);
-	parse_bad("[]", WSDO_E_BAD_MESSAGE);
-	parse_bad("\"PONG\"", WSDO_E_BAD_MESSAGE);
-	parse_bad("42", WSDO_E_BAD_MESSAGE);
-	parse_bad("null", WSDO_E_BAD_MESSAGE);
-	parse_bad("true", WSDO_E_BAD_MESSAGE);
-
-	/* type missing or not a string */
-	parse_bad("{}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"payload\":{}}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"type\":5,\"payload\":{}}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"type\":null}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"type\":[\"PONG\"]}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"type\":{\"PONG\":1}}", WSDO_E_BAD_MESSAGE);
-	parse_bad("{\"Type\":\"PONG\"}", WSDO_E_BAD_MESSAGE);
-
-	/* types a client may not send */
-	parse_bad("{\"type\":\"NOPE\",\"payload\":{}}", WSDO_E_UNKNOWN_TYPE);
-	parse_bad("{\"type\":\"DATA\",\"payload\":{}}", WSDO_E_UNKNOWN_TYPE);
-	parse_bad("{\"type\":\"PING\",\"payload\":{}}", WSDO_E_UNKNOWN_TYPE);
-	parse_bad("{\"type\":\"ERROR\",\"payload\":{}}", WSDO_E_UNKNOWN_TYPE);
-	parse_bad("{\"type\":\"pong\"}", WSDO_E_UNKNOWN_TYPE);
-	parse_bad("{\"type\":\"\"}", WSDO_E_UNKNOWN_TYPE);
-	parse_bad("{\"type\":\"PONG \"}", WSDO_E_UNKNOWN_TYPE);
-	parse_bad("{\"type\":\"PRESENCE:UPDATED\",\"payload\":{}}", WSDO_E_UNKNOWN_TYPE);
-}
-
 /* ---- wsdo_frame_head / wsdo_frame_finish ---- */
 
-/* Raw NUL bytes after a literal (jansson alone skips them) are refused, and
- * invalid JSON says what is wrong and where (issues 11.6, 12.10). */
-static void frame_msg(const char *buf, size_t n, const char *want_code, const char *want_msg)
-{
-	struct wsdo_cframe f;
-	const char *msg = NULL;
-	const char *code = wsdo_parse_client(buf, n, &f, &msg);
-	if(!code || strcmp(code, want_code)) fail_msg("frame of %zu bytes: got %s, expected %s", n, code ? code : "(ok)", want_code);
-	assert_non_null(msg);
-	if(strcmp(msg, want_msg)) fail_msg("frame of %zu bytes: '%s', expected '%s'", n, msg, want_msg);
-	assert_null(f.root);
-	wsdo_cframe_clear(&f);
-}
-
+/* Raw NUL bytes after a literal (jansson alone skips them) are refused in POST
+ * emit bodies, and invalid JSON says what is wrong and where (issues 11.6,
+ * 12.10); the client frames of the same issues are golden cases
+ * (tests/golden/wsdo/parse-nul-and-messages-*). */
 static void test_parse_nul_and_messages(void **state)
 {
-	static const char pong[] = "{\"type\":\"PONG\"}\0";
-	static const char ack[] = "{\"type\":\"ACK\",\"payload\":{\"eventID\":\"e\",\"n\":1\0}}";
-	static const char pres[] = "{\"type\":\"PRESENCE\",\"payload\":{\"a\":[null\0]}}";
 	(void)state;
-	frame_msg(pong, sizeof(pong) - 1, WSDO_E_BAD_JSON, "invalid JSON at line 1 column 16: a raw NUL byte");
-	frame_msg(ack, sizeof(ack) - 1, WSDO_E_BAD_JSON, "invalid JSON at line 1 column 45: a raw NUL byte");
-	frame_msg(pres, sizeof(pres) - 1, WSDO_E_BAD_JSON, "invalid JSON at line 1 column 40: a raw NUL byte");
-	frame_msg("{\"type\":\"PONG\",}", 16, WSDO_E_BAD_JSON, "invalid JSON at line 1 column 16: string or '}' expected near '}'");
-	frame_msg("{\"type\":\"PONG\",\n \"type\":\"ACK\"}", 29, WSDO_E_BAD_JSON, "invalid JSON at line 2 column 7: duplicate object key near '\"type\"'");
-	frame_msg("", 0, WSDO_E_BAD_JSON, "invalid JSON: the text is empty");
-	frame_msg("[1]", 3, WSDO_E_BAD_MESSAGE, "frame must be a JSON object");
-
-	/* POST emit bodies */
 	{
 		struct wsdo_emit e;
 		const char *code = NULL, *msg = NULL;
@@ -321,7 +235,6 @@ static void test_frame_fields(void **state)
 	json_t *o;
 	char *text;
 	(void)state;
-
 	text = wsdo_frame("DATA", payload, "evt_abcdEFGH", "client_12345678", 42, -1);
 	o = load(text);
 	assert_true(json_is_object(o));
@@ -348,7 +261,6 @@ static void test_frame_requires_ack(void **state)
 	json_t *o;
 	char *text;
 	(void)state;
-
 	text = wsdo_frame("DATA", json_integer(5), "evt_1", "client_1", 0, 1);
 	o = load(text);
 	assert_int_equal(json_object_size(o), 6);
@@ -373,7 +285,6 @@ static void test_frame_payload_kinds(void **state)
 	json_t *o;
 	char *text;
 	(void)state;
-
 	/* NULL payload: {} */
 	text = wsdo_frame("PING", NULL, "evt_1", "client_1", 0, -1);
 	o = load(text);
@@ -409,7 +320,6 @@ static void test_frame_takes_reference(void **state)
 	json_t *p = json_object();
 	char *text;
 	(void)state;
-
 	json_incref(p);                 /* ours + the one handed over */
 	assert_int_equal(p->refcount, 2);
 	text = wsdo_frame("DATA", p, "evt_1", "client_1", 0, -1);
@@ -432,7 +342,6 @@ static void test_error_frame(void **state)
 	json_t *o, *p;
 	char *text;
 	(void)state;
-
 	text = wsdo_error_frame(WSDO_E_BAD_JSON, "frame is not valid JSON", "evt_x", "client_y", 12);
 	o = load(text);
 	assert_int_equal(json_object_size(o), 5);
@@ -487,7 +396,6 @@ static void test_route(void **state)
 {
 	char *long_ok, *long_bad, *path;
 	(void)state;
-
 	route_is("lobby/listen", WSDO_ROUTE_LISTEN, "lobby");
 	route_is("lobby/emit", WSDO_ROUTE_EMIT, "lobby");
 	route_is("/lobby/emit", WSDO_ROUTE_EMIT, "lobby");
@@ -593,7 +501,6 @@ static void test_emit_get(void **state)
 	struct emit_result r;
 	json_t *p;
 	(void)state;
-
 	emit_get(q, sizeof(q) / sizeof(q[0]), &r);
 	assert_int_equal(r.status, 0);
 	p = r.e.payload;
@@ -620,7 +527,6 @@ static void test_emit_get_defaults(void **state)
 	const struct wsdo_kv q[] = {{"k", "v"}};
 	struct emit_result r;
 	(void)state;
-
 	emit_get(q, 1, &r);
 	assert_int_equal(r.status, 0);
 	assert_false(r.e.require_ack);
@@ -637,7 +543,6 @@ static void test_emit_get_no_payload(void **state)
 	const struct wsdo_kv only_ack[] = {{"require-ack", "false"}};
 	struct emit_result r;
 	(void)state;
-
 	emit_get(only_ctl, 2, &r);
 	expect_fail(&r, WSDO_E_NO_PAYLOAD, true);
 	emit_get(only_ack, 1, &r);
@@ -652,7 +557,6 @@ static void test_emit_get_bad_utf8(void **state)
 	const struct wsdo_kv bad_key[] = {{"\xC0\x80", "1"}};
 	struct emit_result r;
 	(void)state;
-
 	emit_get(bad_value, 1, &r);
 	expect_fail(&r, WSDO_E_BAD_PARAMETER, true);
 	emit_get(bad_key, 1, &r);
@@ -665,7 +569,6 @@ static void test_emit_post(void **state)
 	const struct wsdo_kv q[] = {{"x", "1"}, {"require-ack", "true"}};
 	struct emit_result r;
 	(void)state;
-
 	emit_post(NULL, 0, "{\"a\":[1,2,{\"b\":null}]}", &r);
 	assert_int_equal(r.status, 0);
 	assert_true(json_is_object(r.e.payload));
@@ -718,7 +621,6 @@ static void test_emit_post_body_len(void **state)
 	static const char body[] = "[1]trailing";
 	struct emit_result r;
 	(void)state;
-
 	r.status = wsdo_emit_parse(NULL, 0, true, body, 3, &r.e, &r.code, &r.msg);
 	assert_int_equal(r.status, 0);
 	assert_int_equal(json_array_size(r.e.payload), 1);
@@ -730,7 +632,6 @@ static void test_emit_post_errors(void **state)
 	const struct wsdo_kv only_ctl[] = {{"clients", "2"}};
 	struct emit_result r;
 	(void)state;
-
 	emit_post(NULL, 0, "", &r);
 	expect_fail(&r, WSDO_E_NO_PAYLOAD, true);
 	emit_post(NULL, 0, NULL, &r);
@@ -765,7 +666,6 @@ static void test_emit_require_ack(void **state)
 	struct wsdo_kv q[2] = {{"x", "1"}, {"require-ack", NULL}};
 	static const char *const bad[] = {"maybe", "TRUE", "True", "1", "0", "yes", "", "true ", NULL};
 	(void)state;
-
 	q[1].value = "true";
 	emit_get(q, 2, &r);
 	assert_int_equal(r.status, 0);
@@ -800,7 +700,6 @@ static void test_emit_clients_number(void **state)
 	static const char *const bad[] = {"0", "10001", "99999999999999999999999", "3abc", "3 ", "3.0",
 		"00", "1e3", NULL};
 	(void)state;
-
 	q[1].value = "3";
 	emit_get(q, 2, &r);
 	assert_int_equal(r.status, 0);
@@ -843,7 +742,6 @@ static void test_emit_clients_list(void **state)
 	struct emit_result r;
 	struct wsdo_kv q[2] = {{"x", "1"}, {"clients", "abc,def"}};
 	(void)state;
-
 	emit_get(q, 2, &r);
 	assert_int_equal(r.status, 0);
 	assert_int_equal(r.e.clients_n, 0);
@@ -878,7 +776,6 @@ static void test_emit_clients_list_bad(void **state)
 	struct wsdo_kv q[2] = {{"x", "1"}, {"clients", NULL}};
 	static const char *const bad[] = {"", ",", ",,", "a/b", "a+b", "a#", "abc,d/e", NULL};
 	(void)state;
-
 	for(size_t i = 0; bad[i]; i++){
 		q[1].value = bad[i];
 		emit_get(q, 2, &r);
@@ -900,7 +797,6 @@ static void test_emit_clients_list_empty_element(void **state)
 	static const char *const bad[] = {"abc,", "a,,b", ",abc", NULL};
 	char report[512] = "";
 	(void)state;
-
 	for(size_t i = 0; bad[i]; i++){
 		q[1].value = bad[i];
 		emit_get(q, 2, &r);
@@ -925,7 +821,6 @@ static void test_emit_clients_twice(void **state)
 	const struct wsdo_kv l_n[] = {{"clients", "a,b"}, {"x", "1"}, {"clients", "3"}};
 	const struct wsdo_kv l_l[] = {{"clients", "a"}, {"clients", "a"}, {"x", "1"}};
 	(void)state;
-
 	emit_get(n_n, 3, &r);
 	expect_fail(&r, WSDO_E_BAD_PARAMETER, true);
 	emit_get(n_l, 3, &r);
@@ -946,7 +841,6 @@ static void test_emit_clients_list_max(void **state)
 	char *list = malloc(n * 8 + 16);
 	size_t off = 0;
 	(void)state;
-
 	assert_non_null(list);
 	for(size_t i = 0; i < n; i++) off += (size_t)sprintf(list + off, "%sc%zu", i ? "," : "", i);
 	q[1].value = list;
@@ -979,7 +873,6 @@ static void test_make_id(void **state)
 	unsigned char rnd[WSDO_ID_LEN] = {0, 25, 26, 51, 52, 61, 62, 255};
 	unsigned char zero[WSDO_ID_LEN] = {0};
 	(void)state;
-
 	wsdo_make_id(out, sizeof(out), "evt_", rnd);
 	assert_string_equal(out, "evt_AZaz09AH");
 	assert_int_equal(strlen(out), 4 + WSDO_ID_LEN);
@@ -1010,7 +903,6 @@ static void test_make_id_small_buffer(void **state)
 	char out[16];
 	unsigned char rnd[WSDO_ID_LEN] = {1, 2, 3, 4, 5, 6, 7, 8};
 	(void)state;
-
 	/* Exactly enough. */
 	memset(out, 'Z', sizeof(out));
 	wsdo_make_id(out, 4 + WSDO_ID_LEN + 1, "evt_", rnd);
@@ -1065,7 +957,6 @@ static void test_pick_distinct(void **state)
 	struct lcg g = {42};
 	size_t idx[64];
 	(void)state;
-
 	for(size_t n = 1; n <= 64; n++){
 		for(size_t k = 0; k <= n; k++){
 			for(int rep = 0; rep < 5; rep++){
@@ -1084,7 +975,6 @@ static void test_pick_permutation(void **state)
 	size_t idx[10];
 	bool differs = false;
 	(void)state;
-
 	for(int rep = 0; rep < 20; rep++){
 		wsdo_pick(10, 10, idx, lcg_next, &g);
 		check_distinct_in_range(idx, 10, 10);
@@ -1098,7 +988,6 @@ static void test_pick_trivial(void **state)
 	struct script s = {NULL, 0, 0};
 	size_t idx[5] = {9, 9, 9, 9, 9};
 	(void)state;
-
 	/* k = 0 uses no randomness. */
 	wsdo_pick(5, 0, idx, script_next, &s);
 	assert_int_equal(s.i, 0);
@@ -1121,7 +1010,6 @@ static void test_pick_scripted(void **state)
 {
 	size_t idx[4];
 	(void)state;
-
 	/* n=4, k=2: r%4 = 2 swaps 0<->2; then span 3, r%3 = 1 picks position 2 (now 0). */
 	{
 		const uint32_t v[] = {2, 1};
@@ -1167,7 +1055,6 @@ static void test_pick_uniform(void **state)
 	unsigned first[N] = {0};
 	double expect = (double)RUNS * K / N, expect_first = (double)RUNS / N;
 	(void)state;
-
 	for(int r = 0; r < RUNS; r++){
 		wsdo_pick(N, K, idx, lcg_next, &g);
 		for(size_t i = 0; i < K; i++) count[idx[i]]++;
@@ -1192,7 +1079,6 @@ static void test_pick_uniform_pairs(void **state)
 	unsigned pairs[N][N];
 	double expect = (double)RUNS / 10;
 	(void)state;
-
 	memset(pairs, 0, sizeof(pairs));
 	for(int r = 0; r < RUNS; r++){
 		size_t a, b;
@@ -1218,7 +1104,6 @@ int main(void)
 		cmocka_unit_test(test_parse_ack),
 		cmocka_unit_test(test_parse_presence),
 		cmocka_unit_test(test_parse_presence_size),
-		cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_parse_nul_and_messages),
 		cmocka_unit_test(test_frame_fields),
 		cmocka_unit_test(test_frame_requires_ack),
