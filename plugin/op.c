@@ -770,14 +770,15 @@ static void do_pub(struct op_client *c, const struct op_request *r)
 	p = text ? pending_new(c, r) : NULL;
 	gw_random_id(id, sizeof(id), "mesg-", OP_ID_LEN);
 	/* The sender is stamped from the authenticated user: clients cannot set it.
-	 * (A name the broker would refuse in a property, which would cost the
-	 * session, fails the request here.) */
+	 * Mosquitto drops a session whose user property has a control character
+	 * (a token's name may): such a pub is refused instead. */
 	props[0] = mqttw_prop_user("id", id);
 	props[1] = mqttw_prop_user("sender_id", c->st->user_id);
 	props[2] = mqttw_prop_user("sender_name", c->st->user_name);
 	if(!p || !jsonutil_topic_text_ok(c->st->user_id, props[1].data_len)
 			|| !jsonutil_topic_text_ok(c->st->user_name, props[2].data_len)){
-		reply_error(c, "pub", r->id, OP_E_UNAVAILABLE, "out of memory");
+		reply_error(c, "pub", r->id, OP_E_UNAVAILABLE, p ? "the user's id or name cannot go to the broker "
+				"(control characters)" : "out of memory");
 		if(p){
 			pending_unlink(c, p);
 			pending_free(p);
