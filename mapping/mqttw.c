@@ -6,6 +6,56 @@
 
 #define HDR_MAX 5   /* fixed header: type byte + up to 4 bytes of length */
 
+const char *mqttw_reason_string(uint8_t rc)
+{
+	switch(rc){
+	case 0x00: return "Success";
+	case 0x01: return "Granted QoS 1";
+	case 0x02: return "Granted QoS 2";
+	case 0x04: return "Disconnect with Will Message";
+	case 0x10: return "No matching subscribers";
+	case 0x11: return "No subscription existed";
+	case 0x18: return "Continue authentication";
+	case 0x19: return "Re-authenticate";
+	case 0x80: return "Unspecified error";
+	case 0x81: return "Malformed Packet";
+	case 0x82: return "Protocol Error";
+	case 0x83: return "Implementation specific error";
+	case 0x84: return "Unsupported Protocol Version";
+	case 0x85: return "Client Identifier not valid";
+	case 0x86: return "Bad User Name or Password";
+	case 0x87: return "Not authorized";
+	case 0x88: return "Server unavailable";
+	case 0x89: return "Server busy";
+	case 0x8A: return "Banned";
+	case 0x8B: return "Server shutting down";
+	case 0x8C: return "Bad authentication method";
+	case 0x8D: return "Keep Alive timeout";
+	case 0x8E: return "Session taken over";
+	case 0x8F: return "Topic Filter invalid";
+	case 0x90: return "Topic Name invalid";
+	case 0x91: return "Packet Identifier in use";
+	case 0x92: return "Packet Identifier not found";
+	case 0x93: return "Receive Maximum exceeded";
+	case 0x94: return "Topic Alias invalid";
+	case 0x95: return "Packet too large";
+	case 0x96: return "Message rate too high";
+	case 0x97: return "Quota exceeded";
+	case 0x98: return "Administrative action";
+	case 0x99: return "Payload format invalid";
+	case 0x9A: return "Retain not supported";
+	case 0x9B: return "QoS not supported";
+	case 0x9C: return "Use another server";
+	case 0x9D: return "Server moved";
+	case 0x9E: return "Shared Subscriptions not supported";
+	case 0x9F: return "Connection rate exceeded";
+	case 0xA0: return "Maximum connect time";
+	case 0xA1: return "Subscription identifiers not supported";
+	case 0xA2: return "Wildcard Subscriptions not supported";
+	default: return "Unknown reason";
+	}
+}
+
 int mqttw_prop_type(uint8_t id)
 {
 	switch(id){
@@ -434,6 +484,72 @@ int mqttw_prop_next(struct mqttw_props *it, struct mqttw_prop *out)
 	return 1;
 }
 
+int mqttw_props_check(const struct mqttw_props *props)
+{
+	struct mqttw_props it = *props;
+	struct mqttw_prop p;
+	int more;
+
+	while((more = mqttw_prop_next(&it, &p)) == 1){}
+	return more;
+}
+
+bool mqttw_props_int(const struct mqttw_props *props, uint8_t id, uint32_t *value)
+{
+	struct mqttw_props it = *props;
+	struct mqttw_prop p;
+	int t = mqttw_prop_type(id);
+
+	if(t != MQTTW_P_BYTE && t != MQTTW_P_INT16 && t != MQTTW_P_INT32 && t != MQTTW_P_VARINT) return false;
+	while(mqttw_prop_next(&it, &p) == 1){
+		if(p.id == id){
+			*value = p.value;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool mqttw_props_user(const struct mqttw_props *props, const char *name, const uint8_t **value,
+		size_t *len)
+{
+	struct mqttw_props it = *props;
+	struct mqttw_prop p;
+	size_t nlen = strlen(name);
+	bool found = false;
+
+	while(mqttw_prop_next(&it, &p) == 1){
+		if(p.id != MQTTW_PROP_USER || p.name_len != nlen || memcmp(p.name, name, nlen)) continue;
+		*value = p.data;
+		*len = p.data_len;
+		found = true;
+	}
+	return found;
+}
+
+bool mqttw_props_next_sid(struct mqttw_props *it, uint32_t *sid)
+{
+	struct mqttw_prop p;
+
+	while(mqttw_prop_next(it, &p) == 1){
+		if(p.id == MQTTW_PROP_SUBSCRIPTION_ID){
+			*sid = p.value;
+			return true;
+		}
+	}
+	return false;
+}
+
+struct mqttw_prop mqttw_prop_user(const char *name, const char *value)
+{
+	struct mqttw_prop p = {
+		.id = MQTTW_PROP_USER,
+		.name = (const uint8_t *)name, .name_len = strlen(name),
+		.data = (const uint8_t *)value, .data_len = strlen(value),
+	};
+	return p;
+}
+
 int mqttw_parse_connack(const uint8_t *body, size_t blen, bool *session_present,
 		uint8_t *reason, struct mqttw_props *props)
 {
@@ -491,4 +607,25 @@ int mqttw_parse_disconnect(const uint8_t *body, size_t blen, uint8_t *reason)
 {
 	*reason = blen ? body[0] : 0;
 	return 0;
+}
+
+/* ---- topic filters ---- */
+
+bool mqttw_topic_matches(const char *filter, const char *topic)
+{
+	if(!*filter || !*topic || strpbrk(topic, "+#")) return false;
+	if(*topic == '$' && (*filter == '+' || *filter == '#')) return false;
+	for(;;){
+		size_t flen = strcspn(filter, "/"), tlen = strcspn(topic, "/");
+
+		if(flen == 1 && *filter == '#') return !filter[1];   /* the rest, if it is the last level */
+		if(!(flen == 1 && *filter == '+')){
+			if(memchr(filter, '+', flen) || memchr(filter, '#', flen)) return false;
+			if(flen != tlen || memcmp(filter, topic, flen)) return false;
+		}
+		if(!filter[flen]) return !topic[tlen];
+		filter += flen + 1;
+		if(!topic[tlen]) return !strcmp(filter, "#");   /* "a/#" matches "a" */
+		topic += tlen + 1;
+	}
 }

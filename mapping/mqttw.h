@@ -23,6 +23,32 @@ enum mqttw_type {
 enum mqttw_ptype { MQTTW_P_BYTE, MQTTW_P_INT16, MQTTW_P_INT32, MQTTW_P_VARINT,
 	MQTTW_P_BINARY, MQTTW_P_STRING, MQTTW_P_PAIR };
 
+/* The property ids the gateway reads or writes (MQTT 5 section 2.2.2.2). */
+#define MQTTW_PROP_MESSAGE_EXPIRY       0x02
+#define MQTTW_PROP_SUBSCRIPTION_ID      0x0B
+#define MQTTW_PROP_SESSION_EXPIRY       0x11
+#define MQTTW_PROP_RECEIVE_MAXIMUM      0x21
+#define MQTTW_PROP_USER                 0x26
+
+/* Reason codes (MQTT 5 section 2.4) the gateway's code names. The lost
+ * callback of a link (plugin/link.h) gets one too: the broker's DISCONNECT
+ * reason, or the one that says what ended the session. */
+#define MQTTW_RC_SUCCESS                0x00
+#define MQTTW_RC_DISCONNECT_WITH_WILL   0x04
+#define MQTTW_RC_UNSPECIFIED            0x80
+#define MQTTW_RC_MALFORMED_PACKET       0x81
+#define MQTTW_RC_PROTOCOL_ERROR         0x82
+#define MQTTW_RC_BAD_USERNAME_OR_PASSWORD 0x86
+#define MQTTW_RC_NOT_AUTHORIZED         0x87
+#define MQTTW_RC_SERVER_UNAVAILABLE     0x88
+#define MQTTW_RC_SERVER_BUSY            0x89
+#define MQTTW_RC_KEEP_ALIVE_TIMEOUT     0x8D
+
+/* The reason code's name ("Not authorized"; the words Mosquitto's own
+ * mosquitto_reason_string uses, which clients see in error frames), or
+ * "Unknown reason" for a code MQTT 5 does not define. */
+const char *mqttw_reason_string(uint8_t rc);
+
 /* Type of property id, or -1 for an id MQTT 5 does not define. */
 int mqttw_prop_type(uint8_t id);
 
@@ -81,6 +107,28 @@ struct mqttw_props {
 };
 /* 1 and *out filled, 0 at the end, -1 if malformed (then stop). */
 int mqttw_prop_next(struct mqttw_props *it, struct mqttw_prop *out);
+/* 0 if the block parses to its end, else -1. The readers below stop at a
+ * malformed property as at the end: blocks a link hands on are checked. */
+int mqttw_props_check(const struct mqttw_props *props);
+/* The first number property (byte, two- or four-byte integer, variable
+ * integer) with this id: true and *value, or false if there is none. */
+bool mqttw_props_int(const struct mqttw_props *props, uint8_t id, uint32_t *value);
+/* The value of the user property called name (the last one, if the name
+ * comes more than once: a later pair overrides an earlier one), not
+ * NUL-terminated: true, *value and *len; false if there is none. */
+bool mqttw_props_user(const struct mqttw_props *props, const char *name, const uint8_t **value,
+		size_t *len);
+/* The next subscription identifier of the block it walks (start from a copy
+ * of the block): true and *sid, false at the end. */
+bool mqttw_props_next_sid(struct mqttw_props *it, uint32_t *sid);
+/* A user property for mqttw_publish's list: name and value are borrowed C
+ * strings. */
+struct mqttw_prop mqttw_prop_user(const char *name, const char *value);
+
+/* True if topic (a topic name: no wildcards) matches the subscription
+ * filter; false for an empty or malformed filter or topic. A topic that
+ * starts with '$' is not matched by a filter that starts with a wildcard. */
+bool mqttw_topic_matches(const char *filter, const char *topic);
 
 /* Body parsers: 0, or -1 if malformed. */
 int mqttw_parse_connack(const uint8_t *body, size_t blen, bool *session_present,

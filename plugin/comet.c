@@ -132,15 +132,13 @@ static void push(struct comet_client *c, const char *evt, size_t len)
 static void publish_presence(struct comet_client *c)
 {
 	struct wsgw_gw *gw = c->s->gw;
-	mosquitto_property *props = NULL;
+	struct mqttw_prop expiry = { .id = MQTTW_PROP_MESSAGE_EXPIRY, .value = (uint32_t)ceil(gw->cfg->presence_ttl) };
 	char *text = comet_presence(c->uid, c->rid, c->birth, gw->cfg->gateway_id, gw->boot_id, c->birth_ms);
 
 	if(!text) return;
-	mosquitto_property_add_int32(&props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, (uint32_t)ceil(gw->cfg->presence_ttl));
-	if(link_publish(c->s->link, &c->presence_mid, c->presence_topic, text, strlen(text), 1, true, props)){
+	if(link_publish(c->s->link, &c->presence_mid, c->presence_topic, text, strlen(text), 1, true, &expiry, 1)){
 		wsgw_log(MOSQ_LOG_WARNING, "comet: presence publish for %s failed", c->uid);
 	}
-	mosquitto_property_free_all(&props);
 	free(text);
 	c->next_refresh_ms = gw_now_ms() + (int64_t)(gw->cfg->presence_ttl * 1000 / 3);
 }
@@ -159,7 +157,7 @@ static void publish_claim(struct comet_client *c)
 	char *topic = topic_join(state(gw)->claim_base, c->uid, (char *)NULL);
 	char *text = comet_claim_build(c->uid, gw->cfg->gateway_id, gw->boot_id, c->birth_ms, c->nonce);
 
-	if(!topic || !text || core_publish(gw, NULL, topic, text, strlen(text), 1, false, NULL)){
+	if(!topic || !text || core_publish(gw, NULL, topic, text, strlen(text), 1, false, NULL, 0)){
 		wsgw_log(MOSQ_LOG_WARNING, "comet: cannot publish the claim of %s (core session down?)", c->uid);
 	}
 	free(topic);
@@ -243,8 +241,8 @@ static void on_connected(void *ud, int rc, bool session_present)
 
 	(void)session_present;   /* clean sessions */
 	if(rc){
-		bool denied = rc == MQTT_RC_NOT_AUTHORIZED || rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD;
-		client_fail(c, denied ? "FORBIDDEN" : "BROKER_UNAVAILABLE", NULL, mosquitto_reason_string(rc),
+		bool denied = rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD;
+		client_fail(c, denied ? "FORBIDDEN" : "BROKER_UNAVAILABLE", NULL, mqttw_reason_string((uint8_t)rc),
 				denied ? LWS_CLOSE_STATUS_POLICY_VIOLATION : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 		return;
 	}
@@ -316,13 +314,12 @@ static void on_published(void *ud, int mid, int reason)
 	}
 }
 
-static void on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
+static void on_message(void *ud, const struct wsgw_msg *msg)
 {
 	struct comet_client *c = ud;
 	char *evt;
 	size_t len = 0;
 
-	(void)props;
 	/* Pushes are live: a retained message is not replayed on subscribe. */
 	if(msg->retain) return;
 	if(strcmp(msg->topic, c->user_topic) && strcmp(msg->topic, state(c->s->gw)->world_topic)
@@ -623,7 +620,7 @@ static void api_publish(struct wsgw_http *h, const char *topic, const struct com
 		http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
 		return;
 	}
-	if(core_publish(gw, &mid, topic, r->evt, r->evt_len, 1, false, NULL)){
+	if(core_publish(gw, &mid, topic, r->evt, r->evt_len, 1, false, NULL, 0)){
 		free(p);
 		http_reply_error(h, 503, "BROKER_UNAVAILABLE", "the publish failed");
 		return;
@@ -754,7 +751,7 @@ static void core_up(struct wsgw_gw *gw)
 
 /* An Event {uid, rid, evt}: to the uid, else to the room, else to the world,
  * among this gateway's sessions (every gateway's core gets the Event). */
-static void on_event(struct wsgw_gw *gw, const struct mosquitto_message *msg)
+static void on_event(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 {
 	struct comet_req r;
 	const char *why = NULL;
@@ -776,7 +773,7 @@ static void on_event(struct wsgw_gw *gw, const struct mosquitto_message *msg)
 	comet_req_clear(&r);
 }
 
-static void on_claim(struct wsgw_gw *gw, const char *uid, const struct mosquitto_message *msg)
+static void on_claim(struct wsgw_gw *gw, const char *uid, const struct wsgw_msg *msg)
 {
 	struct comet_claim cl;
 	struct comet_client *c;
@@ -799,11 +796,10 @@ static void on_claim(struct wsgw_gw *gw, const char *uid, const struct mosquitto
 	comet_claim_clear(&cl);
 }
 
-static bool core_message(struct wsgw_gw *gw, const struct mosquitto_message *msg, const mosquitto_property *props)
+static bool core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 {
 	struct comet_gw *st = state(gw);
 	size_t clen = strlen(st->claim_base);
-	(void)props;
 
 	if(!strcmp(msg->topic, st->event_topic)){
 		on_event(gw, msg);

@@ -10,7 +10,7 @@
 #include "jsonutil.h"
 #include "topic.h"
 
-#include <mosquitto_broker.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,8 +181,7 @@ static bool is_stale_own(struct wsgw_gw *gw, const void *payload, size_t len)
 	return stale;
 }
 
-static void presence_message(struct wsgw_gw *gw, const struct mosquitto_message *msg,
-		const mosquitto_property *props)
+static void presence_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 {
 	char *key = NULL;
 	const char *member;
@@ -192,15 +191,15 @@ static void presence_message(struct wsgw_gw *gw, const struct mosquitto_message 
 	if(is_stale_own(gw, msg->payload, (size_t)msg->payloadlen)){
 		/* Left by our previous run (crash, kill -9): clear it at once. */
 		LOG_I("clearing stale presence %s from an earlier run", msg->topic);
-		core_publish(gw, NULL, msg->topic, NULL, 0, 1, true, NULL);
+		core_publish(gw, NULL, msg->topic, NULL, 0, 1, true, NULL, 0);
 		mirror_apply(&gw->mirror, key, member, NULL, 0, 0, gw_now_ms(), mirror_event, gw);
 		/* If a holder of ours has the slot, it heals when this clear comes
 		 * back from the broker (below), not before the broker applied it. */
 		free(key);
 		return;
 	}
-	mosquitto_property_read_int32(props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, &expiry, false);
-	if(mirror_apply(&gw->mirror, key, member, msg->payload, (size_t)msg->payloadlen,
+	mqttw_props_int(&msg->props, MQTTW_PROP_MESSAGE_EXPIRY, &expiry);
+	if(mirror_apply(&gw->mirror, key, member, msg->payload, msg->payloadlen,
 			expiry, gw_now_ms(), mirror_event, gw)){
 		LOG_W("out of memory mirroring presence %s", msg->topic);
 	}
@@ -216,7 +215,7 @@ static void core_on_connected(void *ud, int rc, bool session_present)
 	(void)session_present;
 	if(rc){
 		LOG_E("the broker refused the core session: %s (%d); "
-				"check that the listener in plugin_opt_broker_socket/broker_port exists", mosquitto_reason_string(rc), rc);
+				"check that the listener in plugin_opt_broker_socket/broker_port exists", mqttw_reason_string((uint8_t)rc), rc);
 		return;
 	}
 	gw->core_was_up = true;
@@ -252,17 +251,17 @@ static void core_on_subscribed(void *ud, int mid, int count, const int *granted)
 	}
 }
 
-static void core_on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
+static void core_on_message(void *ud, const struct wsgw_msg *msg)
 {
 	struct wsgw_gw *gw = ud;
 	size_t plen = strlen(gw->cfg->presence_prefix);
 
 	if(!plen || (!strncmp(msg->topic, gw->cfg->presence_prefix, plen) && msg->topic[plen] == '/')){
-		presence_message(gw, msg, props);
+		presence_message(gw, msg);
 		if(plen) return;
 	}
 	for(int i = 0; i < gw->nmounts; i++){
-		if(gw->mounts[i].dialect->core_message && gw->mounts[i].dialect->core_message(gw, msg, props)) return;
+		if(gw->mounts[i].dialect->core_message && gw->mounts[i].dialect->core_message(gw, msg)) return;
 	}
 }
 
@@ -283,7 +282,7 @@ static int64_t retry_delay(const struct wsgw_gw *gw)
 static void core_on_lost(void *ud, int rc)
 {
 	struct wsgw_gw *gw = ud;
-	if(!gw->stopping) LOG_W("core session lost (%s); reconnecting", mosquitto_strerror(rc));
+	if(!gw->stopping) LOG_W("core session lost (%s); reconnecting", mqttw_reason_string((uint8_t)rc));
 	link_close(gw->core, false);
 	gw->core = NULL;
 	gw->ready = false;
@@ -347,17 +346,17 @@ bool core_is_up(const struct wsgw_gw *gw)
 }
 
 int core_publish(struct wsgw_gw *gw, int *mid, const char *topic, const void *payload,
-		size_t len, int qos, bool retain, const mosquitto_property *props)
+		size_t len, int qos, bool retain, const struct mqttw_prop *props, size_t nprops)
 {
-	if(!gw->core) return MOSQ_ERR_NO_CONN;
-	return link_publish(gw->core, mid, topic, payload, len, qos, retain, props);
+	if(!gw->core) return -ENOTCONN;
+	return link_publish(gw->core, mid, topic, payload, len, qos, retain, props, nprops);
 }
 
 int core_subscribe(struct wsgw_gw *gw, const char *topic)
 {
 	int mid = 0, rc;
 
-	if(!gw->core) return MOSQ_ERR_NO_CONN;
+	if(!gw->core) return -ENOTCONN;
 	rc = link_subscribe(gw->core, &mid, topic, 1);
 	if(!rc && !gw->ready) gw->core_ready_mid = mid;
 	return rc;

@@ -51,7 +51,7 @@ static void gateway_tick(lws_sorted_usec_list_t *sul)
 			 * wait a moment, so that a shutdown says SHUTDOWN instead. */
 			if(now - s->link_lost_ms >= LINK_LOST_GRACE_MS){
 				LOG_N("broker session of a %s client lost: %s", s->dialect->name,
-						mosquitto_strerror(s->link_lost_rc));
+						mqttw_reason_string((uint8_t)s->link_lost_rc));
 				s->dialect->ws_error(s, "BROKER_UNAVAILABLE", "the broker session was lost");
 				session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
 			}

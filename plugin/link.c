@@ -4,8 +4,11 @@
  * socket is read in large chunks and every whole packet in them handled; the
  * packets a burst of input makes us send (PUBACKs) leave in one write. Owners
  * never close a link from inside its own callbacks, except from `lost`, which
- * is called last. */
+ * is called last. This is the dedicated implementation of struct link_impl;
+ * mux.c drives its shared sessions' connections through the functions below
+ * directly. */
 #include "link_int.h"
+#include "jsonutil.h"
 #include "mqttw.h"
 
 #include <errno.h>
@@ -25,6 +28,16 @@
 #define LINK_OUT_KEEP 4096         /* an emptied output buffer larger than this is freed */
 #define LINK_RECEIVE_MAX_DEFAULT 65535
 
+/* Why a session ends, as the reason code `lost` gets (the internal steps
+ * return 0 or one of these). MQTT has no code for a connection that closes
+ * without a DISCONNECT: the broker is then as good as unavailable. */
+#define LOST_CONN MQTTW_RC_SERVER_UNAVAILABLE      /* refused, closed, a read or write failed */
+#define LOST_TIMEOUT MQTTW_RC_SERVER_BUSY          /* not connected within broker_connect_timeout */
+#define LOST_KEEPALIVE MQTTW_RC_KEEP_ALIVE_TIMEOUT
+#define LOST_MALFORMED MQTTW_RC_MALFORMED_PACKET
+#define LOST_PROTOCOL MQTTW_RC_PROTOCOL_ERROR
+#define LOST_NOMEM MQTTW_RC_UNSPECIFIED
+
 /* A QoS 1 PUBLISH held back by the broker's receive maximum: the encoded packet. */
 struct link_wait {
 	struct link_wait *next;
@@ -42,7 +55,8 @@ static void detach_raw(struct wsgw_link *link, bool kill)
 	link->raw = NULL;
 }
 
-/* The broker session is over: tell the owner (last thing we do with link). */
+/* The broker session is over, for reason rc (a LOST_*, or the broker's
+ * DISCONNECT reason): tell the owner (last thing we do with link). */
 static void link_fail(struct wsgw_link *link, int rc, bool in_raw_callback)
 {
 	if(link->dead) return;
@@ -73,7 +87,7 @@ static void flush(struct wsgw_link *link)
 			if(link->raw) lws_callback_on_writable(link->raw);
 			return;
 		}
-		link->werr = MOSQ_ERR_CONN_LOST;
+		link->werr = LOST_CONN;
 		if(link->raw) lws_callback_on_writable(link->raw);
 		return;
 	}
@@ -96,7 +110,7 @@ static int release_waiting(struct wsgw_link *link)
 		size_t at = link->out.len;
 		if(mqttw_buf_append(&link->out, w->pkt.data, w->pkt.len)){
 			link->out.len = at;
-			return MOSQ_ERR_NOMEM;
+			return LOST_NOMEM;
 		}
 		link->wait = w->next;
 		if(!link->wait) link->wait_tail = NULL;
@@ -104,124 +118,7 @@ static int release_waiting(struct wsgw_link *link)
 		free(w);
 		link->inflight++;
 	}
-	return MOSQ_ERR_SUCCESS;
-}
-
-/* ---- properties: libmosquitto's lists <-> the wire ---- */
-
-/* Fills out[] from a property list; strings are copied into *strs (caller
- * frees each). Returns the count, or -1. */
-#define LINK_MAX_PROPS 16
-static int props_to_wire(const mosquitto_property *list, struct mqttw_prop *out, char **strs, int *nstrs)
-{
-	int n = 0;
-	*nstrs = 0;
-	for(const mosquitto_property *p = list; p; p = mosquitto_property_next(p)){
-		int id = mosquitto_property_identifier(p);
-		struct mqttw_prop *w = &out[n];
-		uint8_t b8;
-		uint16_t b16;
-		char *name = NULL, *value = NULL;
-		void *bin = NULL;
-
-		if(n == LINK_MAX_PROPS || id <= 0 || id > 0xFF) return -1;
-		memset(w, 0, sizeof(*w));
-		w->id = (uint8_t)id;
-		switch(mqttw_prop_type((uint8_t)id)){
-		case MQTTW_P_BYTE:
-			if(!mosquitto_property_read_byte(p, id, &b8, false)) return -1;
-			w->value = b8;
-			break;
-		case MQTTW_P_INT16:
-			if(!mosquitto_property_read_int16(p, id, &b16, false)) return -1;
-			w->value = b16;
-			break;
-		case MQTTW_P_INT32:
-			if(!mosquitto_property_read_int32(p, id, &w->value, false)) return -1;
-			break;
-		case MQTTW_P_VARINT:
-			if(!mosquitto_property_read_varint(p, id, &w->value, false)) return -1;
-			break;
-		case MQTTW_P_BINARY:
-			if(!mosquitto_property_read_binary(p, id, &bin, &b16, false)) return -1;
-			strs[(*nstrs)++] = bin;
-			w->data = bin;
-			w->data_len = b16;
-			break;
-		case MQTTW_P_STRING:
-			if(!mosquitto_property_read_string(p, id, &value, false)) return -1;
-			strs[(*nstrs)++] = value;
-			w->data = (const uint8_t *)value;
-			w->data_len = strlen(value);
-			break;
-		case MQTTW_P_PAIR:
-			if(!mosquitto_property_read_string_pair(p, id, &name, &value, false)) return -1;
-			strs[(*nstrs)++] = name;
-			strs[(*nstrs)++] = value;
-			w->name = (const uint8_t *)name;
-			w->name_len = strlen(name);
-			w->data = (const uint8_t *)value;
-			w->data_len = strlen(value);
-			break;
-		default:
-			return -1;
-		}
-		n++;
-	}
-	return n;
-}
-
-static void free_strs(char **strs, int n)
-{
-	for(int i = 0; i < n; i++) free(strs[i]);
-}
-
-/* A received property block as a libmosquitto list (caller frees), NULL if
- * empty; -1 in *rc if malformed or out of memory. */
-static mosquitto_property *props_from_wire(struct mqttw_props it, int *rc)
-{
-	mosquitto_property *list = NULL;
-	struct mqttw_prop w;
-	int more;
-	char a[256], *name = a, b[1024], *value = b;
-
-	*rc = 0;
-	while((more = mqttw_prop_next(&it, &w)) == 1){
-		int err = 0;
-		switch(mqttw_prop_type(w.id)){
-		case MQTTW_P_BYTE: err = mosquitto_property_add_byte(&list, w.id, (uint8_t)w.value); break;
-		case MQTTW_P_INT16: err = mosquitto_property_add_int16(&list, w.id, (uint16_t)w.value); break;
-		case MQTTW_P_INT32: err = mosquitto_property_add_int32(&list, w.id, w.value); break;
-		case MQTTW_P_VARINT: err = mosquitto_property_add_varint(&list, w.id, w.value); break;
-		case MQTTW_P_BINARY: err = mosquitto_property_add_binary(&list, w.id, w.data, (uint16_t)w.data_len); break;
-		default:   /* strings: libmosquitto wants them NUL-terminated */
-			name = w.name_len < sizeof(a) ? a : malloc(w.name_len + 1);
-			value = w.data_len < sizeof(b) ? b : malloc(w.data_len + 1);
-			if(!name || !value){
-				err = MOSQ_ERR_NOMEM;
-			}else{
-				if(w.name_len) memcpy(name, w.name, w.name_len);
-				name[w.name_len] = '\0';
-				if(w.data_len) memcpy(value, w.data, w.data_len);
-				value[w.data_len] = '\0';
-				err = mqttw_prop_type(w.id) == MQTTW_P_PAIR
-					? mosquitto_property_add_string_pair(&list, w.id, name, value)
-					: mosquitto_property_add_string(&list, w.id, value);
-			}
-			if(name != a) free(name);
-			if(value != b) free(value);
-			name = a;
-			value = b;
-			break;
-		}
-		if(err){
-			*rc = -1;
-			break;
-		}
-	}
-	if(more < 0) *rc = -1;
-	if(*rc) mosquitto_property_free_all(&list);
-	return list;
+	return 0;
 }
 
 /* ---- input ---- */
@@ -234,51 +131,48 @@ static int on_connack(struct wsgw_link *link, const uint8_t *body, size_t blen)
 	struct mqttw_prop w;
 	int more;
 
-	if(link->connack || mqttw_parse_connack(body, blen, &session_present, &reason, &props)) return MOSQ_ERR_PROTOCOL;
+	if(link->connack) return LOST_PROTOCOL;
+	if(mqttw_parse_connack(body, blen, &session_present, &reason, &props)) return LOST_MALFORMED;
 	link->connack = true;
 	slot_release(link);             /* the next waiting connect may go */
 	link->quota = LINK_RECEIVE_MAX_DEFAULT;
 	while((more = mqttw_prop_next(&props, &w)) == 1){
-		if(w.id == MQTT_PROP_RECEIVE_MAXIMUM && w.value > 0) link->quota = (int)w.value;
+		if(w.id == MQTTW_PROP_RECEIVE_MAXIMUM && w.value > 0) link->quota = (int)w.value;
 	}
-	if(more < 0) return MOSQ_ERR_PROTOCOL;
+	if(more < 0) return LOST_MALFORMED;
 	link->up = reason == 0;
-	if(link->up && release_waiting(link)) return MOSQ_ERR_NOMEM;
+	if(link->up && release_waiting(link)) return LOST_NOMEM;
 	link->ops->connected(link->ud, reason, session_present);
-	return MOSQ_ERR_SUCCESS;
+	return 0;
 }
 
 /* pkt_end: one past the packet's last byte, inside a buffer with at least
  * one byte to spare after it. The callback gets topic and payload in place,
- * each NUL-terminated by borrowing the byte after it (restored after). */
+ * each NUL-terminated by borrowing the byte after it (restored after), and
+ * the property block in place, checked once here. */
 static int on_publish(struct wsgw_link *link, uint8_t flags, uint8_t *body, size_t blen, uint8_t *pkt_end)
 {
 	struct mqttw_publish p;
-	struct mosquitto_message msg;
-	mosquitto_property *props;
-	int rc;
+	struct wsgw_msg msg;
 	uint8_t saved;
 
-	if(mqttw_parse_publish(flags, body, blen, &p) || p.qos > 1 || p.payload_len > INT32_MAX) return MOSQ_ERR_PROTOCOL;
-	props = props_from_wire(p.props, &rc);
-	if(rc) return MOSQ_ERR_PROTOCOL;
+	if(mqttw_parse_publish(flags, body, blen, &p) || mqttw_props_check(&p.props)) return LOST_MALFORMED;
+	if(p.qos > 1) return LOST_PROTOCOL;
 	/* The topic is followed by the packet id or the property length, both read. */
 	body[2 + p.topic_len] = '\0';
 	saved = *pkt_end;
 	*pkt_end = '\0';
-	memset(&msg, 0, sizeof(msg));
-	msg.mid = p.mid;
-	msg.topic = (char *)body + 2;
-	msg.payload = (void *)p.payload;
-	msg.payloadlen = (int)p.payload_len;
+	msg.topic = (const char *)body + 2;
+	msg.payload = p.payload;
+	msg.payloadlen = p.payload_len;
 	msg.qos = p.qos;
 	msg.retain = p.retain;
-	link->gw->msg_seq++;
-	link->ops->message(link->ud, &msg, props);
+	msg.seq = ++link->gw->msg_seq;
+	msg.props = p.props;
+	link->ops->message(link->ud, &msg);
 	*pkt_end = saved;
-	mosquitto_property_free_all(&props);
-	if(p.qos == 1 && !link->dead && mqttw_puback(&link->out, p.mid, 0)) return MOSQ_ERR_NOMEM;
-	return MOSQ_ERR_SUCCESS;
+	if(p.qos == 1 && !link->dead && mqttw_puback(&link->out, p.mid, 0)) return LOST_NOMEM;
+	return 0;
 }
 
 static int on_ack(struct wsgw_link *link, uint8_t type, const uint8_t *body, size_t blen)
@@ -287,10 +181,10 @@ static int on_ack(struct wsgw_link *link, uint8_t type, const uint8_t *body, siz
 	const uint8_t *reasons;
 	size_t n;
 
-	if(mqttw_parse_ack(type, body, blen, &mid, &reasons, &n)) return MOSQ_ERR_PROTOCOL;
+	if(mqttw_parse_ack(type, body, blen, &mid, &reasons, &n)) return LOST_MALFORMED;
 	if(type == MQTTW_PUBACK){
 		if(link->inflight > 0) link->inflight--;
-		if(release_waiting(link)) return MOSQ_ERR_NOMEM;
+		if(release_waiting(link)) return LOST_NOMEM;
 		if(link->ops->published) link->ops->published(link->ud, mid, reasons[0]);
 	}else if(type == MQTTW_SUBACK && link->ops->subscribed){
 		int granted[64];
@@ -298,7 +192,7 @@ static int on_ack(struct wsgw_link *link, uint8_t type, const uint8_t *body, siz
 		for(int i = 0; i < count; i++) granted[i] = reasons[i];
 		link->ops->subscribed(link->ud, mid, count, granted);
 	}
-	return MOSQ_ERR_SUCCESS;
+	return 0;
 }
 
 /* One whole packet; see on_publish for pkt_end. */
@@ -307,37 +201,37 @@ static int handle_packet(struct wsgw_link *link, uint8_t type, uint8_t flags, ui
 {
 	uint8_t reason;
 
-	if(!link->connack && type != MQTTW_CONNACK) return MOSQ_ERR_PROTOCOL;
+	if(!link->connack && type != MQTTW_CONNACK) return LOST_PROTOCOL;
 	switch(type){
 	case MQTTW_CONNACK: return on_connack(link, body, blen);
 	case MQTTW_PUBLISH: return on_publish(link, flags, body, blen, pkt_end);
 	case MQTTW_PUBACK: case MQTTW_SUBACK: case MQTTW_UNSUBACK: return on_ack(link, type, body, blen);
 	case MQTTW_PINGRESP:
 		link->ping_sent_ms = 0;
-		return MOSQ_ERR_SUCCESS;
+		return 0;
 	case MQTTW_DISCONNECT:
 		mqttw_parse_disconnect(body, blen, &reason);
 		link->up = false;
 		wsgw_log(MOSQ_LOG_DEBUG, "the broker disconnected a gateway session: reason 0x%02x", reason);
-		return MOSQ_ERR_CONN_LOST;
+		return reason >= 0x80 ? reason : LOST_CONN;
 	default:
-		return MOSQ_ERR_PROTOCOL;
+		return LOST_PROTOCOL;
 	}
 }
 
 /* Handles the whole packets in buf[0..len) (buf has a byte to spare after
- * len); returns the bytes used, or -1 with *rc set. */
+ * len); returns the bytes used, or -1 with *rc set (the reason). */
 static ssize_t handle_bytes(struct wsgw_link *link, uint8_t *buf, size_t len, size_t *need, int *rc)
 {
 	size_t used = 0;
-	*rc = MOSQ_ERR_SUCCESS;
+	*rc = 0;
 	while(!link->dead && used < len){
 		uint8_t type = 0, flags = 0;
 		const uint8_t *body;
 		size_t blen;
 		ssize_t n = mqttw_frame(buf + used, len - used, &type, &flags, &body, &blen, need);
 		if(n < 0){
-			*rc = MOSQ_ERR_PROTOCOL;
+			*rc = LOST_MALFORMED;
 			return -1;
 		}
 		if(n == 0) break;
@@ -350,12 +244,13 @@ static ssize_t handle_bytes(struct wsgw_link *link, uint8_t *buf, size_t len, si
 
 /* Reads what the socket holds (up to LINK_RX_ROUNDS chunks). Whole packets
  * are handled where they were read, in the gateway's scratch buffer; only a
- * packet's incomplete tail is kept, in the link's own buffer. */
+ * packet's incomplete tail is kept, in the link's own buffer. 0, or the
+ * reason the session ends. */
 static int read_input(struct wsgw_link *link)
 {
 	struct wsgw_gw *gw = link->gw;
 
-	if(!gw->link_rx && !(gw->link_rx = malloc(LINK_RX_CHUNK + 1))) return MOSQ_ERR_NOMEM;
+	if(!gw->link_rx && !(gw->link_rx = malloc(LINK_RX_CHUNK + 1))) return LOST_NOMEM;
 	for(int round = 0; round < LINK_RX_ROUNDS && !link->dead; round++){
 		uint8_t *buf;
 		size_t len, need = 0;
@@ -363,15 +258,15 @@ static int read_input(struct wsgw_link *link)
 		int rc;
 
 		n = recv(link->fd, gw->link_rx, LINK_RX_CHUNK, 0);
-		if(n == 0) return MOSQ_ERR_CONN_LOST;
+		if(n == 0) return LOST_CONN;
 		if(n < 0){
 			if(errno == EINTR) continue;
-			if(errno == EAGAIN || errno == EWOULDBLOCK) return MOSQ_ERR_SUCCESS;
-			return MOSQ_ERR_CONN_LOST;
+			if(errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+			return LOST_CONN;
 		}
 		if(link->in.len){
 			/* Complete the kept tail first. */
-			if(mqttw_buf_reserve(&link->in, (size_t)n + 1)) return MOSQ_ERR_NOMEM;
+			if(mqttw_buf_reserve(&link->in, (size_t)n + 1)) return LOST_NOMEM;
 			memcpy(link->in.data + link->in.len, gw->link_rx, (size_t)n);
 			link->in.len += (size_t)n;
 			buf = link->in.data;
@@ -382,7 +277,7 @@ static int read_input(struct wsgw_link *link)
 		}
 		used = handle_bytes(link, buf, len, &need, &rc);
 		if(used < 0) return rc;
-		if(link->dead) return MOSQ_ERR_SUCCESS;
+		if(link->dead) return 0;
 		if((size_t)used < len){
 			size_t rest = len - (size_t)used;
 			if(buf == link->in.data){
@@ -390,7 +285,7 @@ static int read_input(struct wsgw_link *link)
 				link->in.len = rest;
 			}else{
 				link->in.len = 0;
-				if(mqttw_buf_reserve(&link->in, (need > rest ? need : rest) + 1)) return MOSQ_ERR_NOMEM;
+				if(mqttw_buf_reserve(&link->in, (need > rest ? need : rest) + 1)) return LOST_NOMEM;
 				memcpy(link->in.data, buf + used, rest);
 				link->in.len = rest;
 			}
@@ -399,7 +294,7 @@ static int read_input(struct wsgw_link *link)
 		}
 		if((size_t)n < LINK_RX_CHUNK) break;   /* the socket is drained */
 	}
-	return MOSQ_ERR_SUCCESS;
+	return 0;
 }
 
 /* ---- opening ---- */
@@ -468,7 +363,7 @@ static int connect_socket(const struct wsgw_config *cfg, bool *in_progress)
  * order, the gateway's own session first, and go as CONNACKs come. An attempt
  * the broker refuses for now (EAGAIN; for the core also a listener not open
  * yet) goes back to the head and is retried after 5-50 ms. A link not up
- * within broker_connect_timeout of link_open fails with MOSQ_ERR_TIMEOUT, as
+ * within broker_connect_timeout of link_open fails with LOST_TIMEOUT, as
  * a lost session: owners see nothing else but a later `connected`. */
 
 #define CONNQ_SCAN_MS 100          /* deadline checks of waiting links */
@@ -613,7 +508,7 @@ static bool connq_expire_one(struct wsgw_gw *gw, int64_t now)
 	for(struct wsgw_link *link = gw->connq_head; link; link = link->qnext){
 		if(now < link->connect_deadline_ms) continue;
 		connq_remove(link);
-		link_fail(link, MOSQ_ERR_TIMEOUT, false);   /* its owner may close any link */
+		link_fail(link, LOST_TIMEOUT, false);   /* its owner may close any link */
 		return true;
 	}
 	return false;
@@ -644,7 +539,7 @@ static void connq_run(lws_sorted_usec_list_t *sul)
 		if(r == ATTEMPT_FAIL){
 			err = errno;
 			failed++;
-			link_fail(link, MOSQ_ERR_CONN_REFUSED, false);
+			link_fail(link, LOST_CONN, false);
 		}
 	}
 	if(expired){
@@ -659,7 +554,7 @@ static void connq_run(lws_sorted_usec_list_t *sul)
 	connq_kick(gw);
 }
 
-struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p,
+struct wsgw_link *dedicated_open(struct wsgw_gw *gw, const struct wsgw_link_params *p,
 		const struct wsgw_link_ops *ops, void *ud)
 {
 	const struct wsgw_config *cfg = gw->cfg;
@@ -669,7 +564,6 @@ struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p
 	char *client_id;
 	int64_t now = gw_now_ms();
 
-	if(p->shared && !p->password) return mux_join(gw, p, ops, ud);
 	/* Every gateway session's id is under the reserved prefix (plugin.c);
 	 * one with the user's own password carries its tag. */
 	client_id = malloc(strlen(cfg->client_id_prefix) + strlen(p->client_id) + WSGW_TAG_SIZE + 1);
@@ -687,6 +581,7 @@ struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p
 		return NULL;
 	}
 	link->gw = gw;
+	link->impl = &link_dedicated;
 	link->ops = ops;
 	link->ud = ud;
 	link->fd = -1;
@@ -732,18 +627,12 @@ fail:
 	return NULL;
 }
 
-void link_close(struct wsgw_link *link, bool send_will)
+void dedicated_close(struct wsgw_link *link, bool send_will)
 {
-	if(!link) return;
-	if(link->shared){
-		mux_leave(link, send_will);
-		return;
-	}
 	if(!link->dead && link->raw && !link->werr && !link->connecting){
 		/* One DISCONNECT packet; with 0x04 the broker publishes the will itself.
 		 * What is still buffered goes first, in order. */
-		if(!mqttw_disconnect(&link->out, send_will ? MQTT_RC_DISCONNECT_WITH_WILL_MSG
-				: MQTT_RC_NORMAL_DISCONNECTION)){
+		if(!mqttw_disconnect(&link->out, send_will ? MQTTW_RC_DISCONNECT_WITH_WILL : MQTTW_RC_SUCCESS)){
 			link->in_rx = false;
 			flush(link);
 		}
@@ -764,109 +653,84 @@ void link_close(struct wsgw_link *link, bool send_will)
 
 /* ---- requests ---- */
 
-int link_publish(struct wsgw_link *link, int *mid, const char *topic, const void *payload,
-		size_t len, int qos, bool retain, const mosquitto_property *props)
+/* Mosquitto closes the connection of a client that sends a property string
+ * it does not take (bad UTF-8, a control character): such a PUBLISH is
+ * refused here instead, before it could cost the session. */
+static bool props_acceptable(const struct mqttw_prop *props, size_t n)
 {
-	struct mqttw_prop wp[LINK_MAX_PROPS];
-	char *strs[2 * LINK_MAX_PROPS];
-	int nprops, nstrs = 0, rc;
-	uint16_t m = 0;
-
-	if(link->shared) return mux_publish(link, mid, topic, payload, len, qos, retain, props);
-	if(link->dead || link->werr) return MOSQ_ERR_NO_CONN;
-	if(qos < 0 || qos > 1) return MOSQ_ERR_INVAL;
-	nprops = props_to_wire(props, wp, strs, &nstrs);
-	if(nprops < 0){
-		free_strs(strs, nstrs);
-		return MOSQ_ERR_INVAL;
+	for(size_t i = 0; i < n; i++){
+		int t = mqttw_prop_type(props[i].id);
+		if(t == MQTTW_P_PAIR && !jsonutil_topic_text_ok((const char *)props[i].name, props[i].name_len)) return false;
+		if((t == MQTTW_P_PAIR || t == MQTTW_P_STRING)
+				&& !jsonutil_topic_text_ok((const char *)props[i].data, props[i].data_len)) return false;
 	}
+	return true;
+}
+
+int dedicated_publish(struct wsgw_link *link, int *mid, const char *topic, const void *payload,
+		size_t len, int qos, bool retain, const struct mqttw_prop *props, size_t nprops)
+{
+	uint16_t m = 0;
+	int rc;
+
+	if(link->dead || link->werr) return -ENOTCONN;
+	if(qos < 0 || qos > 1 || !props_acceptable(props, nprops)) return -EINVAL;
 	if(qos > 0) m = next_mid(link);
 	if(qos > 0 && (!link->connack || link->inflight >= link->quota)){
 		struct link_wait *w = calloc(1, sizeof(*w));
-		if(!w || mqttw_publish(&w->pkt, topic, payload, len, qos, retain, m, wp, (size_t)nprops)){
+		if(!w || mqttw_publish(&w->pkt, topic, payload, len, qos, retain, m, props, nprops)){
 			if(w) mqttw_buf_free(&w->pkt);
 			free(w);
-			rc = MOSQ_ERR_NOMEM;
+			rc = -ENOMEM;
 		}else{
 			if(link->wait_tail) link->wait_tail->next = w;
 			else link->wait = w;
 			link->wait_tail = w;
-			rc = MOSQ_ERR_SUCCESS;
+			rc = 0;
 		}
 	}else{
-		rc = mqttw_publish(&link->out, topic, payload, len, qos, retain, m, wp, (size_t)nprops)
-			? MOSQ_ERR_NOMEM : MOSQ_ERR_SUCCESS;
+		rc = mqttw_publish(&link->out, topic, payload, len, qos, retain, m, props, nprops) ? -ENOMEM : 0;
 		if(!rc && qos > 0) link->inflight++;
 		flush(link);
 	}
-	free_strs(strs, nstrs);
 	if(!rc && mid) *mid = m;
 	return rc;
 }
 
-int link_subscribe_props(struct wsgw_link *link, int *mid, const char *topic, int qos,
-		const mosquitto_property *props)
+int dedicated_subscribe(struct wsgw_link *link, int *mid, const char *topic, int qos, uint32_t sid)
 {
-	struct mqttw_prop wp[LINK_MAX_PROPS];
-	char *strs[2 * LINK_MAX_PROPS];
-	int nprops, nstrs = 0, rc;
+	struct mqttw_prop id = { .id = MQTTW_PROP_SUBSCRIPTION_ID, .value = sid };
 	uint16_t m;
 
-	if(link->dead || link->werr) return MOSQ_ERR_NO_CONN;
-	nprops = props_to_wire(props, wp, strs, &nstrs);
-	if(nprops < 0){
-		free_strs(strs, nstrs);
-		return MOSQ_ERR_INVAL;
-	}
+	if(link->dead || link->werr) return -ENOTCONN;
+	if(sid > MQTTW_MAX_REMAINING) return -EINVAL;
 	m = next_mid(link);
-	rc = mqttw_subscribe(&link->out, m, topic, (uint8_t)(qos & 3), wp, (size_t)nprops)
-		? MOSQ_ERR_NOMEM : MOSQ_ERR_SUCCESS;
-	free_strs(strs, nstrs);
-	if(rc) return rc;
+	if(mqttw_subscribe(&link->out, m, topic, (uint8_t)(qos & 3), &id, sid ? 1 : 0)) return -ENOMEM;
 	if(mid) *mid = m;
 	flush(link);
-	return MOSQ_ERR_SUCCESS;
+	return 0;
 }
 
-int link_subscribe(struct wsgw_link *link, int *mid, const char *topic, int qos)
+int dedicated_unsubscribe(struct wsgw_link *link, const char *topic)
 {
-	if(link->shared) return mux_subscribe(link, mid, topic, qos);
-	return link_subscribe_props(link, mid, topic, qos, NULL);
-}
-
-int link_subscribe_id(struct wsgw_link *link, int *mid, const char *topic, int qos, uint32_t sid)
-{
-	mosquitto_property *props = NULL;
-	int rc;
-
-	if(link->shared || !sid) return link_subscribe(link, mid, topic, qos);
-	if(mosquitto_property_add_varint(&props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, sid)) return MOSQ_ERR_NOMEM;
-	rc = link_subscribe_props(link, mid, topic, qos, props);
-	mosquitto_property_free_all(&props);
-	return rc;
-}
-
-int link_unsubscribe(struct wsgw_link *link, const char *topic)
-{
-	if(link->shared) return mux_unsubscribe(link, topic);
-	if(link->dead || link->werr) return MOSQ_ERR_NO_CONN;
-	if(mqttw_unsubscribe(&link->out, next_mid(link), topic)) return MOSQ_ERR_NOMEM;
+	if(link->dead || link->werr) return -ENOTCONN;
+	if(mqttw_unsubscribe(&link->out, next_mid(link), topic)) return -ENOMEM;
 	flush(link);
-	return MOSQ_ERR_SUCCESS;
+	return 0;
 }
 
-bool link_is_up(const struct wsgw_link *link)
+static bool dedicated_is_up(const struct wsgw_link *link)
 {
-	return link && link->up && !link->dead;
+	return link->up && !link->dead;
 }
 
 /* Keepalive: a PINGREQ after keepalive seconds of silence; no CONNACK or no
  * PINGRESP within keepalive seconds ends the session. */
-void link_misc(struct wsgw_link *link)
+void dedicated_misc(struct wsgw_link *link)
 {
 	int64_t now = gw_now_ms();
 
-	if(link->shared || link->dead || link->queued) return;   /* the queue judges waiting links */
+	if(link->dead || link->queued) return;   /* the queue judges waiting links */
 	if(link->werr){
 		link_fail(link, link->werr, false);
 		return;
@@ -874,12 +738,12 @@ void link_misc(struct wsgw_link *link)
 	if(!link->connack && now >= link->connect_deadline_ms){
 		wsgw_log(MOSQ_LOG_WARNING, "no CONNACK from the broker within broker_connect_timeout (%g s)",
 				link->gw->cfg->broker_connect_timeout);
-		link_fail(link, MOSQ_ERR_TIMEOUT, false);
+		link_fail(link, LOST_TIMEOUT, false);
 		return;
 	}
 	if((!link->connack && now - link->opened_ms >= link->keepalive_ms)
 			|| (link->ping_sent_ms && now - link->ping_sent_ms >= link->keepalive_ms)){
-		link_fail(link, MOSQ_ERR_KEEPALIVE, false);
+		link_fail(link, LOST_KEEPALIVE, false);
 		return;
 	}
 	if(link->connack && !link->ping_sent_ms && now - link->last_out_ms >= link->keepalive_ms){
@@ -905,7 +769,7 @@ int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason)
 		link->in_rx = true;
 		rc = read_input(link);
 		link->in_rx = false;
-		if(rc != MOSQ_ERR_SUCCESS){
+		if(rc){
 			link_fail(link, rc, true);
 			return -1;
 		}
@@ -932,7 +796,7 @@ int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason)
 				}
 				wsgw_log(MOSQ_LOG_ERR, "cannot connect to the broker at %s: %s",
 						broker_name(link->gw->cfg), strerror(err ? err : errno));
-				link_fail(link, MOSQ_ERR_CONN_REFUSED, true);
+				link_fail(link, LOST_CONN, true);
 				return -1;
 			}
 			link->connecting = false;
@@ -948,7 +812,7 @@ int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason)
 		if(link){
 			link->raw = NULL;
 			lws_set_opaque_user_data(wsi, NULL);
-			link_fail(link, MOSQ_ERR_CONN_LOST, true);
+			link_fail(link, LOST_CONN, true);
 		}
 		break;
 	default:
@@ -956,3 +820,13 @@ int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason)
 	}
 	return 0;
 }
+
+const struct link_impl link_dedicated = {
+	.open = dedicated_open,
+	.close = dedicated_close,
+	.publish = dedicated_publish,
+	.subscribe = dedicated_subscribe,
+	.unsubscribe = dedicated_unsubscribe,
+	.is_up = dedicated_is_up,
+	.misc = dedicated_misc,
+};

@@ -1,4 +1,5 @@
-/* Private to link.c and mux.c: what a link is. */
+/* Private to link_api.c, link.c and mux.c: what a link is, and the two
+ * implementations of struct link_impl. */
 #ifndef WSGW_LINK_INT_H
 #define WSGW_LINK_INT_H
 
@@ -10,6 +11,7 @@ struct mux_sub;
 
 struct wsgw_link {
 	struct wsgw_gw *gw;
+	const struct link_impl *impl;   /* link_dedicated or link_shared */
 	const struct wsgw_link_ops *ops;
 	void *ud;
 	bool up;
@@ -27,7 +29,7 @@ struct wsgw_link {
 	int64_t connect_deadline_ms; /* CONNACK by then, or `lost` */
 	bool connack;                /* CONNACK received */
 	bool in_rx;                  /* handling input: sends wait until it is done */
-	int werr;                    /* a send failed: reported from the next callback */
+	int werr;                    /* a send failed (reason code): reported from the next callback */
 	struct mqttw_buf out;        /* to send; out_off bytes of it are sent */
 	size_t out_off;
 	struct mqttw_buf in;         /* an incomplete packet's bytes so far */
@@ -38,7 +40,6 @@ struct wsgw_link {
 
 	/* A member of a shared broker session (mux.c); mux is NULL once the
 	 * gateway has stopped the shared session under a member still open. */
-	bool shared;
 	bool connect_owed;           /* `connected` not yet called */
 	struct wsgw_mux *mux;
 	struct wsgw_link *mprev, *mnext;
@@ -47,17 +48,20 @@ struct wsgw_link {
 	int npending;                /* PUBACKs awaited on its behalf */
 };
 
-/* link.c: SUBSCRIBE with properties (the shared session's identifiers). */
-int link_subscribe_props(struct wsgw_link *link, int *mid, const char *topic, int qos,
-		const mosquitto_property *props);
-
-/* mux.c: the members' side of the link calls. */
-struct wsgw_link *mux_join(struct wsgw_gw *gw, const struct wsgw_link_params *p,
+/* link.c: the dedicated implementation. mux.c drives its shared sessions'
+ * own connections with these functions directly, never through the
+ * dispatch of link_api.c (so the call graph has no circle). */
+extern const struct link_impl link_dedicated;
+struct wsgw_link *dedicated_open(struct wsgw_gw *gw, const struct wsgw_link_params *p,
 		const struct wsgw_link_ops *ops, void *ud);
-void mux_leave(struct wsgw_link *vl, bool send_will);
-int mux_publish(struct wsgw_link *vl, int *mid, const char *topic, const void *payload,
-		size_t len, int qos, bool retain, const mosquitto_property *props);
-int mux_subscribe(struct wsgw_link *vl, int *mid, const char *topic, int qos);
-int mux_unsubscribe(struct wsgw_link *vl, const char *topic);
+void dedicated_close(struct wsgw_link *link, bool send_will);
+int dedicated_publish(struct wsgw_link *link, int *mid, const char *topic, const void *payload,
+		size_t len, int qos, bool retain, const struct mqttw_prop *props, size_t nprops);
+int dedicated_subscribe(struct wsgw_link *link, int *mid, const char *topic, int qos, uint32_t sid);
+int dedicated_unsubscribe(struct wsgw_link *link, const char *topic);
+void dedicated_misc(struct wsgw_link *link);
+
+/* mux.c: the shared implementation (members of a shared broker session). */
+extern const struct link_impl link_shared;
 
 #endif

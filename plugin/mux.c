@@ -7,8 +7,10 @@
  * filter: one broker delivery and one socket read per gateway instead of per
  * listener, and one descriptor per listener instead of five.
  *
- * A member is a struct wsgw_link (link.c routes its calls here), so the
- * dialect code is the same for both kinds. What the broker does per member is
+ * A member is a struct wsgw_link whose impl is link_shared (link_api.c
+ * dispatches its calls here), so the dialect code is the same for both
+ * kinds. The real connection is a dedicated link, driven through link.c's
+ * functions directly. What the broker does per member is
  * kept: each member's SUBSCRIBE is sent (so the broker judges it, answers with
  * its own SUBACK, and sends it the retained messages), with a subscription
  * identifier of its own. Live messages carry the identifier of the filter's
@@ -17,8 +19,9 @@
  * here: no retain-as-published) go to the member of that SUBSCRIBE alone.
  *
  * What is not per member: the client id the broker sees, the will (emulated:
- * the empty retained message is published when the member leaves with it),
- * and the broker's per-client queue limits, which apply to the whole session.
+ * the empty retained message is published through the shared connection
+ * when the member leaves with it), and the broker's per-client queue limits,
+ * which apply to the whole session.
  *
  * Ownership: gw->muxes owns every wsgw_mux; a mux owns its filters, the
  * identifier map and the pending table; members are owned by their sessions
@@ -26,6 +29,7 @@
  * on the list until its last member has left, then mux_tick frees it. */
 #include "link_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,14 +109,14 @@ static int pending_add(struct wsgw_mux *mux, int mid, struct wsgw_link *vl, stru
 		free(pd);
 	}
 	pd = calloc(1, sizeof(*pd));
-	if(!pd) return MOSQ_ERR_NOMEM;
+	if(!pd) return -ENOMEM;
 	pd->mid = mid;
 	pd->vl = vl;
 	pd->sub = sub;
 	if(sub) sub->mid = mid;
 	else vl->npending++;
 	HASH_ADD_INT(mux->pending, mid, pd);
-	return MOSQ_ERR_SUCCESS;
+	return 0;
 }
 
 static struct mux_pending *pending_take(struct wsgw_mux *mux, int mid)
@@ -199,7 +203,7 @@ static void sub_free(struct wsgw_mux *mux, struct mux_sub *sub)
 		free(pd);
 	}
 	if(!f->subs){
-		if(mux->up && !mux->dead) link_unsubscribe(mux->link, f->filter);
+		if(mux->up && !mux->dead) dedicated_unsubscribe(mux->link, f->filter);
 		filter_free(mux, f);
 	}
 	free(sub);
@@ -207,52 +211,47 @@ static void sub_free(struct wsgw_mux *mux, struct mux_sub *sub)
 
 /* ---- delivery ---- */
 
-static void deliver_filter(struct mux_filter *f, const struct mosquitto_message *msg,
-		const mosquitto_property *props)
+/* Every member is handed the same msg, so the same msg->seq. */
+static void deliver_filter(struct mux_filter *f, const struct wsgw_msg *msg)
 {
 	/* Members do not leave from inside `message` (link.c's contract). */
 	for(struct mux_sub *sub = f->subs; sub; sub = sub->fnext){
-		if(sub->active && !sub->vl->dead) sub->vl->ops->message(sub->vl->ud, msg, props);
+		if(sub->active && !sub->vl->dead) sub->vl->ops->message(sub->vl->ud, msg);
 	}
 }
 
 /* A message without an identifier we know: route it by its topic. */
-static void deliver_unknown(struct wsgw_mux *mux, const struct mosquitto_message *msg,
-		const mosquitto_property *props)
+static void deliver_unknown(struct wsgw_mux *mux, const struct wsgw_msg *msg)
 {
 	struct mux_filter *f, *tmp;
-	bool match;
 
 	if(msg->retain) return;          /* its SUBSCRIBE's member cannot be told */
 	HASH_ITER(hh, mux->filters, f, tmp){
-		if(mosquitto_topic_matches_sub(f->filter, msg->topic, &match) == MOSQ_ERR_SUCCESS && match){
-			deliver_filter(f, msg, props);
-		}
+		if(mqttw_topic_matches(f->filter, msg->topic)) deliver_filter(f, msg);
 	}
 }
 
-static void on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
+static void on_message(void *ud, const struct wsgw_msg *msg)
 {
 	struct wsgw_mux *mux = ud;
-	const mosquitto_property *p;
+	struct mqttw_props it = msg->props;
 	struct mux_sid *e;
 	uint32_t sid;
 	bool any = false;
 
-	for(p = mosquitto_property_read_varint(props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &sid, false);
-			p; p = mosquitto_property_read_varint(p, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &sid, true)){
+	while(mqttw_props_next_sid(&it, &sid)){
 		any = true;
 		HASH_FIND(hh, mux->sids, &sid, sizeof(sid), e);
 		if(!e){
-			deliver_unknown(mux, msg, props);
+			deliver_unknown(mux, msg);
 		}else if(msg->retain){
 			struct mux_sub *sub = e->joiner;
-			if(sub && sub->active && !sub->vl->dead) sub->vl->ops->message(sub->vl->ud, msg, props);
+			if(sub && sub->active && !sub->vl->dead) sub->vl->ops->message(sub->vl->ud, msg);
 		}else{
-			deliver_filter(e->f, msg, props);
+			deliver_filter(e->f, msg);
 		}
 	}
-	if(!any) deliver_unknown(mux, msg, props);
+	if(!any) deliver_unknown(mux, msg);
 }
 
 /* ---- the real connection's callbacks ---- */
@@ -280,7 +279,7 @@ static void on_connected(void *ud, int rc, bool session_present)
 	mux->up = rc == 0;
 	if(rc){
 		wsgw_log(MOSQ_LOG_WARNING, "the broker refused the shared session of user %s: %s",
-				mux->username, mosquitto_reason_string(rc));
+				mux->username, mqttw_reason_string((uint8_t)rc));
 		mux->dead = true;            /* members close; mux_tick frees it */
 	}
 	call_connected(mux, rc);
@@ -317,9 +316,9 @@ static void on_lost(void *ud, int rc)
 
 	if(!mux->gw->stopping){
 		wsgw_log(MOSQ_LOG_WARNING, "shared session of user %s lost (%s): its %d sessions end",
-				mux->username, mosquitto_strerror(rc), mux->nmembers);
+				mux->username, mqttw_reason_string((uint8_t)rc), mux->nmembers);
 	}
-	link_close(mux->link, false);
+	dedicated_close(mux->link, false);
 	mux->link = NULL;
 	mux->up = false;
 	mux->dead = true;
@@ -360,7 +359,7 @@ static struct wsgw_mux *mux_open(struct wsgw_gw *gw, const char *username, uint3
 	p.client_id = client_id;
 	p.username = username;
 	p.clean_start = true;
-	mux->link = link_open(gw, &p, &mux_ops, mux);
+	mux->link = dedicated_open(gw, &p, &mux_ops, mux);
 	if(!mux->link) goto fail;
 	mux->next = gw->muxes;
 	gw->muxes = mux;
@@ -378,7 +377,7 @@ static void mux_free(struct wsgw_mux *mux)
 	struct mux_pending *pd, *ptmp;
 
 	lws_sul_cancel(&mux->sul);
-	if(mux->link) link_close(mux->link, false);
+	if(mux->link) dedicated_close(mux->link, false);
 	for(struct wsgw_link *vl = mux->members; vl; vl = vl->mnext){
 		while(vl->subs){
 			struct mux_sub *sub = vl->subs;
@@ -401,7 +400,7 @@ static void mux_free(struct wsgw_mux *mux)
 	free(mux);
 }
 
-struct wsgw_link *mux_join(struct wsgw_gw *gw, const struct wsgw_link_params *p,
+static struct wsgw_link *mux_join(struct wsgw_gw *gw, const struct wsgw_link_params *p,
 		const struct wsgw_link_ops *ops, void *ud)
 {
 	struct wsgw_mux *mux;
@@ -418,9 +417,9 @@ struct wsgw_link *mux_join(struct wsgw_gw *gw, const struct wsgw_link_params *p,
 		return NULL;
 	}
 	vl->gw = gw;
+	vl->impl = &link_shared;
 	vl->ops = ops;
 	vl->ud = ud;
-	vl->shared = true;
 	vl->mux = mux;
 	vl->connect_owed = true;
 	vl->mnext = mux->members;
@@ -433,7 +432,7 @@ struct wsgw_link *mux_join(struct wsgw_gw *gw, const struct wsgw_link_params *p,
 	return vl;
 }
 
-void mux_leave(struct wsgw_link *vl, bool send_will)
+static void mux_leave(struct wsgw_link *vl, bool send_will)
 {
 	struct wsgw_mux *mux = vl->mux;
 
@@ -452,10 +451,13 @@ void mux_leave(struct wsgw_link *vl, bool send_will)
 				}
 			}
 		}
-		/* The will the broker would have published for a connection of its own. */
-		if(send_will && vl->will_topic){
-			if(mux->up && !mux->dead) link_publish(mux->link, NULL, vl->will_topic, NULL, 0, 1, true, NULL);
-			else if(core_is_up(vl->gw)) core_publish(vl->gw, NULL, vl->will_topic, NULL, 0, 1, true, NULL);
+		/* The will the broker would have published for a connection of its
+		 * own. Before the CONNACK it waits in the connection's queue. A
+		 * session that is dead (refused, lost) has no connection to send it
+		 * on; a member's entry exists only once its session was up, and
+		 * after a loss its owner leaves without the will. */
+		if(send_will && vl->will_topic && mux->link && !mux->dead){
+			dedicated_publish(mux->link, NULL, vl->will_topic, NULL, 0, 1, true, NULL, 0);
 		}
 		if(vl->mprev) vl->mprev->mnext = vl->mnext;
 		else mux->members = vl->mnext;
@@ -466,35 +468,36 @@ void mux_leave(struct wsgw_link *vl, bool send_will)
 	free(vl);
 }
 
-int mux_publish(struct wsgw_link *vl, int *mid, const char *topic, const void *payload,
-		size_t len, int qos, bool retain, const mosquitto_property *props)
+static int mux_publish(struct wsgw_link *vl, int *mid, const char *topic, const void *payload,
+		size_t len, int qos, bool retain, const struct mqttw_prop *props, size_t nprops)
 {
 	struct wsgw_mux *mux = vl->mux;
 	int m = 0, rc;
 
-	if(!mux || vl->dead || !mux->up) return MOSQ_ERR_NO_CONN;
-	rc = link_publish(mux->link, &m, topic, payload, len, qos, retain, props);
+	if(!mux || vl->dead || !mux->up) return -ENOTCONN;
+	rc = dedicated_publish(mux->link, &m, topic, payload, len, qos, retain, props, nprops);
 	/* Out of memory for the record, the PUBACK goes unreported; the message went. */
-	if(rc == MOSQ_ERR_SUCCESS && qos > 0 && vl->ops->published) (void)pending_add(mux, m, vl, NULL);
+	if(rc == 0 && qos > 0 && vl->ops->published) (void)pending_add(mux, m, vl, NULL);
 	if(mid) *mid = m;
 	return rc;
 }
 
-int mux_subscribe(struct wsgw_link *vl, int *mid, const char *topic, int qos)
+/* The member's sid is not used: the shared session numbers its own. */
+static int mux_subscribe(struct wsgw_link *vl, int *mid, const char *topic, int qos, uint32_t sid)
 {
 	struct wsgw_mux *mux = vl->mux;
-	mosquitto_property *props = NULL;
 	struct mux_filter *f;
 	struct mux_sub *sub;
 	int m = 0, rc;
 
-	if(!mux || vl->dead || !mux->up) return MOSQ_ERR_NO_CONN;
+	(void)sid;
+	if(!mux || vl->dead || !mux->up) return -ENOTCONN;
 	HASH_FIND_STR(mux->filters, topic, f);
 	if(!f){
 		f = calloc(1, sizeof(*f));
 		if(!f || !(f->filter = strdup(topic))){
 			free(f);
-			return MOSQ_ERR_NOMEM;
+			return -ENOMEM;
 		}
 		HASH_ADD_KEYPTR(hh, mux->filters, f->filter, strlen(f->filter), f);
 	}
@@ -509,17 +512,16 @@ int mux_subscribe(struct wsgw_link *vl, int *mid, const char *topic, int qos)
 	sub->lnext = vl->subs;
 	vl->subs = sub;
 	sub->sid = sid_new(mux, f, sub);
-	if(!sub->sid || mosquitto_property_add_varint(&props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, sub->sid->sid)){
-		rc = MOSQ_ERR_NOMEM;
+	if(!sub->sid){
+		rc = -ENOMEM;
 		goto undo;
 	}
-	rc = link_subscribe_props(mux->link, &m, topic, f->qos, props);
-	mosquitto_property_free_all(&props);
+	rc = dedicated_subscribe(mux->link, &m, topic, f->qos, sub->sid->sid);
 	/* Without the record its SUBACK could never activate the member: undo. */
-	if(rc == MOSQ_ERR_SUCCESS) rc = pending_add(mux, m, vl, sub);
-	if(rc != MOSQ_ERR_SUCCESS) goto undo;
+	if(rc == 0) rc = pending_add(mux, m, vl, sub);
+	if(rc) goto undo;
 	if(mid) *mid = m;
-	return MOSQ_ERR_SUCCESS;
+	return 0;
 
 undo:
 	vl->subs = sub->lnext;
@@ -527,24 +529,45 @@ undo:
 	return rc;
 nomem:
 	if(!f->subs) filter_free(mux, f);
-	return MOSQ_ERR_NOMEM;
+	return -ENOMEM;
 }
 
-int mux_unsubscribe(struct wsgw_link *vl, const char *topic)
+static int mux_unsubscribe(struct wsgw_link *vl, const char *topic)
 {
 	struct mux_sub **pp;
 
-	if(!vl->mux) return MOSQ_ERR_NO_CONN;
+	if(!vl->mux) return -ENOTCONN;
 	for(pp = &vl->subs; *pp; pp = &(*pp)->lnext){
 		if(!strcmp((*pp)->f->filter, topic)){
 			struct mux_sub *sub = *pp;
 			*pp = sub->lnext;
 			sub_free(vl->mux, sub);
-			return MOSQ_ERR_SUCCESS;
+			return 0;
 		}
 	}
-	return MOSQ_ERR_SUCCESS;         /* not subscribed: nothing to undo */
+	return 0;                        /* not subscribed: nothing to undo */
 }
+
+static bool mux_is_up(const struct wsgw_link *vl)
+{
+	return vl->up && !vl->dead;
+}
+
+/* A member has no keepalive of its own: mux_tick drives the connection's. */
+static void mux_misc(struct wsgw_link *vl)
+{
+	(void)vl;
+}
+
+const struct link_impl link_shared = {
+	.open = mux_join,
+	.close = mux_leave,
+	.publish = mux_publish,
+	.subscribe = mux_subscribe,
+	.unsubscribe = mux_unsubscribe,
+	.is_up = mux_is_up,
+	.misc = mux_misc,
+};
 
 void mux_tick(struct wsgw_gw *gw)
 {
@@ -556,7 +579,7 @@ void mux_tick(struct wsgw_gw *gw)
 			mux_free(mux);
 			continue;
 		}
-		if(mux->link && !mux->dead) link_misc(mux->link);
+		if(mux->link && !mux->dead) dedicated_misc(mux->link);
 		pp = &mux->next;
 	}
 }

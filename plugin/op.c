@@ -186,23 +186,21 @@ static struct op_sub *sub_new(struct wsgw_gw *gw, struct op_state *st, const cha
 static void publish_member(struct op_client *c, struct op_sub *sub)
 {
 	struct wsgw_gw *gw = c->s->gw;
-	mosquitto_property *props = NULL;
+	struct mqttw_prop expiry = { .id = MQTTW_PROP_MESSAGE_EXPIRY, .value = (uint32_t)ceil(gw->cfg->presence_ttl) };
 	json_t *o = json_pack("{s:s,s:o,s:s,s:s,s:I}", "clientID", c->st->client_id, "presence", user_json(c->st),
 			"gateway", gw->cfg->gateway_id, "boot", gw->boot_id, "since", (json_int_t)c->st->since_ms);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);
 	if(!text || !c->s->link) goto out;
-	mosquitto_property_add_int32(&props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, (uint32_t)ceil(gw->cfg->presence_ttl));
-	link_publish(c->s->link, NULL, sub->member_topic, text, strlen(text), 1, true, props);
-	mosquitto_property_free_all(&props);
+	link_publish(c->s->link, NULL, sub->member_topic, text, strlen(text), 1, true, &expiry, 1);
 out:
 	free(text);
 }
 
 static void clear_member(struct op_client *c, struct op_sub *sub)
 {
-	if(c->s->link) link_publish(c->s->link, NULL, sub->member_topic, NULL, 0, 0, true, NULL);
+	if(c->s->link) link_publish(c->s->link, NULL, sub->member_topic, NULL, 0, 0, true, NULL, 0);
 }
 
 /* Tells the client who is in sub's topic now (the seed defines only join and
@@ -408,10 +406,10 @@ static void on_connected(void *ud, int rc, bool session_present)
 		/* This link is over; a retry on the socket opens another one. */
 		c->refused_link = c->s->link;
 		c->s->link = NULL;
-		hello_failed(c, rc == MQTT_RC_NOT_AUTHORIZED || rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD
+		hello_failed(c, rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD
 				? OP_E_UNAUTHORIZED : OP_E_UNAVAILABLE,
-				rc == MQTT_RC_NOT_AUTHORIZED || rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD
-				? "Unauthorized" : mosquitto_reason_string(rc));
+				rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD
+				? "Unauthorized" : mqttw_reason_string((uint8_t)rc));
 		return;
 	}
 	c->ready = true;
@@ -464,29 +462,27 @@ static void on_published(void *ud, int mid, int reason)
 	if(p) pending_done_mid(c, p, i, reason >= 0x80);
 }
 
-static json_t *sender_of(const mosquitto_property *props, char id_out[64])
+static json_t *sender_of(const struct mqttw_props *props, char id_out[64])
 {
-	const mosquitto_property *p;
-	char *name = NULL, *value = NULL;
+	static const char *const names[] = { "sender_id", "sender_name" };
+	const uint8_t *value;
+	size_t len;
 	json_t *sender = NULL;
 
 	id_out[0] = '\0';
-	for(p = mosquitto_property_read_string_pair(props, MQTT_PROP_USER_PROPERTY, &name, &value, false);
-			p; p = mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &name, &value, true)){
-		if(!strcmp(name, "sender_id") || !strcmp(name, "sender_name")){
-			if(!sender) sender = json_object();
-			json_object_set_new(sender, name + 7, json_string(value));
-		}else if(!strcmp(name, "id") && strlen(value) < 64){
-			strcpy(id_out, value);
-		}
-		free(name);
-		free(value);
-		name = value = NULL;
+	for(size_t i = 0; i < 2; i++){
+		if(!mqttw_props_user(props, names[i], &value, &len)) continue;
+		if(!sender) sender = json_object();
+		json_object_set_new(sender, names[i] + 7, json_stringn((const char *)value, len));
+	}
+	if(mqttw_props_user(props, "id", &value, &len) && len < 64){
+		memcpy(id_out, value, len);
+		id_out[len] = '\0';
 	}
 	return sender;
 }
 
-static void on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
+static void on_message(void *ud, const struct wsgw_msg *msg)
 {
 	struct op_client *c = ud;
 	char id[64];
@@ -500,7 +496,7 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 			wsgw_log(MOSQ_LOG_NOTICE, "dropped a non-UTF-8 payload on %s", msg->topic);
 			return;
 		}
-		sender = sender_of(props, id);
+		sender = sender_of(&msg->props, id);
 		if(!id[0]) gw_random_id(id, sizeof(id), "mesg-", OP_ID_LEN);
 		reply(c, op_mesg(id, sub->name, data, sender));
 		return;
@@ -724,7 +720,7 @@ static void do_sub(struct op_client *c, const struct op_request *r)
 		sub->next = c->st->subs;
 		c->st->subs = sub;
 		if(sub->presence) continue;   /* watched after the reply: start_watching */
-		if(link_subscribe(c->s->link, &p->mids[i], sub->mqtt, 1) == MOSQ_ERR_SUCCESS){
+		if(link_subscribe(c->s->link, &p->mids[i], sub->mqtt, 1) == 0){
 			p->nmids++;
 			publish_member(c, sub);
 		}else if(!p->denied){
@@ -761,7 +757,7 @@ static void do_pub(struct op_client *c, const struct op_request *r)
 {
 	struct wsgw_gw *gw = c->s->gw;
 	struct op_pending *p;
-	mosquitto_property *props = NULL;
+	struct mqttw_prop props[3];
 	char *text, id[32];
 	size_t i;
 	json_t *t;
@@ -778,11 +774,16 @@ static void do_pub(struct op_client *c, const struct op_request *r)
 	text = jsonutil_dump(r->data);
 	p = text ? pending_new(c, r) : NULL;
 	gw_random_id(id, sizeof(id), "mesg-", OP_ID_LEN);
-	/* The sender is stamped from the authenticated user: clients cannot set it. */
-	if(!p || mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "id", id)
-			|| mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "sender_id", c->st->user_id)
-			|| mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "sender_name", c->st->user_name)){
-		reply_error(c, "pub", r->id, OP_E_UNAVAILABLE, "out of memory");
+	/* The sender is stamped from the authenticated user: clients cannot set it.
+	 * Mosquitto drops a session whose user property has a control character
+	 * (a token's name may): such a pub is refused instead. */
+	props[0] = mqttw_prop_user("id", id);
+	props[1] = mqttw_prop_user("sender_id", c->st->user_id);
+	props[2] = mqttw_prop_user("sender_name", c->st->user_name);
+	if(!p || !jsonutil_topic_text_ok(c->st->user_id, props[1].data_len)
+			|| !jsonutil_topic_text_ok(c->st->user_name, props[2].data_len)){
+		reply_error(c, "pub", r->id, OP_E_UNAVAILABLE, p ? "the user's id or name cannot go to the broker "
+				"(control characters)" : "out of memory");
 		if(p){
 			pending_unlink(c, p);
 			pending_free(p);
@@ -793,7 +794,7 @@ static void do_pub(struct op_client *c, const struct op_request *r)
 		bool presence;
 		char *path = op_topic_path(json_string_value(t), c->st->user_id, &presence);
 		char *topic = path ? topic_join(gw->cfg->topic_prefix, OP_CFG(gw->cfg)->root, path, (char *)NULL) : NULL;
-		if(topic && link_publish(c->s->link, &p->mids[i], topic, text, strlen(text), 1, false, props) == MOSQ_ERR_SUCCESS){
+		if(topic && link_publish(c->s->link, &p->mids[i], topic, text, strlen(text), 1, false, props, 3) == 0){
 			p->nmids++;
 		}else if(!p->denied){
 			p->denied = strdup(json_string_value(t));
@@ -803,7 +804,6 @@ static void do_pub(struct op_client *c, const struct op_request *r)
 	}
 	pending_settle(c, p);
 out:
-	mosquitto_property_free_all(&props);
 	free(text);
 }
 

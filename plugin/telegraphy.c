@@ -354,8 +354,8 @@ static void on_connected(void *ud, int rc, bool session_present)
 
 	if(!c->st || c->ready) return;
 	if(rc){
-		hello_failed(c, rc == MQTT_RC_NOT_AUTHORIZED || rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD
-				? TELE_S_INVALID_TOKEN : TELE_S_UNAVAILABLE, mosquitto_reason_string(rc));
+		hello_failed(c, rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD
+				? TELE_S_INVALID_TOKEN : TELE_S_UNAVAILABLE, mqttw_reason_string((uint8_t)rc));
 		return;
 	}
 	c->ready = true;
@@ -418,12 +418,12 @@ static void on_subscribed(void *ud, int mid, int count, const int *granted)
  * SUBSCRIBE and carries its identifier alone: it goes through the field
  * filters of that subscription. Copies without an identifier (a session
  * subscribed by an older gateway) are delivered as they come. */
-static void on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
+static void on_message(void *ud, const struct wsgw_msg *msg)
 {
 	struct tg_client *c = ud;
 	struct tg_gw *tg = tg_of(c->s->gw);
 	size_t blen = strlen(tg->base);
-	const mosquitto_property *p;
+	struct mqttw_props it = msg->props;
 	uint32_t sid, oldest = 0;
 	bool has_sid = false, mine = false, pass = false;
 	json_t *data;
@@ -432,15 +432,12 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 	if(!c->st || strncmp(msg->topic, tg->base, blen) || msg->topic[blen] != '/') return;
 	if(!msg->retain){
 		for(struct tg_sub *sub = c->st->subs; sub; sub = sub->next){
-			bool match = false;
-			if(sub->sid && (!oldest || sub->sid < oldest)
-					&& mosquitto_topic_matches_sub(sub->filter, msg->topic, &match) == MOSQ_ERR_SUCCESS && match){
+			if(sub->sid && (!oldest || sub->sid < oldest) && mqttw_topic_matches(sub->filter, msg->topic)){
 				oldest = sub->sid;
 			}
 		}
 	}
-	for(p = mosquitto_property_read_varint(props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &sid, false);
-			p; p = mosquitto_property_read_varint(p, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, &sid, true)){
+	while(mqttw_props_next_sid(&it, &sid)){
 		has_sid = true;
 		if(msg->retain){
 			if(!oldest && filter_sid_known(c->st, sid)) oldest = sid;
@@ -454,10 +451,8 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 		return;
 	}
 	for(struct tg_sub *sub = c->st->subs; sub && !pass; sub = sub->next){
-		bool match = false;
 		if(has_sid && msg->retain && sub->sid != oldest) continue;
-		mosquitto_topic_matches_sub(sub->filter, msg->topic, &match);
-		pass = match && tele_filters_match(sub->filters, data);
+		pass = mqttw_topic_matches(sub->filter, msg->topic) && tele_filters_match(sub->filters, data);
 	}
 	if(pass){
 		name = tele_event_name(msg->topic + blen + 1);
@@ -479,7 +474,7 @@ static void on_lost(void *ud, int rc)
 	link_close(c->s->link, false);
 	c->s->link = NULL;
 	if(!c->s->closing){
-		wsgw_log(MOSQ_LOG_NOTICE, "telegraphy session lost: %s", mosquitto_strerror(rc));
+		wsgw_log(MOSQ_LOG_NOTICE, "telegraphy session lost: %s", mqttw_reason_string((uint8_t)rc));
 		if(c->st) hello_failed(c, TELE_S_UNAVAILABLE, "the broker closed the session");
 		else session_close(c->s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
 	}
@@ -598,11 +593,10 @@ static bool registered(struct tg_gw *tg, const char *event, bool wildcard)
 	filter = tele_event_path(event, &wildcard);
 	HASH_ITER(hh, tg->events, e, tmp){
 		char *path;
-		bool w, match = false;
+		bool w;
 		if(found || !filter) break;
 		path = tele_event_path(e->name, &w);
-		if(path && !w) mosquitto_topic_matches_sub(filter, path, &match);
-		found = match;
+		found = path && !w && mqttw_topic_matches(filter, path);
 		free(path);
 	}
 	free(filter);
@@ -935,13 +929,12 @@ static void core_up(struct wsgw_gw *gw)
 	free(filter);
 }
 
-static bool core_message(struct wsgw_gw *gw, const struct mosquitto_message *msg, const mosquitto_property *props)
+static bool core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 {
 	struct tg_gw *tg = tg_of(gw);
 	size_t rlen = strlen(tg->registry);
 	struct tg_registered *e = NULL;
 	char *name;
-	(void)props;
 
 	if(strncmp(msg->topic, tg->registry, rlen) || msg->topic[rlen] != '/') return false;
 	name = tele_event_name(msg->topic + rlen + 1);

@@ -69,7 +69,7 @@ struct wsdo_pending {
 /* The DATA frame of the message being delivered, up to the recipient's part:
  * built once for all the listeners a shared session hands it to. */
 struct wsdo_data_cache {
-	uint64_t seq;            /* gw->msg_seq it was built for; 0 = none */
+	uint64_t seq;            /* msg->seq it was built for; 0 = none */
 	char *head;
 	size_t head_len;
 	char event_id[WSDO_EVENT_ID_SIZE];
@@ -138,7 +138,7 @@ static json_t *member_json(const struct mirror_member *m, bool with_presence)
 static void publish_presence(struct wsdo_client *c)
 {
 	struct wsgw_gw *gw = c->s->gw;
-	mosquitto_property *props = NULL;
+	struct mqttw_prop expiry = { .id = MQTTW_PROP_MESSAGE_EXPIRY, .value = (uint32_t)ceil(gw->cfg->presence_ttl) };
 	json_t *p = json_loads(c->presence, 0, NULL);
 	json_t *o = json_pack("{s:s,s:o,s:s,s:s,s:I}", "clientID", c->id, "presence", p ? p : json_object(),
 			"gateway", gw->cfg->gateway_id, "boot", gw->boot_id, "since", (json_int_t)c->since_ms);
@@ -146,11 +146,9 @@ static void publish_presence(struct wsdo_client *c)
 
 	json_decref(o);
 	if(!text) return;
-	mosquitto_property_add_int32(&props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, (uint32_t)ceil(gw->cfg->presence_ttl));
-	if(link_publish(c->s->link, &c->presence_mid, c->presence_topic, text, strlen(text), 1, true, props)){
+	if(link_publish(c->s->link, &c->presence_mid, c->presence_topic, text, strlen(text), 1, true, &expiry, 1)){
 		wsgw_log(MOSQ_LOG_WARNING, "presence publish for %s failed", c->id);
 	}
-	mosquitto_property_free_all(&props);
 	free(text);
 	{
 		/* Every presence_ttl/3; the first refresh after joining at a random point
@@ -178,8 +176,8 @@ static void on_connected(void *ud, int rc, bool session_present)
 
 	(void)session_present;   /* clean sessions */
 	if(rc){
-		client_fail(c, rc == MQTT_RC_NOT_AUTHORIZED || rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD ? "FORBIDDEN" : "BROKER_UNAVAILABLE",
-				mosquitto_reason_string(rc), rc == MQTT_RC_NOT_AUTHORIZED ? LWS_CLOSE_STATUS_POLICY_VIOLATION : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		client_fail(c, rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD ? "FORBIDDEN" : "BROKER_UNAVAILABLE",
+				mqttw_reason_string((uint8_t)rc), rc == MQTTW_RC_NOT_AUTHORIZED ? LWS_CLOSE_STATUS_POLICY_VIOLATION : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 		return;
 	}
 	c->subs_pending = 2;
@@ -229,56 +227,49 @@ static void on_published(void *ud, int mid, int reason)
 }
 
 /* Reads the user properties the gateway puts on channel messages. */
-static void read_meta(const mosquitto_property *props, char event_id[WSDO_EVENT_ID_SIZE], bool *requires_ack)
+static void read_meta(const struct mqttw_props *props, char event_id[WSDO_EVENT_ID_SIZE], bool *requires_ack)
 {
-	const mosquitto_property *p;
-	char *name = NULL, *value = NULL;
+	const uint8_t *value;
+	size_t len;
 
 	event_id[0] = '\0';
-	*requires_ack = false;
-	for(p = mosquitto_property_read_string_pair(props, MQTT_PROP_USER_PROPERTY, &name, &value, false);
-			p; p = mosquitto_property_read_string_pair(p, MQTT_PROP_USER_PROPERTY, &name, &value, true)){
-		if(!strcmp(name, "eventID") && strlen(value) < WSDO_EVENT_ID_SIZE && topic_level_valid(value)){
-			strcpy(event_id, value);
-		}else if(!strcmp(name, "requires_ack")){
-			*requires_ack = !strcmp(value, "true");
-		}
-		free(name);
-		free(value);
-		name = value = NULL;
+	*requires_ack = mqttw_props_user(props, "requires_ack", &value, &len) && len == 4 && !memcmp(value, "true", 4);
+	if(mqttw_props_user(props, "eventID", &value, &len) && len < WSDO_EVENT_ID_SIZE){
+		memcpy(event_id, value, len);
+		event_id[len] = '\0';
+		if(!topic_level_valid(event_id)) event_id[0] = '\0';
 	}
 }
 
 /* Parses the message once per delivery (see struct wsdo_data_cache). */
-static struct wsdo_data_cache *data_frame(struct wsgw_gw *gw, const struct mosquitto_message *msg,
-		const mosquitto_property *props)
+static struct wsdo_data_cache *data_frame(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 {
 	struct wsdo_data_cache *dc = &state(gw)->data;
 	json_t *payload;
 
-	if(dc->seq == gw->msg_seq) return dc->head ? dc : NULL;   /* built, or refused, already */
+	if(dc->seq == msg->seq) return dc->head ? dc : NULL;   /* built, or refused, already */
 	free(dc->head);
 	dc->head = NULL;
-	dc->seq = gw->msg_seq;
+	dc->seq = msg->seq;
 	payload = jsonutil_from_payload(msg->payload, (size_t)msg->payloadlen);
 	if(!payload){
 		wsgw_log(MOSQ_LOG_NOTICE, "dropped a non-UTF-8 payload on %s", msg->topic);
 		return NULL;
 	}
-	read_meta(props, dc->event_id, &dc->requires_ack);
+	read_meta(&msg->props, dc->event_id, &dc->requires_ack);
 	if(!dc->event_id[0]) new_event_id(dc->event_id);
 	dc->head = wsdo_frame_head("DATA", payload, dc->event_id, &dc->head_len);
 	return dc->head ? dc : NULL;
 }
 
-static void on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
+static void on_message(void *ud, const struct wsgw_msg *msg)
 {
 	struct wsdo_client *c = ud;
 	struct wsdo_data_cache *dc;
 	char *text;
 
 	if(strcmp(msg->topic, c->topic) && strcmp(msg->topic, c->direct_topic)) return;
-	dc = data_frame(c->s->gw, msg, props);
+	dc = data_frame(c->s->gw, msg);
 	if(!dc) return;
 	if(dc->requires_ack){
 		strcpy(c->acks[c->ack_next % ACK_RING], dc->event_id);
@@ -420,7 +411,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 			char *topic = topic_join(c->topic, "ack", f.event_id, (char *)NULL);
 			json_t *o = json_pack("{s:s,s:s}", "clientID", c->id, "eventID", f.event_id);
 			char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-			if(!topic || !text || !s->link || link_publish(s->link, NULL, topic, text, strlen(text), 1, false, NULL)){
+			if(!topic || !text || !s->link || link_publish(s->link, NULL, topic, text, strlen(text), 1, false, NULL, 0)){
 				send_error(c, "BROKER_UNAVAILABLE", "the ACK could not be forwarded");
 			}
 			json_decref(o);
@@ -619,28 +610,19 @@ static int choose_targets(struct wsgw_gw *gw, const char *key, const struct wsdo
 
 static int emit_publish(struct wsgw_gw *gw, struct wsdo_pending *p, const char *topic, const char *text)
 {
-	mosquitto_property *props = NULL;
+	struct mqttw_prop props[2] = { mqttw_prop_user("eventID", p->event_id), mqttw_prop_user("requires_ack", "true") };
 	size_t count = p->broadcast ? 1 : p->ntargets;
 	int rc = 0;
 
-	if(mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "eventID", p->event_id)
-			|| (p->require_ack && mosquitto_property_add_string_pair(&props, MQTT_PROP_USER_PROPERTY, "requires_ack", "true"))){
-		mosquitto_property_free_all(&props);
-		return -1;
-	}
 	p->mids = calloc(count ? count : 1, sizeof(int));
-	if(!p->mids){
-		mosquitto_property_free_all(&props);
-		return -1;
-	}
+	if(!p->mids) return -1;
 	for(size_t i = 0; i < count && !rc; i++){
 		char *t = p->broadcast ? strdup(topic) : topic_join(topic, "to", p->targets[i].id, (char *)NULL);
 		int mid = 0;
-		rc = t ? core_publish(gw, &mid, t, text, strlen(text), 1, false, props) : -1;
+		rc = t ? core_publish(gw, &mid, t, text, strlen(text), 1, false, props, p->require_ack ? 2 : 1) : -1;
 		if(!rc) p->mids[p->nmids++] = mid;
 		free(t);
 	}
-	mosquitto_property_free_all(&props);
 	return rc;
 }
 
@@ -754,14 +736,13 @@ static void core_up(struct wsgw_gw *gw)
 	free(filter);
 }
 
-static bool core_message(struct wsgw_gw *gw, const struct mosquitto_message *msg, const mosquitto_property *props)
+static bool core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 {
 	struct wsdo_gw *st = state(gw);
 	size_t blen = strlen(st->base);
 	const char *rest, *event_id;
 	json_t *root;
 	const char *client;
-	(void)props;
 
 	if(blen && (strncmp(msg->topic, st->base, blen) || msg->topic[blen] != '/')) return false;
 	rest = blen ? msg->topic + blen + 1 : msg->topic;

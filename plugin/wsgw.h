@@ -13,12 +13,12 @@
 #include <stdint.h>
 #include <pthread.h>
 #include <libwebsockets.h>
-#include <mosquitto.h>
-#include <mqtt_protocol.h>
+#include <mosquitto.h>   /* the MOSQ_LOG_* levels of wsgw_log */
 #include <jansson.h>
 
 #include "config.h"
 #include "jwtauth.h"
+#include "link.h"
 #include "mirror.h"
 /* The lower layers' own headers (HACKING.md, "Layers"). */
 #include "log.h"
@@ -27,6 +27,7 @@
 #include "route.h"
 #include "presence.h"
 #include "keys.h"
+#include "mqttw.h"
 
 #define WSGW_BOOT_ID_SIZE 17          /* 16 hex characters + NUL */
 #define WSGW_TICK_MS 100              /* housekeeping timer */
@@ -48,59 +49,6 @@ bool wsgw_auth_check(const char *client_id, const char *username, const char *pa
 #define WSGW_TAG_SIZE 17
 void wsgw_auth_tag(const char *client_id, const char *username, char out[WSGW_TAG_SIZE]);
 bool wsgw_auth_check_tag(const char *client_id, const char *username);
-
-/* ---- link.c: one MQTT 5 session to the broker, driven by the lws loop ---- */
-struct wsgw_link_ops {
-	void (*connected)(void *ud, int reason_code, bool session_present);
-	void (*message)(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props);
-	void (*subscribed)(void *ud, int mid, int count, const int *granted);
-	void (*published)(void *ud, int mid, int reason_code);
-	/* The session to the broker ended; the link is dead (destroy it). */
-	void (*lost)(void *ud, int rc);
-};
-
-struct wsgw_link_params {
-	const char *client_id;
-	const char *username;       /* the password is the HMAC of client_id + username, */
-	const char *password;       /* unless this is set: the install's own auth decides */
-	bool clean_start;
-	uint32_t session_expiry;    /* seconds, with clean_start false */
-	const char *will_topic;     /* NULL = no will; the will is an empty retained message */
-	/* Ride the gateway's shared broker session of this username and shard
-	 * (mux.c) instead of a connection of its own: clean sessions, no password. */
-	bool shared;
-	uint32_t shard;
-	/* The gateway's own session: first in the connect queue, and retried
-	 * while the broker's listener is not open yet (ENOENT, ECONNREFUSED). */
-	bool urgent;
-};
-
-/* Creates a link and connects it, now or from the connect queue: at most
- * broker_connect_max connects are in flight (sent, no CONNACK yet); a connect
- * the broker's backlog refuses (EAGAIN) is retried a few ms later. `connected`
- * comes within broker_connect_timeout, or `lost` (MOSQ_ERR_TIMEOUT). Returns
- * NULL if the broker cannot be reached at all (logged). */
-struct wsgw_link *link_open(struct wsgw_gw *gw, const struct wsgw_link_params *p,
-		const struct wsgw_link_ops *ops, void *ud);
-/* Sends DISCONNECT (if connected; with send_will the broker publishes the
- * session's will) and frees the link. */
-void link_close(struct wsgw_link *link, bool send_will);
-int link_publish(struct wsgw_link *link, int *mid, const char *topic, const void *payload,
-		size_t len, int qos, bool retain, const mosquitto_property *props);
-int link_subscribe(struct wsgw_link *link, int *mid, const char *topic, int qos);
-/* SUBSCRIBE with a subscription identifier (1..268435455; 0 = none): the
- * broker puts it on every message it delivers for this subscription. Shared
- * links (mux.c) use identifiers of their own: sid is ignored there. */
-int link_subscribe_id(struct wsgw_link *link, int *mid, const char *topic, int qos, uint32_t sid);
-int link_unsubscribe(struct wsgw_link *link, const char *topic);
-bool link_is_up(const struct wsgw_link *link);
-void link_misc(struct wsgw_link *link);   /* keepalive; called every second */
-/* The lws callback of the adopted socket descriptors (protocol "wsgw-mqtt"). */
-int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason);
-
-/* ---- mux.c: shared broker sessions ---- */
-void mux_tick(struct wsgw_gw *gw);        /* keepalive, reaping; every second */
-void mux_stop_all(struct wsgw_gw *gw);    /* at the end of the gateway thread */
 
 /* ---- dialects ---- */
 
@@ -132,8 +80,7 @@ struct wsgw_dialect {
 	/* Gateway-wide: the core session came up (subscribe what the dialect needs),
 	 * a message or PUBACK on it, the housekeeping tick, and the end. */
 	void (*core_up)(struct wsgw_gw *gw);
-	bool (*core_message)(struct wsgw_gw *gw, const struct mosquitto_message *msg,
-			const mosquitto_property *props);
+	bool (*core_message)(struct wsgw_gw *gw, const struct wsgw_msg *msg);
 	void (*core_published)(struct wsgw_gw *gw, int mid, int reason_code);
 	void (*gw_tick)(struct wsgw_gw *gw, int64_t now_ms);
 	int (*gw_init)(struct wsgw_gw *gw);
@@ -191,7 +138,7 @@ struct wsgw_session {
 
 	char peer[64];                   /* client address */
 	int64_t link_lost_ms;            /* when the broker session was lost, or 0 */
-	int link_lost_rc;
+	int link_lost_rc;                /* and why (an MQTT reason code, see link.h) */
 	bool opened;                     /* ESTABLISHED ran: ws_close is owed */
 	bool closing;
 	bool killed;
@@ -264,9 +211,10 @@ int core_start(struct wsgw_gw *gw);
 void core_tick(struct wsgw_gw *gw, int64_t now_ms);
 void core_stop(struct wsgw_gw *gw);
 bool core_is_up(const struct wsgw_gw *gw);
+/* link_publish on the core session: 0 or -errno (-ENOTCONN while it is down). */
 int core_publish(struct wsgw_gw *gw, int *mid, const char *topic, const void *payload,
-		size_t len, int qos, bool retain, const mosquitto_property *props);
-int core_subscribe(struct wsgw_gw *gw, const char *topic);
+		size_t len, int qos, bool retain, const struct mqttw_prop *props, size_t nprops);
+int core_subscribe(struct wsgw_gw *gw, const char *topic);   /* 0 or -errno */
 /* Presence slots: this gateway's entries of channel key sit on
  * <presence_prefix>/<key>/<tag>-<n> (docs/TOPICS.md), <tag> a hash of
  * gateway_id, n the lowest number free for key here, so the broker's retain
@@ -339,8 +287,8 @@ struct wsgw_gw {
 	int64_t connq_scan_ms;           /* next deadline scan of the queue */
 	lws_sorted_usec_list_t connq_sul;
 	struct wsgw_mux *muxes;          /* shared broker sessions (mux.c) */
-	/* One number per message a link delivers; the members of a shared
-	 * session see the same number for the same message (per-message caches). */
+	/* The last struct wsgw_msg seq a link gave (link.c's alone: owners
+	 * read msg->seq). */
 	uint64_t msg_seq;
 	uint8_t *link_rx;                /* links' receive buffer (link.c), shared: one thread */
 	unsigned mux_seq;

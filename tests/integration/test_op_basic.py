@@ -124,6 +124,23 @@ async def test_sub_pub_mesg_with_stamped_sender(start_gateway):
     await bob.expect_none(mesg("com.myapp.room1"), 0.7)
 
 
+
+async def test_sender_name_the_broker_would_refuse(start_gateway):
+    # Mosquitto drops a session whose PUBLISH carries a user property with a
+    # control character; the sender's name goes into one, so such a pub fails
+    # alone and the session stays (it used to cost the session: 503, 1011).
+    gw = gateway(start_gateway)
+    tab, bob = await OpClient.open(gw), await OpClient.open(gw)
+    assert (await tab.connect("jwt", token("tab", "Tab\tby")))["type"] == "success"
+    await bob.connect("jwt", token("bob", "Bob"))
+    assert (await tab.request("sub", topics=["com.myapp.tabs"]))["type"] == "success"
+    r = await tab.request("pub", topics=["com.myapp.tabs"], data=1)
+    assert r["type"] == "error" and r["op"] == "pub" and r["code"] == 503, r
+    assert "control characters" in r["message"], r
+    assert (await bob.request("pub", topics=["com.myapp.tabs"], data=2))["type"] == "success"
+    m = await tab.take(mesg("com.myapp.tabs"))
+    assert m["data"] == 2 and m["sender"] == {"id": "bob", "name": "Bob"}, m
+
 async def test_mqtt_interop(start_gateway):
     gw = gateway(start_gateway)
     c = await OpClient.open(gw)

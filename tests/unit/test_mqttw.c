@@ -253,6 +253,211 @@ static void test_oversized_fields_refused(void **state)
 	mqttw_buf_free(&b);
 }
 
+/* A property block as a PUBLISH carries it, for the readers below. */
+static struct mqttw_props block_of(struct mqttw_buf *b, const struct mqttw_prop *props, size_t n)
+{
+	struct mqttw_publish p;
+	uint8_t type, flags;
+	const uint8_t *body;
+	size_t blen, need;
+
+	assert_int_equal(mqttw_publish(b, "t", "", 0, 0, false, 0, props, n), 0);
+	assert_int_equal(mqttw_frame(b->data, b->len, &type, &flags, &body, &blen, &need), (ssize_t)b->len);
+	assert_int_equal(mqttw_parse_publish(flags, body, blen, &p), 0);
+	return p.props;
+}
+
+static void test_reason_string(void **state)
+{
+	(void)state;
+	assert_string_equal(mqttw_reason_string(MQTTW_RC_SUCCESS), "Success");
+	assert_string_equal(mqttw_reason_string(MQTTW_RC_DISCONNECT_WITH_WILL), "Disconnect with Will Message");
+	assert_string_equal(mqttw_reason_string(MQTTW_RC_NOT_AUTHORIZED), "Not authorized");
+	assert_string_equal(mqttw_reason_string(MQTTW_RC_BAD_USERNAME_OR_PASSWORD), "Bad User Name or Password");
+	assert_string_equal(mqttw_reason_string(MQTTW_RC_SERVER_UNAVAILABLE), "Server unavailable");
+	assert_string_equal(mqttw_reason_string(MQTTW_RC_KEEP_ALIVE_TIMEOUT), "Keep Alive timeout");
+	assert_string_equal(mqttw_reason_string(0x8E), "Session taken over");
+	assert_string_equal(mqttw_reason_string(0x95), "Packet too large");
+	assert_string_equal(mqttw_reason_string(0xA2), "Wildcard Subscriptions not supported");
+	/* Codes MQTT 5 does not define. */
+	assert_string_equal(mqttw_reason_string(0x03), "Unknown reason");
+	assert_string_equal(mqttw_reason_string(0xA3), "Unknown reason");
+	assert_string_equal(mqttw_reason_string(0xFF), "Unknown reason");
+}
+
+static void test_props_int(void **state)
+{
+	struct mqttw_buf b = {0};
+	struct mqttw_prop props[] = {
+		mqttw_prop_user("n", "v"),
+		{ .id = 0x01, .value = 1 },                        /* payload format: a byte */
+		{ .id = MQTTW_PROP_MESSAGE_EXPIRY, .value = 70000 },
+		{ .id = 0x23, .value = 513 },                      /* topic alias: two bytes */
+		{ .id = MQTTW_PROP_SUBSCRIPTION_ID, .value = 300 },
+		{ .id = MQTTW_PROP_MESSAGE_EXPIRY, .value = 5 },   /* a second one: the first counts */
+	};
+	struct mqttw_props block = block_of(&b, props, sizeof(props) / sizeof(props[0]));
+	uint32_t v = 0;
+	(void)state;
+
+	assert_int_equal(mqttw_props_check(&block), 0);
+	assert_true(mqttw_props_int(&block, MQTTW_PROP_MESSAGE_EXPIRY, &v));
+	assert_int_equal(v, 70000);
+	assert_true(mqttw_props_int(&block, 0x01, &v));
+	assert_int_equal(v, 1);
+	assert_true(mqttw_props_int(&block, 0x23, &v));
+	assert_int_equal(v, 513);
+	assert_true(mqttw_props_int(&block, MQTTW_PROP_SUBSCRIPTION_ID, &v));
+	assert_int_equal(v, 300);
+	/* Absent, a string property, an undefined id: not found, v untouched. */
+	v = 42;
+	assert_false(mqttw_props_int(&block, MQTTW_PROP_RECEIVE_MAXIMUM, &v));
+	assert_false(mqttw_props_int(&block, MQTTW_PROP_USER, &v));
+	assert_false(mqttw_props_int(&block, 0x7F, &v));
+	assert_int_equal(v, 42);
+	/* The block itself is not consumed. */
+	assert_true(mqttw_props_int(&block, MQTTW_PROP_MESSAGE_EXPIRY, &v));
+	mqttw_buf_free(&b);
+}
+
+static void test_props_user(void **state)
+{
+	struct mqttw_buf b = {0};
+	struct mqttw_prop props[] = {
+		mqttw_prop_user("eventID", "e1"),
+		{ .id = MQTTW_PROP_MESSAGE_EXPIRY, .value = 60 },
+		mqttw_prop_user("requires_ack", "true"),
+		mqttw_prop_user("eventI", "prefix"),
+		mqttw_prop_user("eventID", "e2"),
+		mqttw_prop_user("empty", ""),
+	};
+	struct mqttw_props block = block_of(&b, props, sizeof(props) / sizeof(props[0]));
+	const uint8_t *value = NULL;
+	size_t len = 0;
+	(void)state;
+
+	assert_int_equal(props[0].name_len, 7);
+	assert_int_equal(props[0].data_len, 2);
+	assert_true(mqttw_props_user(&block, "requires_ack", &value, &len));
+	assert_int_equal(len, 4);
+	assert_memory_equal(value, "true", 4);
+	/* A name that comes twice: the later pair. */
+	assert_true(mqttw_props_user(&block, "eventID", &value, &len));
+	assert_int_equal(len, 2);
+	assert_memory_equal(value, "e2", 2);
+	assert_true(mqttw_props_user(&block, "eventI", &value, &len));
+	assert_int_equal(len, 6);
+	assert_true(mqttw_props_user(&block, "empty", &value, &len));
+	assert_int_equal(len, 0);
+	value = NULL;
+	assert_false(mqttw_props_user(&block, "event", &value, &len));
+	assert_false(mqttw_props_user(&block, "sender_id", &value, &len));
+	assert_null(value);
+	mqttw_buf_free(&b);
+}
+
+static void test_props_next_sid(void **state)
+{
+	struct mqttw_buf b = {0};
+	struct mqttw_prop props[] = {
+		{ .id = MQTTW_PROP_SUBSCRIPTION_ID, .value = 5 },
+		mqttw_prop_user("n", "v"),
+		{ .id = MQTTW_PROP_SUBSCRIPTION_ID, .value = 268435455 },   /* the largest */
+		{ .id = MQTTW_PROP_MESSAGE_EXPIRY, .value = 9 },
+	};
+	struct mqttw_props block = block_of(&b, props, sizeof(props) / sizeof(props[0])), it = block;
+	struct mqttw_props none = { NULL, 0 };
+	uint32_t sid = 0;
+	(void)state;
+
+	assert_true(mqttw_props_next_sid(&it, &sid));
+	assert_int_equal(sid, 5);
+	assert_true(mqttw_props_next_sid(&it, &sid));
+	assert_int_equal(sid, 268435455);
+	assert_false(mqttw_props_next_sid(&it, &sid));
+	assert_false(mqttw_props_next_sid(&it, &sid));   /* and stays at the end */
+	assert_false(mqttw_props_next_sid(&none, &sid));
+	/* Walking a copy leaves the block as it was. */
+	it = block;
+	assert_true(mqttw_props_next_sid(&it, &sid));
+	assert_int_equal(sid, 5);
+	mqttw_buf_free(&b);
+}
+
+static void test_props_malformed(void **state)
+{
+	/* A message expiry, then a subscription identifier, then 0x7F (no
+	 * MQTT 5 property): the readers find what comes before it only. */
+	static const uint8_t bad[] = { 0x02, 0, 0, 0, 60, 0x0B, 7, 0x7F, 1 };
+	static const uint8_t cut[] = { 0x26, 0, 1, 'n', 0, 9, 'v' };   /* value runs past the end */
+	struct mqttw_props block = { bad, sizeof(bad) }, it = block, cblock = { cut, sizeof(cut) };
+	struct mqttw_props empty = { NULL, 0 };
+	const uint8_t *value;
+	size_t len;
+	uint32_t v;
+	(void)state;
+
+	assert_int_equal(mqttw_props_check(&block), -1);
+	assert_int_equal(mqttw_props_check(&cblock), -1);
+	assert_int_equal(mqttw_props_check(&empty), 0);
+	assert_true(mqttw_props_int(&block, MQTTW_PROP_MESSAGE_EXPIRY, &v));
+	assert_int_equal(v, 60);
+	assert_false(mqttw_props_int(&block, 0x01, &v));
+	assert_true(mqttw_props_next_sid(&it, &v));
+	assert_int_equal(v, 7);
+	assert_false(mqttw_props_next_sid(&it, &v));
+	assert_false(mqttw_props_user(&cblock, "n", &value, &len));
+}
+
+static void test_topic_matches(void **state)
+{
+	static const struct { const char *filter, *topic; bool match; } cases[] = {
+		{ "a/b", "a/b", true },
+		{ "a/b", "a/c", false },
+		{ "a/b", "a/b/c", false },
+		{ "a/b/c", "a/b", false },
+		{ "a/+", "a/b", true },
+		{ "a/+", "a/", true },         /* an empty level is a level */
+		{ "a/+", "a", false },
+		{ "a/+", "a/b/c", false },
+		{ "+/+", "/b", true },
+		{ "+", "a", true },
+		{ "+", "a/b", false },
+		{ "a/#", "a", true },          /* "#" includes the parent level */
+		{ "a/#", "a/b/c", true },
+		{ "a/#", "ab", false },
+		{ "#", "a/b", true },
+		{ "#", "/", true },
+		{ "a//b", "a//b", true },
+		{ "a/", "a/", true },
+		{ "a/", "a", false },
+		/* '$' topics and leading wildcards */
+		{ "#", "$SYS/x", false },
+		{ "+/x", "$SYS/x", false },
+		{ "$SYS/#", "$SYS/x", true },
+		{ "$SYS/+", "$SYS/x", true },
+		{ "a/+", "a/$x", true },
+		/* malformed filters and topics */
+		{ "a/#/b", "a/x/b", false },
+		{ "a#", "a", false },
+		{ "a/b#", "a/b", false },
+		{ "a+/b", "a+/b", false },
+		{ "a/+b", "a/+b", false },
+		{ "a/b", "a/+", false },
+		{ "#", "a/#", false },
+		{ "", "a", false },
+		{ "a", "", false },
+		{ "", "", false },
+	};
+	(void)state;
+	for(size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++){
+		if(mqttw_topic_matches(cases[i].filter, cases[i].topic) != cases[i].match){
+			fail_msg("\"%s\" vs \"%s\": expected %s", cases[i].filter, cases[i].topic,
+					cases[i].match ? "a match" : "no match");
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +471,12 @@ int main(void)
 		cmocka_unit_test(test_acks),
 		cmocka_unit_test(test_subscribe_and_unsubscribe_bytes),
 		cmocka_unit_test(test_oversized_fields_refused),
+		cmocka_unit_test(test_reason_string),
+		cmocka_unit_test(test_props_int),
+		cmocka_unit_test(test_props_user),
+		cmocka_unit_test(test_props_next_sid),
+		cmocka_unit_test(test_props_malformed),
+		cmocka_unit_test(test_topic_matches),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
