@@ -9,6 +9,7 @@
  * retained entry per session whose will clears it. The core session carries
  * Events (delivered to this gateway's clients only) and claims (one session
  * per uid across bridged brokers). */
+#define LOG_TAG "comet"
 #include "wsgw.h"
 #include "comet_proto.h"
 #include "jsonutil.h"
@@ -34,7 +35,7 @@ extern const struct wsgw_dialect wsgw_dialect_comet;
 /* ---- per client ---- */
 
 struct comet_client {
-	UT_hash_handle hh;           /* state()->by_uid, while indexed */
+	UT_hash_handle hh;           /* comet_state()->by_uid, while indexed */
 	struct wsgw_session *s;
 	bool authed;                 /* AUTH accepted: uid and topics are set */
 	bool indexed;
@@ -76,7 +77,7 @@ struct comet_gw {
 	struct comet_api *pending;
 };
 
-static struct comet_gw *state(struct wsgw_gw *gw)
+static struct comet_gw *comet_state(struct wsgw_gw *gw)
 {
 	return gw_dialect_state(gw, &wsgw_dialect_comet);
 }
@@ -84,14 +85,14 @@ static struct comet_gw *state(struct wsgw_gw *gw)
 static struct comet_client *find_uid(struct wsgw_gw *gw, const char *uid)
 {
 	struct comet_client *c = NULL;
-	HASH_FIND_STR(state(gw)->by_uid, uid, c);
+	HASH_FIND_STR(comet_state(gw)->by_uid, uid, c);
 	return c;
 }
 
 static void unindex(struct comet_client *c)
 {
 	if(!c->indexed) return;
-	HASH_DEL(state(c->s->gw)->by_uid, c);
+	HASH_DEL(comet_state(c->s->gw)->by_uid, c);
 	c->indexed = false;
 }
 
@@ -102,16 +103,16 @@ static void send_text(struct comet_client *c, char *text)
 	session_send(c->s, text);
 }
 
-static void send_error(struct comet_client *c, const char *code, const char *reason, const char *message)
+static void comet_send_error(struct comet_client *c, const char *code, const char *reason, const char *message)
 {
 	send_text(c, comet_error_frame(code, reason, message));
 }
 
-static void client_fail(struct comet_client *c, const char *code, const char *reason, const char *message,
+static void comet_client_fail(struct comet_client *c, const char *code, const char *reason, const char *message,
 		int close_code)
 {
 	if(c->s->closing) return;
-	send_error(c, code, reason, message);
+	comet_send_error(c, code, reason, message);
 	session_close(c->s, close_code, code);
 }
 
@@ -129,7 +130,7 @@ static void push(struct comet_client *c, const char *evt, size_t len)
 
 /* Publishes this session's retained presence entry (its own link, so ACLs
  * decide; expiring, refreshed every presence_ttl/3). */
-static void publish_presence(struct comet_client *c)
+static void comet_publish_presence(struct comet_client *c)
 {
 	struct wsgw_gw *gw = c->s->gw;
 	struct mqttw_prop expiry = { .id = MQTTW_PROP_MESSAGE_EXPIRY, .value = (uint32_t)ceil(gw->cfg->presence_ttl) };
@@ -137,36 +138,36 @@ static void publish_presence(struct comet_client *c)
 
 	if(!text) return;
 	if(link_publish(c->s->link, &c->presence_mid, c->presence_topic, text, strlen(text), 1, true, &expiry, 1)){
-		wsgw_log(MOSQ_LOG_WARNING, "comet: presence publish for %s failed", c->uid);
+		LOG_W("presence publish for %s failed", c->uid);
 	}
 	free(text);
 	c->next_refresh_ms = gw_now_ms() + (int64_t)(gw->cfg->presence_ttl * 1000 / 3);
 }
 
 /* The entry was cleared under us (a late will of the slot's last holder). */
-static void heal(void *owner)
+static void comet_heal(void *owner)
 {
 	struct comet_client *c = owner;
-	if(c->ready && link_is_up(c->s->link)) publish_presence(c);
+	if(c->ready && link_is_up(c->s->link)) comet_publish_presence(c);
 }
 
 /* Tells the other gateways that this session is the uid's one. */
 static void publish_claim(struct comet_client *c)
 {
 	struct wsgw_gw *gw = c->s->gw;
-	char *topic = topic_join(state(gw)->claim_base, c->uid, (char *)NULL);
+	char *topic = topic_join(comet_state(gw)->claim_base, c->uid, (char *)NULL);
 	char *text = comet_claim_build(c->uid, gw->cfg->gateway_id, gw->boot_id, c->birth_ms, c->nonce);
 
 	if(!topic || !text || core_publish(gw, NULL, topic, text, strlen(text), 1, false, NULL, 0)){
-		wsgw_log(MOSQ_LOG_WARNING, "comet: cannot publish the claim of %s (core session down?)", c->uid);
+		LOG_W("cannot publish the claim of %s (core session down?)", c->uid);
 	}
 	free(topic);
 	free(text);
 }
 
-static void slot_release(struct comet_client *c)
+static void comet_slot_release(struct comet_client *c)
 {
-	core_slot_release(c->s->gw, state(c->s->gw)->mirror_key, c->slot,
+	core_slot_release(c->s->gw, comet_state(c->s->gw)->mirror_key, c->slot,
 			c->s->link_lost_ms ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
 	c->slot = -1;
 }
@@ -182,9 +183,9 @@ static void client_replace(struct comet_client *c, const char *message)
 		link_close(c->s->link, true);
 		c->s->link = NULL;
 	}
-	slot_release(c);
-	wsgw_log(MOSQ_LOG_INFO, "comet: session of %s (%s) replaced: %s", c->uid, c->s->peer, message);
-	client_fail(c, "REPLACED", NULL, message, CLOSE_REPLACED);
+	comet_slot_release(c);
+	LOG_I("session of %s (%s) replaced: %s", c->uid, c->s->peer, message);
+	comet_client_fail(c, "REPLACED", NULL, message, CLOSE_REPLACED);
 }
 
 /* ---- rooms ---- */
@@ -192,7 +193,7 @@ static void client_replace(struct comet_client *c, const char *message)
 static int set_room(struct comet_client *c, const char *rid)
 {
 	char *copy = strdup(rid);
-	char *topic = *rid ? topic_join(state(c->s->gw)->base, "room", rid, (char *)NULL) : NULL;
+	char *topic = *rid ? topic_join(comet_state(c->s->gw)->base, "room", rid, (char *)NULL) : NULL;
 
 	if(!copy || (*rid && !topic)){
 		free(copy);
@@ -217,22 +218,22 @@ static void join_room(struct comet_client *c, const char *rid)
 	if(up && c->room_topic) link_unsubscribe(link, c->room_topic);
 	c->room_mid = 0;
 	if(set_room(c, rid)){
-		client_fail(c, "OUT_OF_MEMORY", NULL, NULL, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		comet_client_fail(c, "OUT_OF_MEMORY", NULL, NULL, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 		return;
 	}
 	if(!up) return;   /* on_connected subscribes the room of the moment */
 	if(c->room_topic && link_subscribe(link, &c->room_mid, c->room_topic, 1)){
-		client_fail(c, "BROKER_UNAVAILABLE", NULL, "cannot subscribe the room", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		comet_client_fail(c, "BROKER_UNAVAILABLE", NULL, "cannot subscribe the room", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 		return;
 	}
 	/* After the SUBSCRIBE on the same connection: once the broker has the
 	 * entry, it has the subscription too. */
-	publish_presence(c);
+	comet_publish_presence(c);
 }
 
 /* ---- link callbacks ---- */
 
-static void on_connected(void *ud, int rc, bool session_present)
+static void comet_on_connected(void *ud, int rc, bool session_present)
 {
 	struct comet_client *c = ud;
 	struct wsgw_link *link = c->s->link;
@@ -242,18 +243,18 @@ static void on_connected(void *ud, int rc, bool session_present)
 	(void)session_present;   /* clean sessions */
 	if(rc){
 		bool denied = rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD;
-		client_fail(c, denied ? "FORBIDDEN" : "BROKER_UNAVAILABLE", NULL, mqttw_reason_string((uint8_t)rc),
+		comet_client_fail(c, denied ? "FORBIDDEN" : "BROKER_UNAVAILABLE", NULL, mqttw_reason_string((uint8_t)rc),
 				denied ? LWS_CLOSE_STATUS_POLICY_VIOLATION : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 		return;
 	}
 	topics[n++] = c->user_topic;
-	topics[n++] = state(c->s->gw)->world_topic;
+	topics[n++] = comet_state(c->s->gw)->world_topic;
 	if(c->room_topic) topics[n++] = c->room_topic;
 	c->ninit = 0;
 	for(int i = 0; i < n; i++){
 		int mid = 0;
 		if(link_subscribe(link, &mid, topics[i], 1)){
-			client_fail(c, "BROKER_UNAVAILABLE", NULL, "cannot subscribe", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+			comet_client_fail(c, "BROKER_UNAVAILABLE", NULL, "cannot subscribe", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 			return;
 		}
 		c->init_mids[c->ninit++] = mid;
@@ -261,23 +262,23 @@ static void on_connected(void *ud, int rc, bool session_present)
 		else if(i == 1) c->world_mid = mid;
 		else c->room_mid = mid;
 	}
-	publish_presence(c);
+	comet_publish_presence(c);
 }
 
 static void room_refused(struct comet_client *c)
 {
 	char msg[200];
 	snprintf(msg, sizeof(msg), "the broker refused the subscription to room %.128s; back in the world only", c->rid);
-	send_error(c, "FORBIDDEN", NULL, msg);
+	comet_send_error(c, "FORBIDDEN", NULL, msg);
 	c->room_mid = 0;
 	if(set_room(c, "")){
-		client_fail(c, "OUT_OF_MEMORY", NULL, NULL, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		comet_client_fail(c, "OUT_OF_MEMORY", NULL, NULL, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 		return;
 	}
-	if(link_is_up(c->s->link)) publish_presence(c);
+	if(link_is_up(c->s->link)) comet_publish_presence(c);
 }
 
-static void on_subscribed(void *ud, int mid, int count, const int *granted)
+static void comet_on_subscribed(void *ud, int mid, int count, const int *granted)
 {
 	struct comet_client *c = ud;
 	bool refused = false, was_init = false;
@@ -292,7 +293,7 @@ static void on_subscribed(void *ud, int mid, int count, const int *granted)
 	}
 	if(refused){
 		if(mid == c->user_mid || mid == c->world_mid){
-			client_fail(c, "FORBIDDEN", NULL, "the broker refused the subscription to this uid's topics",
+			comet_client_fail(c, "FORBIDDEN", NULL, "the broker refused the subscription to this uid's topics",
 					LWS_CLOSE_STATUS_POLICY_VIOLATION);
 			return;
 		}
@@ -306,15 +307,15 @@ static void on_subscribed(void *ud, int mid, int count, const int *granted)
 	}
 }
 
-static void on_published(void *ud, int mid, int reason)
+static void comet_on_published(void *ud, int mid, int reason)
 {
 	struct comet_client *c = ud;
 	if(reason >= 0x80 && mid == c->presence_mid){
-		client_fail(c, "FORBIDDEN", NULL, "the broker refused this session's presence", LWS_CLOSE_STATUS_POLICY_VIOLATION);
+		comet_client_fail(c, "FORBIDDEN", NULL, "the broker refused this session's presence", LWS_CLOSE_STATUS_POLICY_VIOLATION);
 	}
 }
 
-static void on_message(void *ud, const struct wsgw_msg *msg)
+static void comet_on_message(void *ud, const struct wsgw_msg *msg)
 {
 	struct comet_client *c = ud;
 	char *evt;
@@ -322,36 +323,36 @@ static void on_message(void *ud, const struct wsgw_msg *msg)
 
 	/* Pushes are live: a retained message is not replayed on subscribe. */
 	if(msg->retain) return;
-	if(strcmp(msg->topic, c->user_topic) && strcmp(msg->topic, state(c->s->gw)->world_topic)
+	if(strcmp(msg->topic, c->user_topic) && strcmp(msg->topic, comet_state(c->s->gw)->world_topic)
 			&& (!c->room_topic || strcmp(msg->topic, c->room_topic))){
 		return;   /* e.g. the last room's, while its UNSUBSCRIBE is under way */
 	}
 	evt = comet_evt_from_payload(msg->payload, (size_t)msg->payloadlen, &len);
 	if(!evt){
-		wsgw_log(MOSQ_LOG_NOTICE, "comet: dropped a non-UTF-8 payload on %s", msg->topic);
+		LOG_N("dropped a non-UTF-8 payload on %s", msg->topic);
 		return;
 	}
 	push(c, evt, len);
 	free(evt);
 }
 
-static void on_lost(void *ud, int rc)
+static void comet_on_lost(void *ud, int rc)
 {
 	struct comet_client *c = ud;
 	session_link_lost(c->s, rc);
 }
 
 static const struct wsgw_link_ops client_ops = {
-	.connected = on_connected,
-	.message = on_message,
-	.subscribed = on_subscribed,
-	.published = on_published,
-	.lost = on_lost,
+	.connected = comet_on_connected,
+	.message = comet_on_message,
+	.subscribed = comet_on_subscribed,
+	.published = comet_on_published,
+	.lost = comet_on_lost,
 };
 
 /* ---- WebSocket side ---- */
 
-static int ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
+static int comet_ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
 {
 	(void)gw;
 	(void)route;
@@ -365,9 +366,9 @@ static int ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
 	}
 }
 
-static void client_free(struct comet_client *c)
+static void comet_client_free(struct comet_client *c)
 {
-	slot_release(c);
+	comet_slot_release(c);
 	free(c->uid);
 	free(c->rid);
 	free(c->user_topic);
@@ -376,7 +377,7 @@ static void client_free(struct comet_client *c)
 	free(c);
 }
 
-static int ws_open(struct wsgw_session *s, const char *route)
+static int comet_ws_open(struct wsgw_session *s, const char *route)
 {
 	struct comet_client *c = calloc(1, sizeof(*c));
 	const struct wsgw_config *cfg = s->gw->cfg;
@@ -396,9 +397,9 @@ static int ws_open(struct wsgw_session *s, const char *route)
 	return 0;
 }
 
-static void ws_error(struct wsgw_session *s, const char *code, const char *message)
+static void comet_ws_error(struct wsgw_session *s, const char *code, const char *message)
 {
-	if(s->priv) send_error(s->priv, code, NULL, message);
+	if(s->priv) comet_send_error(s->priv, code, NULL, message);
 }
 
 /* The first uplink: AUTH (maybe with join), else an error and close. */
@@ -406,7 +407,7 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 {
 	struct wsgw_session *s = c->s;
 	struct wsgw_gw *gw = s->gw;
-	struct comet_gw *st = state(gw);
+	struct comet_gw *st = comet_state(gw);
 	struct jwtauth_identity id;
 	struct wsgw_link_params p;
 	char slot[CORE_SLOT_SIZE];
@@ -416,23 +417,23 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	unsigned char rnd[8];
 
 	if(u->t != COMET_AUTH){
-		client_fail(c, "AUTH_REQUIRED", NULL, "the first message must be AUTH {\"t\":\"AUTH\",\"auth\":{\"token\":...}}",
+		comet_client_fail(c, "AUTH_REQUIRED", NULL, "the first message must be AUTH {\"t\":\"AUTH\",\"auth\":{\"token\":...}}",
 				LWS_CLOSE_STATUS_POLICY_VIOLATION);
 		return;
 	}
 	if(!u->token || !*u->token){
-		client_fail(c, "UNAUTHORIZED", JWTAUTH_E_MALFORMED, "AUTH needs auth.token", LWS_CLOSE_STATUS_POLICY_VIOLATION);
+		comet_client_fail(c, "UNAUTHORIZED", JWTAUTH_E_MALFORMED, "AUTH needs auth.token", LWS_CLOSE_STATUS_POLICY_VIOLATION);
 		return;
 	}
 	err = gw_jwt_verify(gw, u->token, &id, &why);
 	if(err){
-		wsgw_log(MOSQ_LOG_NOTICE, "comet: AUTH from %s refused: %s (%s)", s->peer, err, why);
-		client_fail(c, "UNAUTHORIZED", err, why, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+		LOG_N("AUTH from %s refused: %s (%s)", s->peer, err, why);
+		comet_client_fail(c, "UNAUTHORIZED", err, why, LWS_CLOSE_STATUS_POLICY_VIOLATION);
 		return;
 	}
 	if(!topic_channel_valid(id.sub)){
 		jwtauth_identity_clear(&id);
-		client_fail(c, "UNAUTHORIZED", JWTAUTH_E_SUBJECT,
+		comet_client_fail(c, "UNAUTHORIZED", JWTAUTH_E_SUBJECT,
 				"the token's sub cannot be a uid: 1 to 128 bytes without control characters or a leading '$'",
 				LWS_CLOSE_STATUS_POLICY_VIOLATION);
 		return;
@@ -440,14 +441,14 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	c->uid = strdup(id.sub);
 	jwtauth_identity_clear(&id);
 	c->user_topic = c->uid ? topic_join(st->base, "user", c->uid, (char *)NULL) : NULL;
-	if(c->uid && (c->slot = core_slot_take(gw, st->mirror_key, slot, heal, c)) >= 0){
+	if(c->uid && (c->slot = core_slot_take(gw, st->mirror_key, slot, comet_heal, c)) >= 0){
 		c->presence_topic = topic_join(gw->cfg->presence_prefix, st->mirror_key, slot, (char *)NULL);
 	}
 	client_id = c->uid ? malloc(strlen(COMET_CFG(gw->cfg)->root) + strlen(c->uid) + 2) : NULL;
 	if(!c->user_topic || !c->presence_topic || !client_id
 			|| (u->has_join && set_room(c, u->rid))){
 		free(client_id);
-		client_fail(c, "OUT_OF_MEMORY", NULL, NULL, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		comet_client_fail(c, "OUT_OF_MEMORY", NULL, NULL, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 		return;
 	}
 	/* One session per uid: the newest wins, here at once, elsewhere by claim. */
@@ -462,7 +463,7 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	HASH_ADD_KEYPTR(hh, st->by_uid, c->uid, strlen(c->uid), c);
 	c->indexed = true;
 	publish_claim(c);
-	wsgw_log(MOSQ_LOG_INFO, "comet: %s subscribed from %s%s%s", c->uid, s->peer,
+	LOG_I("%s subscribed from %s%s%s", c->uid, s->peer,
 			*c->rid ? " into room " : "", c->rid);
 
 	/* Client id from the uid: the broker's takeover ends any older session
@@ -475,10 +476,10 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	p.will_topic = c->presence_topic;   /* clears the entry if the session dies */
 	s->link = link_open(gw, &p, &client_ops, c);
 	free(client_id);
-	if(!s->link) client_fail(c, "BROKER_UNAVAILABLE", NULL, "cannot open a broker session", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+	if(!s->link) comet_client_fail(c, "BROKER_UNAVAILABLE", NULL, "cannot open a broker session", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 }
 
-static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
+static void comet_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 {
 	struct comet_client *c = s->priv;
 	struct comet_uplink u;
@@ -488,8 +489,8 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	c->last_up_ms = gw_now_ms();   /* any uplink counts as activity */
 	err = comet_parse_uplink(buf, len, &u, &msg);
 	if(err){
-		if(!c->authed) client_fail(c, err, NULL, msg, LWS_CLOSE_STATUS_POLICY_VIOLATION);
-		else send_error(c, err, NULL, msg);
+		if(!c->authed) comet_client_fail(c, err, NULL, msg, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+		else comet_send_error(c, err, NULL, msg);
 		return;
 	}
 	if(!c->authed){
@@ -499,7 +500,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 		case COMET_HB:
 			break;
 		case COMET_AUTH:
-			send_error(c, "ALREADY_AUTHENTICATED", NULL, "AUTH is only the first message; this one is ignored");
+			comet_send_error(c, "ALREADY_AUTHENTICATED", NULL, "AUTH is only the first message; this one is ignored");
 			break;
 		case COMET_JOIN:
 			join_room(c, u.rid);
@@ -511,7 +512,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	comet_uplink_clear(&u);
 }
 
-static void ws_tick(struct wsgw_session *s, int64_t now)
+static void comet_ws_tick(struct wsgw_session *s, int64_t now)
 {
 	struct comet_client *c = s->priv;
 	const struct wsgw_config *cfg = s->gw->cfg;
@@ -520,7 +521,7 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 	if(!c) return;
 	if(!c->authed){
 		if(now >= c->auth_deadline_ms){
-			client_fail(c, "AUTH_TIMEOUT", NULL, "no AUTH in time", LWS_CLOSE_STATUS_POLICY_VIOLATION);
+			comet_client_fail(c, "AUTH_TIMEOUT", NULL, "no AUTH in time", LWS_CLOSE_STATUS_POLICY_VIOLATION);
 		}
 		return;
 	}
@@ -529,16 +530,16 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 	 * when a silent client goes (own_liveness). */
 	if(s->last_rx_ms > c->last_up_ms) c->last_up_ms = s->last_rx_ms;
 	if(now - c->last_up_ms >= drop){
-		client_fail(c, "HEARTBEAT_TIMEOUT", NULL, "nothing received for comet_hb_drop seconds", CLOSE_HEARTBEAT_TIMEOUT);
+		comet_client_fail(c, "HEARTBEAT_TIMEOUT", NULL, "nothing received for comet_hb_drop seconds", CLOSE_HEARTBEAT_TIMEOUT);
 		return;
 	}
 	if(c->ready && (now - c->last_down_ms >= idle || (now - c->last_up_ms >= idle && now - c->last_hb_ms >= idle))){
 		send_hb(c, now);
 	}
-	if(c->ready && now >= c->next_refresh_ms && link_is_up(s->link)) publish_presence(c);
+	if(c->ready && now >= c->next_refresh_ms && link_is_up(s->link)) comet_publish_presence(c);
 }
 
-static void ws_close(struct wsgw_session *s)
+static void comet_ws_close(struct wsgw_session *s)
 {
 	struct comet_client *c = s->priv;
 	if(!c) return;
@@ -546,7 +547,7 @@ static void ws_close(struct wsgw_session *s)
 	/* Leaving: the will (an empty retained message on the presence topic)
 	 * clears the entry (a replaced session's link is gone already). */
 	s->link_will = true;
-	client_free(c);
+	comet_client_free(c);
 	s->priv = NULL;
 }
 
@@ -555,7 +556,7 @@ static void ws_close(struct wsgw_session *s)
 static void api_free(struct wsgw_gw *gw, struct comet_api *p)
 {
 	struct comet_api **pp;
-	for(pp = &state(gw)->pending; *pp; pp = &(*pp)->next){
+	for(pp = &comet_state(gw)->pending; *pp; pp = &(*pp)->next){
 		if(*pp == p){
 			*pp = p->next;
 			break;
@@ -628,8 +629,8 @@ static void api_publish(struct wsgw_http *h, const char *topic, const struct com
 	p->h = h;
 	p->mid = mid;
 	p->deadline_ms = gw_now_ms() + API_TIMEOUT_MS;
-	p->next = state(gw)->pending;
-	state(gw)->pending = p;
+	p->next = comet_state(gw)->pending;
+	comet_state(gw)->pending = p;
 	h->priv = p;
 }
 
@@ -639,7 +640,7 @@ static void api_publish(struct wsgw_http *h, const char *topic, const struct com
 static void api_dump(struct wsgw_http *h, bool cluster)
 {
 	struct wsgw_gw *gw = h->gw;
-	struct mirror_channel *ch = mirror_channel_find(&gw->mirror, state(gw)->mirror_key);
+	struct mirror_channel *ch = mirror_channel_find(&gw->mirror, comet_state(gw)->mirror_key);
 	size_t cap = ch ? ch->count : 0, n = 0;
 	struct comet_sess *v = calloc(cap ? cap : 1, sizeof(*v));
 	json_t **keep = calloc(cap ? cap : 1, sizeof(*keep));
@@ -679,9 +680,9 @@ static void api_dump(struct wsgw_http *h, bool cluster)
 	else http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
 }
 
-static void http(struct wsgw_http *h, const char *subpath)
+static void comet_http(struct wsgw_http *h, const char *subpath)
 {
-	struct comet_gw *st = state(h->gw);
+	struct comet_gw *st = comet_state(h->gw);
 	enum comet_route route = comet_route(subpath);
 	struct comet_req r;
 	const char *code = NULL, *msg = NULL;
@@ -730,7 +731,7 @@ static void http(struct wsgw_http *h, const char *subpath)
 	comet_req_clear(&r);
 }
 
-static void http_gone(struct wsgw_http *h)
+static void comet_http_gone(struct wsgw_http *h)
 {
 	struct comet_api *p = h->priv;
 	if(p) p->h = NULL;   /* its PUBACK or timeout frees it */
@@ -739,13 +740,13 @@ static void http_gone(struct wsgw_http *h)
 
 /* ---- gateway-wide ---- */
 
-static void core_up(struct wsgw_gw *gw)
+static void comet_core_up(struct wsgw_gw *gw)
 {
-	struct comet_gw *st = state(gw);
+	struct comet_gw *st = comet_state(gw);
 	char *claims = topic_join(st->claim_base, "+", (char *)NULL);
 
-	if(core_subscribe(gw, st->event_topic)) wsgw_log(MOSQ_LOG_ERR, "comet: cannot subscribe %s", st->event_topic);
-	if(!claims || core_subscribe(gw, claims)) wsgw_log(MOSQ_LOG_ERR, "comet: cannot subscribe the claims");
+	if(core_subscribe(gw, st->event_topic)) LOG_E("cannot subscribe %s", st->event_topic);
+	if(!claims || core_subscribe(gw, claims)) LOG_E("cannot subscribe the claims");
 	free(claims);
 }
 
@@ -759,14 +760,14 @@ static void on_event(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 
 	if(msg->retain) return;   /* live only, as pushes */
 	if(comet_parse_event(msg->payload, (size_t)msg->payloadlen, &r, &why)){
-		wsgw_log(MOSQ_LOG_NOTICE, "comet: ignored a bad Event on %s: %s", msg->topic, why);
+		LOG_N("ignored a bad Event on %s: %s", msg->topic, why);
 		return;
 	}
 	if(*r.uid){
 		c = find_uid(gw, r.uid);
 		if(c) push(c, r.evt, r.evt_len);
 	}else{
-		HASH_ITER(hh, state(gw)->by_uid, c, tmp){
+		HASH_ITER(hh, comet_state(gw)->by_uid, c, tmp){
 			if(!*r.rid || !strcmp(c->rid, r.rid)) push(c, r.evt, r.evt_len);
 		}
 	}
@@ -796,9 +797,9 @@ static void on_claim(struct wsgw_gw *gw, const char *uid, const struct wsgw_msg 
 	comet_claim_clear(&cl);
 }
 
-static bool core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
+static bool comet_core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 {
-	struct comet_gw *st = state(gw);
+	struct comet_gw *st = comet_state(gw);
 	size_t clen = strlen(st->claim_base);
 
 	if(!strcmp(msg->topic, st->event_topic)){
@@ -813,9 +814,9 @@ static bool core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 	return false;
 }
 
-static void core_published(struct wsgw_gw *gw, int mid, int reason)
+static void comet_core_published(struct wsgw_gw *gw, int mid, int reason)
 {
-	for(struct comet_api *p = state(gw)->pending; p; p = p->next){
+	for(struct comet_api *p = comet_state(gw)->pending; p; p = p->next){
 		if(p->mid != mid) continue;
 		if(p->h){
 			if(reason >= 0x80) http_reply_error(p->h, 403, "FORBIDDEN", "the broker refused the publish (ACL)");
@@ -826,10 +827,10 @@ static void core_published(struct wsgw_gw *gw, int mid, int reason)
 	}
 }
 
-static void gw_tick(struct wsgw_gw *gw, int64_t now)
+static void comet_gw_tick(struct wsgw_gw *gw, int64_t now)
 {
 	struct comet_api *p, *next;
-	for(p = state(gw)->pending; p; p = next){
+	for(p = comet_state(gw)->pending; p; p = next){
 		next = p->next;
 		if(now < p->deadline_ms) continue;
 		if(p->h) http_reply_error(p->h, 503, "BROKER_UNAVAILABLE", "the broker did not confirm the publish");
@@ -837,7 +838,7 @@ static void gw_tick(struct wsgw_gw *gw, int64_t now)
 	}
 }
 
-static int gw_init(struct wsgw_gw *gw)
+static int comet_gw_init(struct wsgw_gw *gw)
 {
 	const struct wsgw_config *cfg = gw->cfg;
 	struct comet_gw *st = calloc(1, sizeof(*st));
@@ -851,14 +852,14 @@ static int gw_init(struct wsgw_gw *gw)
 	st->mirror_key = topic_join(COMET_CFG(cfg)->root, "world", (char *)NULL);
 	if(!st->base || !st->world_topic || !st->event_topic || !st->claim_base || !st->mirror_key) return -1;
 	if(!gw->jwt.hs256_secret && !gw->jwt.rs256_pem){
-		wsgw_log(MOSQ_LOG_WARNING, "comet: no JWT key configured (jwt_hs256_secret, jwt_rs256_public_key_file): every AUTH will be refused");
+		LOG_W("no JWT key configured (jwt_hs256_secret, jwt_rs256_public_key_file): every AUTH will be refused");
 	}
 	return 0;
 }
 
-static void gw_free(struct wsgw_gw *gw)
+static void comet_gw_free(struct wsgw_gw *gw)
 {
-	struct comet_gw *st = state(gw);
+	struct comet_gw *st = comet_state(gw);
 	if(!st) return;
 	while(st->pending) api_free(gw, st->pending);
 	HASH_CLEAR(hh, st->by_uid);   /* the clients are their sessions' */
@@ -875,18 +876,18 @@ const struct wsgw_dialect wsgw_dialect_comet = {
 	.conf = &comet_conf,
 	.own_liveness = true,
 	.name = "Comet",
-	.ws_filter = ws_filter,
-	.ws_open = ws_open,
-	.ws_text = ws_text,
-	.ws_error = ws_error,
-	.ws_tick = ws_tick,
-	.ws_close = ws_close,
-	.http = http,
-	.http_gone = http_gone,
-	.core_up = core_up,
-	.core_message = core_message,
-	.core_published = core_published,
-	.gw_tick = gw_tick,
-	.gw_init = gw_init,
-	.gw_free = gw_free,
+	.ws_filter = comet_ws_filter,
+	.ws_open = comet_ws_open,
+	.ws_text = comet_ws_text,
+	.ws_error = comet_ws_error,
+	.ws_tick = comet_ws_tick,
+	.ws_close = comet_ws_close,
+	.http = comet_http,
+	.http_gone = comet_http_gone,
+	.core_up = comet_core_up,
+	.core_message = comet_core_message,
+	.core_published = comet_core_published,
+	.gw_tick = comet_gw_tick,
+	.gw_init = comet_gw_init,
+	.gw_free = comet_gw_free,
 };

@@ -7,6 +7,7 @@
  * is called last. This is the dedicated implementation of struct link_impl;
  * mux.c drives its shared sessions' connections through the functions below
  * directly. */
+#define LOG_TAG "link"
 #include "link_int.h"
 #include "jsonutil.h"
 #include "mqttw.h"
@@ -45,7 +46,7 @@ struct link_wait {
 };
 
 static void connq_remove(struct wsgw_link *link);
-static void slot_release(struct wsgw_link *link);
+static void link_slot_release(struct wsgw_link *link);
 
 static void detach_raw(struct wsgw_link *link, bool kill)
 {
@@ -64,7 +65,7 @@ static void link_fail(struct wsgw_link *link, int rc, bool in_raw_callback)
 	link->up = false;
 	detach_raw(link, !in_raw_callback);
 	connq_remove(link);
-	slot_release(link);
+	link_slot_release(link);
 	link->ops->lost(link->ud, rc);
 }
 
@@ -134,7 +135,7 @@ static int on_connack(struct wsgw_link *link, const uint8_t *body, size_t blen)
 	if(link->connack) return LOST_PROTOCOL;
 	if(mqttw_parse_connack(body, blen, &session_present, &reason, &props)) return LOST_MALFORMED;
 	link->connack = true;
-	slot_release(link);             /* the next waiting connect may go */
+	link_slot_release(link);             /* the next waiting connect may go */
 	link->quota = LINK_RECEIVE_MAX_DEFAULT;
 	while((more = mqttw_prop_next(&props, &w)) == 1){
 		if(w.id == MQTTW_PROP_RECEIVE_MAXIMUM && w.value > 0) link->quota = (int)w.value;
@@ -212,7 +213,7 @@ static int handle_packet(struct wsgw_link *link, uint8_t type, uint8_t flags, ui
 	case MQTTW_DISCONNECT:
 		mqttw_parse_disconnect(body, blen, &reason);
 		link->up = false;
-		wsgw_log(MOSQ_LOG_DEBUG, "the broker disconnected a gateway session: reason 0x%02x", reason);
+		LOG_D("the broker disconnected a gateway session: reason 0x%02x", reason);
 		return reason >= 0x80 ? reason : LOST_CONN;
 	default:
 		return LOST_PROTOCOL;
@@ -440,7 +441,7 @@ static void connq_remove(struct wsgw_link *link)
 }
 
 /* The link no longer holds a connect slot (CONNACK, failure, close). */
-static void slot_release(struct wsgw_link *link)
+static void link_slot_release(struct wsgw_link *link)
 {
 	if(!link->in_flight) return;
 	link->in_flight = false;
@@ -458,7 +459,7 @@ static void connq_backoff(struct wsgw_gw *gw, int err)
 	if(base > CONNQ_BACKOFF_MAX_MS / 2) base = CONNQ_BACKOFF_MAX_MS / 2;
 	gw->connect_backoff++;
 	gw->connq_retry_ms = gw_now_ms() + base + (int64_t)(gw_random32(NULL) % (uint32_t)(base + 1));
-	wsgw_log(MOSQ_LOG_DEBUG, "broker connect refused for now (%s): retrying in %d ms, %d waiting, %d in flight",
+	LOG_D("broker connect refused for now (%s): retrying in %d ms, %d waiting, %d in flight",
 			strerror(err), (int)(gw->connq_retry_ms - gw_now_ms()), gw->connq_len + 1, gw->connects_in_flight);
 }
 
@@ -543,12 +544,12 @@ static void connq_run(lws_sorted_usec_list_t *sul)
 		}
 	}
 	if(expired){
-		wsgw_log(MOSQ_LOG_WARNING, "%d broker sessions not connected within broker_connect_timeout "
+		LOG_W("%d broker sessions not connected within broker_connect_timeout "
 				"(%g s); %d connects in flight, %d waiting", expired, gw->cfg->broker_connect_timeout,
 				gw->connects_in_flight, gw->connq_len);
 	}
 	if(failed){
-		wsgw_log(MOSQ_LOG_ERR, "cannot connect %d sessions to the broker at %s: %s", failed,
+		LOG_E("cannot connect %d sessions to the broker at %s: %s", failed,
 				broker_name(gw->cfg), strerror(err));
 	}
 	connq_kick(gw);
@@ -611,7 +612,7 @@ struct wsgw_link *dedicated_open(struct wsgw_gw *gw, const struct wsgw_link_para
 		int r = try_connect(link);
 		if(r == ATTEMPT_OK) return link;
 		if(r == ATTEMPT_FAIL){
-			wsgw_log(MOSQ_LOG_ERR, "cannot connect %s to the broker at %s: %s", p->client_id,
+			LOG_E("cannot connect %s to the broker at %s: %s", p->client_id,
 					broker_name(cfg), strerror(errno));
 			goto fail;
 		}
@@ -639,7 +640,7 @@ void dedicated_close(struct wsgw_link *link, bool send_will)
 	}
 	detach_raw(link, true);
 	connq_remove(link);
-	slot_release(link);
+	link_slot_release(link);
 	while(link->wait){
 		struct link_wait *w = link->wait;
 		link->wait = w->next;
@@ -736,7 +737,7 @@ void dedicated_misc(struct wsgw_link *link)
 		return;
 	}
 	if(!link->connack && now >= link->connect_deadline_ms){
-		wsgw_log(MOSQ_LOG_WARNING, "no CONNACK from the broker within broker_connect_timeout (%g s)",
+		LOG_W("no CONNACK from the broker within broker_connect_timeout (%g s)",
 				link->gw->cfg->broker_connect_timeout);
 		link_fail(link, LOST_TIMEOUT, false);
 		return;
@@ -788,13 +789,13 @@ int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason)
 					detach_raw(link, false);
 					link->connecting = false;
 					link->fd = -1;
-					slot_release(link);
+					link_slot_release(link);
 					connq_backoff(link->gw, err);
 					connq_push(link, true);
 					connq_kick(link->gw);
 					return -1;
 				}
-				wsgw_log(MOSQ_LOG_ERR, "cannot connect to the broker at %s: %s",
+				LOG_E("cannot connect to the broker at %s: %s",
 						broker_name(link->gw->cfg), strerror(err ? err : errno));
 				link_fail(link, LOST_CONN, true);
 				return -1;

@@ -27,6 +27,7 @@
  * identifier map and the pending table; members are owned by their sessions
  * and unlink themselves in mux_leave. A dead mux (its connection lost) stays
  * on the list until its last member has left, then mux_tick frees it. */
+#define LOG_TAG "mux"
 #include "link_int.h"
 
 #include <errno.h>
@@ -190,7 +191,7 @@ static void filter_free(struct wsgw_mux *mux, struct mux_filter *f)
 
 /* Unlinks a subscription from its filter (the caller unlinks it from the
  * member) and unsubscribes the filter when nobody is left on it. */
-static void sub_free(struct wsgw_mux *mux, struct mux_sub *sub)
+static void mux_sub_free(struct wsgw_mux *mux, struct mux_sub *sub)
 {
 	struct mux_filter *f = sub->f;
 
@@ -231,7 +232,7 @@ static void deliver_unknown(struct wsgw_mux *mux, const struct wsgw_msg *msg)
 	}
 }
 
-static void on_message(void *ud, const struct wsgw_msg *msg)
+static void mux_on_message(void *ud, const struct wsgw_msg *msg)
 {
 	struct wsgw_mux *mux = ud;
 	struct mqttw_props it = msg->props;
@@ -272,20 +273,20 @@ static void owed_connected(lws_sorted_usec_list_t *sul)
 	if(mux->up && !mux->dead) call_connected(mux, 0);
 }
 
-static void on_connected(void *ud, int rc, bool session_present)
+static void mux_on_connected(void *ud, int rc, bool session_present)
 {
 	struct wsgw_mux *mux = ud;
 	(void)session_present;
 	mux->up = rc == 0;
 	if(rc){
-		wsgw_log(MOSQ_LOG_WARNING, "the broker refused the shared session of user %s: %s",
+		LOG_W("the broker refused the shared session of user %s: %s",
 				mux->username, mqttw_reason_string((uint8_t)rc));
 		mux->dead = true;            /* members close; mux_tick frees it */
 	}
 	call_connected(mux, rc);
 }
 
-static void on_subscribed(void *ud, int mid, int count, const int *granted)
+static void mux_on_subscribed(void *ud, int mid, int count, const int *granted)
 {
 	struct wsgw_mux *mux = ud;
 	struct mux_pending *pd = pending_take(mux, mid);
@@ -298,7 +299,7 @@ static void on_subscribed(void *ud, int mid, int count, const int *granted)
 	if(vl->ops->subscribed && !vl->dead) vl->ops->subscribed(vl->ud, mid, count, granted);
 }
 
-static void on_published(void *ud, int mid, int reason)
+static void mux_on_published(void *ud, int mid, int reason)
 {
 	struct wsgw_mux *mux = ud;
 	struct mux_pending *pd = pending_take(mux, mid);
@@ -310,12 +311,12 @@ static void on_published(void *ud, int mid, int reason)
 	if(vl->ops->published && !vl->dead) vl->ops->published(vl->ud, mid, reason);
 }
 
-static void on_lost(void *ud, int rc)
+static void mux_on_lost(void *ud, int rc)
 {
 	struct wsgw_mux *mux = ud;
 
 	if(!mux->gw->stopping){
-		wsgw_log(MOSQ_LOG_WARNING, "shared session of user %s lost (%s): its %d sessions end",
+		LOG_W("shared session of user %s lost (%s): its %d sessions end",
 				mux->username, mqttw_reason_string((uint8_t)rc), mux->nmembers);
 	}
 	dedicated_close(mux->link, false);
@@ -334,11 +335,11 @@ static void on_lost(void *ud, int rc)
 }
 
 static const struct wsgw_link_ops mux_ops = {
-	.connected = on_connected,
-	.message = on_message,
-	.subscribed = on_subscribed,
-	.published = on_published,
-	.lost = on_lost,
+	.connected = mux_on_connected,
+	.message = mux_on_message,
+	.subscribed = mux_on_subscribed,
+	.published = mux_on_published,
+	.lost = mux_on_lost,
 };
 
 /* ---- the session ---- */
@@ -440,7 +441,7 @@ static void mux_leave(struct wsgw_link *vl, bool send_will)
 		while(vl->subs){
 			struct mux_sub *sub = vl->subs;
 			vl->subs = sub->lnext;
-			sub_free(mux, sub);
+			mux_sub_free(mux, sub);
 		}
 		if(vl->npending){
 			struct mux_pending *pd, *tmp;
@@ -525,7 +526,7 @@ static int mux_subscribe(struct wsgw_link *vl, int *mid, const char *topic, int 
 
 undo:
 	vl->subs = sub->lnext;
-	sub_free(mux, sub);
+	mux_sub_free(mux, sub);
 	return rc;
 nomem:
 	if(!f->subs) filter_free(mux, f);
@@ -541,7 +542,7 @@ static int mux_unsubscribe(struct wsgw_link *vl, const char *topic)
 		if(!strcmp((*pp)->f->filter, topic)){
 			struct mux_sub *sub = *pp;
 			*pp = sub->lnext;
-			sub_free(vl->mux, sub);
+			mux_sub_free(vl->mux, sub);
 			return 0;
 		}
 	}

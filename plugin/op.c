@@ -3,6 +3,7 @@
  * resume of a persistent broker session. Contract: docs/protocols/op-pubsub.md.
  * Parsing and topic names are in mapping/op_proto.c; this file binds them to
  * the core. */
+#define LOG_TAG "op"
 #include "wsgw.h"
 #include "jsonutil.h"
 #include "op_proto.h"
@@ -109,7 +110,7 @@ static json_t *user_json(const struct op_state *st)
 
 /* ---- subscriptions and presence entries ---- */
 
-static void sub_free(struct op_sub *sub)
+static void op_sub_free(struct op_sub *sub)
 {
 	/* Held while the session is (detached too: resume republishes it). An
 	 * attached session has just sent the clear (unsub); a detached one sent
@@ -123,7 +124,7 @@ static void sub_free(struct op_sub *sub)
 	free(sub);
 }
 
-static struct op_sub *sub_find(struct op_state *st, const char *name)
+static struct op_sub *op_sub_find(struct op_state *st, const char *name)
 {
 	for(struct op_sub *sub = st->subs; sub; sub = sub->next){
 		if(!strcmp(sub->name, name)) return sub;
@@ -136,7 +137,7 @@ static void sub_remove(struct op_state *st, struct op_sub *sub)
 	for(struct op_sub **pp = &st->subs; *pp; pp = &(*pp)->next){
 		if(*pp == sub){
 			*pp = sub->next;
-			sub_free(sub);
+			op_sub_free(sub);
 			return;
 		}
 	}
@@ -145,7 +146,7 @@ static void sub_remove(struct op_state *st, struct op_sub *sub)
 static void publish_member(struct op_client *c, struct op_sub *sub);
 
 /* The entry was cleared under us (a late clear of the slot's last holder). */
-static void heal(void *owner)
+static void op_heal(void *owner)
 {
 	struct op_sub *sub = owner;
 	struct op_client *c = sub->st->attached;
@@ -168,7 +169,7 @@ static struct op_sub *sub_new(struct wsgw_gw *gw, struct op_state *st, const cha
 		sub->key = topic_join(OP_CFG(gw->cfg)->root, path, (char *)NULL);
 		sub->mqtt = topic_join(gw->cfg->topic_prefix, OP_CFG(gw->cfg)->root, path, (char *)NULL);
 		/* Only plain subscriptions make this session a member. */
-		if(sub->key && !sub->presence && (sub->slot = core_slot_take(gw, sub->key, slot, heal, sub)) >= 0){
+		if(sub->key && !sub->presence && (sub->slot = core_slot_take(gw, sub->key, slot, op_heal, sub)) >= 0){
 			sub->member_topic = topic_join(gw->cfg->presence_prefix, sub->key, slot, (char *)NULL);
 		}else if(sub->presence){
 			sub->member_topic = strdup("");
@@ -176,7 +177,7 @@ static struct op_sub *sub_new(struct wsgw_gw *gw, struct op_state *st, const cha
 	}
 	free(path);
 	if(!sub->name || !sub->key || !sub->mqtt || !sub->member_topic){
-		sub_free(sub);
+		op_sub_free(sub);
 		return NULL;
 	}
 	return sub;
@@ -235,7 +236,7 @@ static void start_watching(struct op_client *c, const struct op_pending *p)
 
 	if(!c->st) return;
 	json_array_foreach(p->topics, i, t){
-		struct op_sub *sub = sub_find(c->st, json_string_value(t));
+		struct op_sub *sub = op_sub_find(c->st, json_string_value(t));
 		if(!sub || !sub->presence || sub->watching) continue;
 		sub->watching = true;
 		session_watch(c->s, sub->key);
@@ -245,7 +246,7 @@ static void start_watching(struct op_client *c, const struct op_pending *p)
 
 /* ---- pending requests ---- */
 
-static void pending_free(struct op_pending *p)
+static void op_pending_free(struct op_pending *p)
 {
 	json_decref(p->id);
 	json_decref(p->topics);
@@ -274,7 +275,7 @@ static void pending_answer(struct op_client *c, struct op_pending *p, bool timed
 	if(p->op == OP_SUB) start_watching(c, p);
 }
 
-static void pending_unlink(struct op_client *c, struct op_pending *p)
+static void op_pending_unlink(struct op_client *c, struct op_pending *p)
 {
 	for(struct op_pending **pp = &c->pending; *pp; pp = &(*pp)->next){
 		if(*pp == p){
@@ -293,7 +294,7 @@ static struct op_pending *pending_new(struct op_client *c, const struct op_reque
 	p->topics = json_incref(r->topics);
 	p->mids = calloc(json_array_size(r->topics) + 1, sizeof(int));
 	if(!p->mids){
-		pending_free(p);
+		op_pending_free(p);
 		return NULL;
 	}
 	p->deadline_ms = gw_now_ms() + REQUEST_TIMEOUT_MS;
@@ -303,12 +304,12 @@ static struct op_pending *pending_new(struct op_client *c, const struct op_reque
 }
 
 /* Answers p if nothing is outstanding any more. */
-static void pending_settle(struct op_client *c, struct op_pending *p)
+static void op_pending_settle(struct op_client *c, struct op_pending *p)
 {
 	if(p->nmids) return;
-	pending_unlink(c, p);
+	op_pending_unlink(c, p);
 	pending_answer(c, p, false);
-	pending_free(p);
+	op_pending_free(p);
 }
 
 /* A broker answer for mid: the index of the topic it was for. */
@@ -331,23 +332,23 @@ static void pending_done_mid(struct op_client *c, struct op_pending *p, size_t i
 	p->nmids--;
 	if(refused && !p->denied) p->denied = strdup(json_string_value(json_array_get(p->topics, i)));
 	if(refused && p->op == OP_SUB && c->st){
-		struct op_sub *sub = sub_find(c->st, json_string_value(json_array_get(p->topics, i)));
+		struct op_sub *sub = op_sub_find(c->st, json_string_value(json_array_get(p->topics, i)));
 		if(sub){
 			clear_member(c, sub);
 			sub_remove(c->st, sub);
 		}
 	}
-	pending_settle(c, p);
+	op_pending_settle(c, p);
 }
 
 /* ---- session state ---- */
 
-static void state_free(struct op_state *st)
+static void op_state_free(struct op_state *st)
 {
 	struct op_sub *sub, *next;
 	for(sub = st->subs; sub; sub = next){
 		next = sub->next;
-		sub_free(sub);
+		op_sub_free(sub);
 	}
 	free(st->user_id);
 	free(st->user_name);
@@ -359,10 +360,10 @@ static void state_free(struct op_state *st)
 	free(st);
 }
 
-static void state_drop(struct wsgw_gw *gw, struct op_state *st)
+static void op_state_drop(struct wsgw_gw *gw, struct op_state *st)
 {
 	HASH_DEL(state_of(gw)->states, st);
-	state_free(st);
+	op_state_free(st);
 }
 
 static char *make_token(struct wsgw_gw *gw, const struct op_state *st)
@@ -373,28 +374,28 @@ static char *make_token(struct wsgw_gw *gw, const struct op_state *st)
 
 /* ---- link callbacks ---- */
 
-static void hello_failed(struct op_client *c, int code, const char *message)
+static void op_hello_failed(struct op_client *c, int code, const char *message)
 {
 	reply_error(c, c->resuming ? "resume" : "connect", c->hello_id, code, message);
 	json_decref(c->hello_id);
 	c->hello_id = NULL;
 	if(c->st){
 		c->st->attached = NULL;
-		if(!c->resuming) state_drop(c->s->gw, c->st);
+		if(!c->resuming) op_state_drop(c->s->gw, c->st);
 		else c->st->expires_ms = gw_now_ms() + (int64_t)(c->s->gw->cfg->session_expiry * 1000);
 		c->st = NULL;
 	}
 	c->resuming = false;
 }
 
-static void resubscribe(struct op_client *c)
+static void op_resubscribe(struct op_client *c)
 {
 	for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
 		if(!sub->presence) link_subscribe(c->s->link, NULL, sub->mqtt, 1);
 	}
 }
 
-static void on_connected(void *ud, int rc, bool session_present)
+static void op_on_connected(void *ud, int rc, bool session_present)
 {
 	struct op_client *c = ud;
 	struct wsgw_gw *gw = c->s->gw;
@@ -406,7 +407,7 @@ static void on_connected(void *ud, int rc, bool session_present)
 		/* This link is over; a retry on the socket opens another one. */
 		c->refused_link = c->s->link;
 		c->s->link = NULL;
-		hello_failed(c, rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD
+		op_hello_failed(c, rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD
 				? OP_E_UNAUTHORIZED : OP_E_UNAVAILABLE,
 				rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD
 				? "Unauthorized" : mqttw_reason_string((uint8_t)rc));
@@ -415,7 +416,7 @@ static void on_connected(void *ud, int rc, bool session_present)
 	c->ready = true;
 	token = make_token(gw, c->st);
 	if(!token){
-		hello_failed(c, OP_E_UNAVAILABLE, "out of memory");
+		op_hello_failed(c, OP_E_UNAVAILABLE, "out of memory");
 		return;
 	}
 	if(c->resuming){
@@ -423,7 +424,7 @@ static void on_connected(void *ud, int rc, bool session_present)
 		bool complete = c->recovered && session_present;
 		/* The broker lost the session (expired, or restarted without
 		 * persistence): subscriptions come back, messages in between do not. */
-		if(!session_present) resubscribe(c);
+		if(!session_present) op_resubscribe(c);
 		for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
 			json_array_append_new(topics, json_string(sub->name));
 			if(sub->presence){
@@ -446,7 +447,7 @@ static void on_connected(void *ud, int rc, bool session_present)
 	c->next_refresh_ms = gw_now_ms() + (int64_t)(gw->cfg->presence_ttl * 1000 / 3);
 }
 
-static void on_subscribed(void *ud, int mid, int count, const int *granted)
+static void op_on_subscribed(void *ud, int mid, int count, const int *granted)
 {
 	struct op_client *c = ud;
 	size_t i;
@@ -454,7 +455,7 @@ static void on_subscribed(void *ud, int mid, int count, const int *granted)
 	if(p) pending_done_mid(c, p, i, count < 1 || granted[0] >= 0x80);
 }
 
-static void on_published(void *ud, int mid, int reason)
+static void op_on_published(void *ud, int mid, int reason)
 {
 	struct op_client *c = ud;
 	size_t i;
@@ -482,7 +483,7 @@ static json_t *sender_of(const struct mqttw_props *props, char id_out[64])
 	return sender;
 }
 
-static void on_message(void *ud, const struct wsgw_msg *msg)
+static void op_on_message(void *ud, const struct wsgw_msg *msg)
 {
 	struct op_client *c = ud;
 	char id[64];
@@ -493,7 +494,7 @@ static void on_message(void *ud, const struct wsgw_msg *msg)
 		if(sub->presence || strcmp(sub->mqtt, msg->topic)) continue;
 		data = jsonutil_from_payload(msg->payload, (size_t)msg->payloadlen);
 		if(!data){
-			wsgw_log(MOSQ_LOG_NOTICE, "dropped a non-UTF-8 payload on %s", msg->topic);
+			LOG_N("dropped a non-UTF-8 payload on %s", msg->topic);
 			return;
 		}
 		sender = sender_of(&msg->props, id);
@@ -503,7 +504,7 @@ static void on_message(void *ud, const struct wsgw_msg *msg)
 	}
 }
 
-static void on_lost(void *ud, int rc)
+static void op_on_lost(void *ud, int rc)
 {
 	struct op_client *c = ud;
 	if(c->refused_link){
@@ -513,7 +514,7 @@ static void on_lost(void *ud, int rc)
 		return;
 	}
 	if(c->st && c->ready && !c->hello_id && !c->s->closing){
-		/* "session" 503 (ws_error) after the core's grace, or SHUTDOWN if the
+		/* "session" 503 (op_ws_error) after the core's grace, or SHUTDOWN if the
 		 * broker is stopping: it drops every session just before that. */
 		session_link_lost(c->s, rc);
 		return;
@@ -522,7 +523,7 @@ static void on_lost(void *ud, int rc)
 	c->s->link = NULL;
 	if(c->hello_id){
 		/* The broker closed before answering the CONNECT. */
-		hello_failed(c, OP_E_UNAVAILABLE, "the broker closed the session");
+		op_hello_failed(c, OP_E_UNAVAILABLE, "the broker closed the session");
 		return;
 	}
 	/* After a refused connect there is nothing to lose: the client may retry. */
@@ -530,14 +531,14 @@ static void on_lost(void *ud, int rc)
 }
 
 static const struct wsgw_link_ops client_ops = {
-	.connected = on_connected,
-	.message = on_message,
-	.subscribed = on_subscribed,
-	.published = on_published,
-	.lost = on_lost,
+	.connected = op_on_connected,
+	.message = op_on_message,
+	.subscribed = op_on_subscribed,
+	.published = op_on_published,
+	.lost = op_on_lost,
 };
 
-static int open_link(struct op_client *c, bool clean)
+static int op_open_link(struct op_client *c, bool clean)
 {
 	struct wsgw_link_params p;
 	if(c->refused_link){
@@ -566,7 +567,7 @@ static const char *provider_kind(const struct wsgw_config *cfg, const char *name
 	return NULL;
 }
 
-static void do_connect(struct op_client *c, const struct op_request *r)
+static void op_do_connect(struct op_client *c, const struct op_request *r)
 {
 	struct wsgw_gw *gw = c->s->gw;
 	const char *kind = provider_kind(gw->cfg, r->provider);
@@ -625,13 +626,13 @@ static void do_connect(struct op_client *c, const struct op_request *r)
 	c->st = st;
 	c->resuming = false;
 	c->hello_id = r->id ? json_incref(r->id) : NULL;
-	if(open_link(c, false)) hello_failed(c, OP_E_UNAVAILABLE, "cannot reach the broker");
+	if(op_open_link(c, false)) op_hello_failed(c, OP_E_UNAVAILABLE, "cannot reach the broker");
 	return;
 
 refused:
-	wsgw_log(MOSQ_LOG_NOTICE, "op connect refused (%s): %s", r->provider, why ? why : "");
+	LOG_N("op connect refused (%s): %s", r->provider, why ? why : "");
 	jwtauth_identity_clear(&id);
-	state_free(st);
+	op_state_free(st);
 	reply_error(c, "connect", r->id, OP_E_UNAUTHORIZED, "Unauthorized");
 }
 
@@ -671,7 +672,7 @@ static void do_resume(struct op_client *c, const struct op_request *r)
 	c->resuming = true;
 	c->recovered = true;
 	c->hello_id = r->id ? json_incref(r->id) : NULL;
-	if(open_link(c, false)) hello_failed(c, OP_E_UNAVAILABLE, "cannot reach the broker");
+	if(op_open_link(c, false)) op_hello_failed(c, OP_E_UNAVAILABLE, "cannot reach the broker");
 }
 
 /* Subscriptions the session would hold after subscribing to r's topics. */
@@ -683,7 +684,7 @@ static size_t subs_after(const struct op_state *st, const struct op_request *r)
 	for(const struct op_sub *sub = st->subs; sub; sub = sub->next) n++;
 	json_array_foreach(r->topics, i, t){
 		const char *name = json_string_value(t);
-		bool seen = sub_find((struct op_state *)st, name) != NULL;
+		bool seen = op_sub_find((struct op_state *)st, name) != NULL;
 		for(k = 0; k < i && !seen; k++) seen = !strcmp(json_string_value(json_array_get(r->topics, k)), name);
 		n += !seen;
 	}
@@ -713,7 +714,7 @@ static void do_sub(struct op_client *c, const struct op_request *r)
 	}
 	json_array_foreach(r->topics, i, t){
 		const char *name = json_string_value(t);
-		struct op_sub *sub = sub_find(c->st, name);
+		struct op_sub *sub = op_sub_find(c->st, name);
 		if(sub) continue;   /* already subscribed: a no-op */
 		sub = sub_new(gw, c->st, name);
 		if(!sub) continue;   /* validated by op_parse; only out of memory */
@@ -727,7 +728,7 @@ static void do_sub(struct op_client *c, const struct op_request *r)
 			p->denied = strdup(name);
 		}
 	}
-	pending_settle(c, p);
+	op_pending_settle(c, p);
 }
 
 static void do_unsub(struct op_client *c, const struct op_request *r)
@@ -736,7 +737,7 @@ static void do_unsub(struct op_client *c, const struct op_request *r)
 	json_t *t;
 
 	json_array_foreach(r->topics, i, t){
-		struct op_sub *sub = sub_find(c->st, json_string_value(t));
+		struct op_sub *sub = op_sub_find(c->st, json_string_value(t));
 		if(!sub) continue;
 		if(sub->presence){
 			bool other = false;
@@ -785,8 +786,8 @@ static void do_pub(struct op_client *c, const struct op_request *r)
 		reply_error(c, "pub", r->id, OP_E_UNAVAILABLE, p ? "the user's id or name cannot go to the broker "
 				"(control characters)" : "out of memory");
 		if(p){
-			pending_unlink(c, p);
-			pending_free(p);
+			op_pending_unlink(c, p);
+			op_pending_free(p);
 		}
 		goto out;
 	}
@@ -802,14 +803,14 @@ static void do_pub(struct op_client *c, const struct op_request *r)
 		free(topic);
 		free(path);
 	}
-	pending_settle(c, p);
+	op_pending_settle(c, p);
 out:
 	free(text);
 }
 
 /* ---- dialect ops ---- */
 
-static int ws_open(struct wsgw_session *s, const char *route)
+static int op_ws_open(struct wsgw_session *s, const char *route)
 {
 	struct op_client *c = calloc(1, sizeof(*c));
 	(void)route;
@@ -820,7 +821,7 @@ static int ws_open(struct wsgw_session *s, const char *route)
 	return 0;
 }
 
-static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
+static void op_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 {
 	struct op_client *c = s->priv;
 	struct op_request r;
@@ -836,7 +837,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	}
 	if(r.op == OP_CONNECT || r.op == OP_RESUME){
 		if(c->st) reply_error(c, r.op_name, r.id, OP_E_CONFLICT, "already connected");
-		else if(r.op == OP_CONNECT) do_connect(c, &r);
+		else if(r.op == OP_CONNECT) op_do_connect(c, &r);
 		else do_resume(c, &r);
 	}else if(!c->st || !c->ready){
 		reply_error(c, r.op_name, r.id, OP_E_UNAUTHORIZED, "connect (and wait for its success) first");
@@ -852,7 +853,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	op_request_clear(&r);
 }
 
-static void ws_error(struct wsgw_session *s, const char *code, const char *message)
+static void op_ws_error(struct wsgw_session *s, const char *code, const char *message)
 {
 	struct op_client *c = s->priv;
 	int status = !strcmp(code, "RATE_LIMITED") ? OP_E_TOO_MANY
@@ -868,7 +869,7 @@ static void ws_error(struct wsgw_session *s, const char *code, const char *messa
 	reply_error(c, "error", NULL, status, msg);
 }
 
-static void ws_tick(struct wsgw_session *s, int64_t now)
+static void op_ws_tick(struct wsgw_session *s, int64_t now)
 {
 	struct op_client *c = s->priv;
 	struct op_pending *p, *next;
@@ -882,9 +883,9 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 	for(p = c->pending; p; p = next){
 		next = p->next;
 		if(now >= p->deadline_ms){
-			pending_unlink(c, p);
+			op_pending_unlink(c, p);
 			pending_answer(c, p, true);
-			pending_free(p);
+			op_pending_free(p);
 		}
 	}
 	if(c->ready && c->st && now >= c->next_refresh_ms && link_is_up(s->link)){
@@ -895,7 +896,7 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 	}
 }
 
-static void ws_close(struct wsgw_session *s)
+static void op_ws_close(struct wsgw_session *s)
 {
 	struct op_client *c = s->priv;
 	struct op_pending *p, *next;
@@ -903,7 +904,7 @@ static void ws_close(struct wsgw_session *s)
 	if(!c) return;
 	for(p = c->pending; p; p = next){
 		next = p->next;
-		pending_free(p);
+		op_pending_free(p);
 	}
 	if(c->st){
 		/* Leaving: the member entries go now; the broker session stays for
@@ -915,7 +916,7 @@ static void ws_close(struct wsgw_session *s)
 		}
 		c->st->attached = NULL;
 		c->st->expires_ms = gw_now_ms() + (int64_t)(s->gw->cfg->session_expiry * 1000);
-		if(!c->ready && !c->resuming) state_drop(s->gw, c->st);
+		if(!c->ready && !c->resuming) op_state_drop(s->gw, c->st);
 	}
 	json_decref(c->hello_id);
 	link_close(c->refused_link, false);
@@ -923,7 +924,7 @@ static void ws_close(struct wsgw_session *s)
 	s->priv = NULL;
 }
 
-static void on_presence(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
+static void op_on_presence(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
 		const struct mirror_member *m)
 {
 	struct op_client *c = s->priv;
@@ -943,15 +944,15 @@ static void on_presence(struct wsgw_session *s, const char *key, enum wsgw_prese
 	}
 }
 
-static void gw_tick(struct wsgw_gw *gw, int64_t now)
+static void op_gw_tick(struct wsgw_gw *gw, int64_t now)
 {
 	struct op_state *st, *tmp;
 	HASH_ITER(hh, state_of(gw)->states, st, tmp){
-		if(!st->attached && st->expires_ms && now >= st->expires_ms) state_drop(gw, st);
+		if(!st->attached && st->expires_ms && now >= st->expires_ms) op_state_drop(gw, st);
 	}
 }
 
-static int gw_init(struct wsgw_gw *gw)
+static int op_gw_init(struct wsgw_gw *gw)
 {
 	struct op_gw *og = calloc(1, sizeof(*og));
 	if(!og) return -1;
@@ -959,14 +960,14 @@ static int gw_init(struct wsgw_gw *gw)
 	return 0;
 }
 
-static void gw_free(struct wsgw_gw *gw)
+static void op_gw_free(struct wsgw_gw *gw)
 {
 	struct op_gw *og = state_of(gw);
 	struct op_state *st, *tmp;
 	if(!og) return;
 	HASH_ITER(hh, og->states, st, tmp){
 		HASH_DEL(og->states, st);
-		state_free(st);
+		op_state_free(st);
 	}
 	free(og);
 	gw_dialect_set_state(gw, &wsgw_dialect_op, NULL);
@@ -976,13 +977,13 @@ const struct wsgw_dialect wsgw_dialect_op = {
 	.conf = &op_conf,
 	.name = "op",
 	.ws_filter = gw_filter_mount_root,
-	.ws_open = ws_open,
-	.ws_text = ws_text,
-	.ws_error = ws_error,
-	.ws_tick = ws_tick,
-	.ws_close = ws_close,
-	.presence = on_presence,
-	.gw_tick = gw_tick,
-	.gw_init = gw_init,
-	.gw_free = gw_free,
+	.ws_open = op_ws_open,
+	.ws_text = op_ws_text,
+	.ws_error = op_ws_error,
+	.ws_tick = op_ws_tick,
+	.ws_close = op_ws_close,
+	.presence = op_on_presence,
+	.gw_tick = op_gw_tick,
+	.gw_init = op_gw_init,
+	.gw_free = op_gw_free,
 };

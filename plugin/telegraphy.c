@@ -4,6 +4,7 @@
  * same host, SUBSCRIBE/UNSUBSCRIBE with filters, permanent and lazy
  * subscriptions, a runtime event registry, and EVENT pushes.
  * Contract: docs/protocols/telegraphy.md. Parsing: mapping/tele_proto.c. */
+#define LOG_TAG "tele"
 #include "wsgw.h"
 #include "jsonutil.h"
 #include "stoken.h"
@@ -115,14 +116,14 @@ static void respond(struct tg_client *c, bool ok, const char *status, bool has_i
 	session_send(c->s, tele_response(ok, status, has_id, id, data));
 }
 
-static void refuse(struct tg_client *c, const char *status, bool has_id, long long id, const char *message)
+static void tele_refuse(struct tg_client *c, const char *status, bool has_id, long long id, const char *message)
 {
 	respond(c, false, status, has_id, id, json_pack("{s:s}", "message", message));
 }
 
 /* ---- subscriptions ---- */
 
-static void sub_free(struct tg_sub *sub)
+static void tele_sub_free(struct tg_sub *sub)
 {
 	free(sub->event);
 	free(sub->filter);
@@ -149,7 +150,7 @@ static uint32_t filter_sid(const struct tg_state *st, const char *filter)
 /* Subscribes every distinct filter again, oldest identifier first: while the
  * broker works through them, the filters it has are always the oldest ones,
  * which on_message relies on. */
-static void resubscribe(struct tg_client *c)
+static void tele_resubscribe(struct tg_client *c)
 {
 	uint32_t last = 0;
 	for(;;){
@@ -171,7 +172,7 @@ static bool filter_sid_known(const struct tg_state *st, uint32_t sid)
 	return false;
 }
 
-static struct tg_sub *sub_find(struct tg_state *st, const char *event, const json_t *filters)
+static struct tg_sub *tele_sub_find(struct tg_state *st, const char *event, const json_t *filters)
 {
 	for(struct tg_sub *sub = st->subs; sub; sub = sub->next){
 		if(!strcmp(sub->event, event) && tele_filters_equal(sub->filters, filters)) return sub;
@@ -192,7 +193,7 @@ static void sub_drop(struct tg_client *c, struct tg_state *st, struct tg_sub *su
 	for(struct tg_pending *p = c ? c->pending : NULL; p; p = p->next){
 		if(p->sub == sub) p->sub = NULL;
 	}
-	sub_free(sub);
+	tele_sub_free(sub);
 }
 
 static json_t *sub_json(const struct tg_sub *sub)
@@ -210,12 +211,12 @@ static json_t *subs_json(const struct tg_state *st)
 
 /* ---- state ---- */
 
-static void state_free(struct tg_state *st)
+static void tele_state_free(struct tg_state *st)
 {
 	struct tg_sub *sub, *next;
 	for(sub = st->subs; sub; sub = next){
 		next = sub->next;
-		sub_free(sub);
+		tele_sub_free(sub);
 	}
 	free(st->user);
 	free(st->username);
@@ -223,10 +224,10 @@ static void state_free(struct tg_state *st)
 	free(st);
 }
 
-static void state_drop(struct wsgw_gw *gw, struct tg_state *st)
+static void tele_state_drop(struct wsgw_gw *gw, struct tg_state *st)
 {
 	HASH_DEL(tg_of(gw)->states, st);
-	state_free(st);
+	tele_state_free(st);
 }
 
 /* ---- tokens ---- */
@@ -333,19 +334,19 @@ static int token_consume(struct wsgw_gw *gw, const char *token, char **user, con
 
 /* ---- link callbacks ---- */
 
-static void hello_failed(struct tg_client *c, const char *status, const char *message)
+static void tele_hello_failed(struct tg_client *c, const char *status, const char *message)
 {
-	refuse(c, status, true, c->hello_id, message);
+	tele_refuse(c, status, true, c->hello_id, message);
 	if(c->st){
 		c->st->attached = NULL;
-		if(!c->reconnecting) state_drop(c->s->gw, c->st);
+		if(!c->reconnecting) tele_state_drop(c->s->gw, c->st);
 		else c->st->expires_ms = gw_now_ms() + (int64_t)(c->s->gw->cfg->session_expiry * 1000);
 		c->st = NULL;
 	}
 	session_close(c->s, LWS_CLOSE_STATUS_POLICY_VIOLATION, status);
 }
 
-static void on_connected(void *ud, int rc, bool session_present)
+static void tele_on_connected(void *ud, int rc, bool session_present)
 {
 	struct tg_client *c = ud;
 	struct wsgw_gw *gw = c->s->gw;
@@ -354,7 +355,7 @@ static void on_connected(void *ud, int rc, bool session_present)
 
 	if(!c->st || c->ready) return;
 	if(rc){
-		hello_failed(c, rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD
+		tele_hello_failed(c, rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD
 				? TELE_S_INVALID_TOKEN : TELE_S_UNAVAILABLE, mqttw_reason_string((uint8_t)rc));
 		return;
 	}
@@ -362,7 +363,7 @@ static void on_connected(void *ud, int rc, bool session_present)
 	token = stoken_make(gw->session_secret, c->st->client_id,
 			gw_wall_ms() / 1000 + (int64_t)gw->cfg->session_expiry, c->st->host);
 	if(!token){
-		hello_failed(c, TELE_S_UNAVAILABLE, "out of memory");
+		tele_hello_failed(c, TELE_S_UNAVAILABLE, "out of memory");
 		return;
 	}
 	if(!c->reconnecting){
@@ -371,7 +372,7 @@ static void on_connected(void *ud, int rc, bool session_present)
 		json_t *subs = subs_json(c->st);
 		char *text;
 		/* The broker lost the session: subscribe again (events in between are gone). */
-		if(!session_present) resubscribe(c);
+		if(!session_present) tele_resubscribe(c);
 		data = json_pack("{s:O,s:s,s:b}", "subscriptions", subs, "session_token", token,
 				"recovered", session_present);
 		/* Both shapes of the seed: the response object, plus the example's
@@ -387,7 +388,7 @@ static void on_connected(void *ud, int rc, bool session_present)
 	free(token);
 }
 
-static void on_subscribed(void *ud, int mid, int count, const int *granted)
+static void tele_on_subscribed(void *ud, int mid, int count, const int *granted)
 {
 	struct tg_client *c = ud;
 	for(struct tg_pending **pp = &c->pending; *pp; pp = &(*pp)->next){
@@ -395,7 +396,7 @@ static void on_subscribed(void *ud, int mid, int count, const int *granted)
 		if(p->mid != mid) continue;
 		*pp = p->next;
 		if(count < 1 || granted[0] >= 0x80){
-			refuse(c, TELE_S_FORBIDDEN, true, p->id, "the broker refused the subscription (ACL)");
+			tele_refuse(c, TELE_S_FORBIDDEN, true, p->id, "the broker refused the subscription (ACL)");
 			if(p->sub && c->st) sub_drop(c, c->st, p->sub);
 		}else if(p->sub){
 			respond(c, true, "SUBSCRIBED", true, p->id, sub_json(p->sub));
@@ -418,7 +419,7 @@ static void on_subscribed(void *ud, int mid, int count, const int *granted)
  * SUBSCRIBE and carries its identifier alone: it goes through the field
  * filters of that subscription. Copies without an identifier (a session
  * subscribed by an older gateway) are delivered as they come. */
-static void on_message(void *ud, const struct wsgw_msg *msg)
+static void tele_on_message(void *ud, const struct wsgw_msg *msg)
 {
 	struct tg_client *c = ud;
 	struct tg_gw *tg = tg_of(c->s->gw);
@@ -447,7 +448,7 @@ static void on_message(void *ud, const struct wsgw_msg *msg)
 	if(has_sid && !mine) return;   /* another copy of the message is the one */
 	data = jsonutil_from_payload(msg->payload, (size_t)msg->payloadlen);
 	if(!data){
-		wsgw_log(MOSQ_LOG_NOTICE, "dropped a non-UTF-8 payload on %s", msg->topic);
+		LOG_N("dropped a non-UTF-8 payload on %s", msg->topic);
 		return;
 	}
 	for(struct tg_sub *sub = c->st->subs; sub && !pass; sub = sub->next){
@@ -462,11 +463,11 @@ static void on_message(void *ud, const struct wsgw_msg *msg)
 	json_decref(data);
 }
 
-static void on_lost(void *ud, int rc)
+static void tele_on_lost(void *ud, int rc)
 {
 	struct tg_client *c = ud;
 	if(!c->s->closing && c->ready){
-		/* UNAVAILABLE (ws_error) after the core's grace, or SHUTDOWN if the
+		/* UNAVAILABLE (tele_ws_error) after the core's grace, or SHUTDOWN if the
 		 * broker is stopping: it drops every session just before that. */
 		session_link_lost(c->s, rc);
 		return;
@@ -474,20 +475,20 @@ static void on_lost(void *ud, int rc)
 	link_close(c->s->link, false);
 	c->s->link = NULL;
 	if(!c->s->closing){
-		wsgw_log(MOSQ_LOG_NOTICE, "telegraphy session lost: %s", mqttw_reason_string((uint8_t)rc));
-		if(c->st) hello_failed(c, TELE_S_UNAVAILABLE, "the broker closed the session");
+		LOG_N("telegraphy session lost: %s", mqttw_reason_string((uint8_t)rc));
+		if(c->st) tele_hello_failed(c, TELE_S_UNAVAILABLE, "the broker closed the session");
 		else session_close(c->s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
 	}
 }
 
 static const struct wsgw_link_ops client_ops = {
-	.connected = on_connected,
-	.message = on_message,
-	.subscribed = on_subscribed,
-	.lost = on_lost,
+	.connected = tele_on_connected,
+	.message = tele_on_message,
+	.subscribed = tele_on_subscribed,
+	.lost = tele_on_lost,
 };
 
-static int open_link(struct tg_client *c)
+static int tele_open_link(struct tg_client *c)
 {
 	struct wsgw_link_params p;
 	memset(&p, 0, sizeof(p));
@@ -501,7 +502,7 @@ static int open_link(struct tg_client *c)
 
 /* ---- management messages ---- */
 
-static void do_connect(struct tg_client *c, const struct tele_request *r)
+static void tele_do_connect(struct tg_client *c, const struct tele_request *r)
 {
 	struct wsgw_gw *gw = c->s->gw;
 	struct tg_state *st;
@@ -509,15 +510,15 @@ static void do_connect(struct tg_client *c, const struct tele_request *r)
 	const char *why = NULL;
 
 	if(token_consume(gw, r->auth_token, &user, &why)){
-		wsgw_log(MOSQ_LOG_NOTICE, "telegraphy CONNECT from %s refused: %s", c->s->peer, why);
-		refuse(c, TELE_S_INVALID_TOKEN, true, r->id, why);
+		LOG_N("telegraphy CONNECT from %s refused: %s", c->s->peer, why);
+		tele_refuse(c, TELE_S_INVALID_TOKEN, true, r->id, why);
 		session_close(c->s, CLOSE_AUTH, TELE_S_INVALID_TOKEN);
 		return;
 	}
 	st = calloc(1, sizeof(*st));
 	if(!st){
 		free(user);
-		refuse(c, TELE_S_UNAVAILABLE, true, r->id, "out of memory");
+		tele_refuse(c, TELE_S_UNAVAILABLE, true, r->id, "out of memory");
 		return;
 	}
 	gw_random_id(st->client_id, sizeof(st->client_id), "tg-", TG_ID_LEN);
@@ -525,8 +526,8 @@ static void do_connect(struct tg_client *c, const struct tele_request *r)
 	st->username = strdup(user ? user : TELE_CFG(gw->cfg)->username);
 	st->host = strdup(c->s->peer);
 	if(!st->username || !st->host || !strcmp(st->username, gw->cfg->core_username)){
-		state_free(st);
-		refuse(c, TELE_S_INVALID_TOKEN, true, r->id, "that user name is reserved");
+		tele_state_free(st);
+		tele_refuse(c, TELE_S_INVALID_TOKEN, true, r->id, "that user name is reserved");
 		session_close(c->s, CLOSE_AUTH, TELE_S_INVALID_TOKEN);
 		return;
 	}
@@ -534,7 +535,7 @@ static void do_connect(struct tg_client *c, const struct tele_request *r)
 	st->attached = c;
 	c->st = st;
 	c->hello_id = r->id;
-	if(open_link(c)) hello_failed(c, TELE_S_UNAVAILABLE, "cannot reach the broker");
+	if(tele_open_link(c)) tele_hello_failed(c, TELE_S_UNAVAILABLE, "cannot reach the broker");
 }
 
 static void do_reconnect(struct tg_client *c, const struct tele_request *r)
@@ -552,7 +553,7 @@ static void do_reconnect(struct tg_client *c, const struct tele_request *r)
 	}
 	free(client_id);
 	if(err){
-		refuse(c, TELE_S_INVALID_SESSION, true, r->id,
+		tele_refuse(c, TELE_S_INVALID_SESSION, true, r->id,
 				!strcmp(err, "BINDING") ? "the session belongs to another client host"
 				: !strcmp(err, "EXPIRED") ? "the session has expired" : "invalid session token");
 		session_close(c->s, CLOSE_AUTH, TELE_S_INVALID_SESSION);
@@ -560,7 +561,7 @@ static void do_reconnect(struct tg_client *c, const struct tele_request *r)
 	}
 	if(st->attached){
 		struct tg_client *old = st->attached;
-		refuse(old, TELE_S_INVALID_SESSION, false, 0, "the session was reconnected elsewhere");
+		tele_refuse(old, TELE_S_INVALID_SESSION, false, 0, "the session was reconnected elsewhere");
 		if(old->s->link){
 			link_close(old->s->link, false);
 			old->s->link = NULL;
@@ -577,7 +578,7 @@ static void do_reconnect(struct tg_client *c, const struct tele_request *r)
 	c->st = st;
 	c->reconnecting = true;
 	c->hello_id = r->id;
-	if(open_link(c)) hello_failed(c, TELE_S_UNAVAILABLE, "cannot reach the broker");
+	if(tele_open_link(c)) tele_hello_failed(c, TELE_S_UNAVAILABLE, "cannot reach the broker");
 }
 
 static bool registered(struct tg_gw *tg, const char *event, bool wildcard)
@@ -614,15 +615,15 @@ static void do_subscribe(struct tg_client *c, const struct tele_request *r)
 	bool first;
 
 	if(!path){
-		refuse(c, TELE_S_INVALID_EVENT, true, r->id, "invalid event name (dot-separated; '*' one segment, a final '**' any)");
+		tele_refuse(c, TELE_S_INVALID_EVENT, true, r->id, "invalid event name (dot-separated; '*' one segment, a final '**' any)");
 		return;
 	}
 	if(!r->lazy && !registered(tg, r->event, wildcard)){
 		free(path);
-		refuse(c, TELE_S_UNKNOWN_EVENT, true, r->id, "no such event is registered (subscribe with lazy: true to wait for it)");
+		tele_refuse(c, TELE_S_UNKNOWN_EVENT, true, r->id, "no such event is registered (subscribe with lazy: true to wait for it)");
 		return;
 	}
-	sub = sub_find(c->st, r->event, r->filters);
+	sub = tele_sub_find(c->st, r->event, r->filters);
 	if(sub){
 		sub->permanent = r->permanent;
 		free(path);
@@ -637,15 +638,15 @@ static void do_subscribe(struct tg_client *c, const struct tele_request *r)
 			free(path);
 			snprintf(msg, sizeof(msg), "a session holds at most %d subscriptions (max_subscriptions); unsubscribe first",
 					gw->cfg->max_subscriptions);
-			refuse(c, TELE_S_TOO_MANY_SUBSCRIPTIONS, true, r->id, msg);
+			tele_refuse(c, TELE_S_TOO_MANY_SUBSCRIPTIONS, true, r->id, msg);
 			return;
 		}
 	}
 	sub = calloc(1, sizeof(*sub));
 	if(!sub || !(sub->event = strdup(r->event)) || !(sub->filter = topic_join(tg->base, path, (char *)NULL))){
-		if(sub) sub_free(sub);
+		if(sub) tele_sub_free(sub);
 		free(path);
-		refuse(c, TELE_S_UNAVAILABLE, true, r->id, "out of memory");
+		tele_refuse(c, TELE_S_UNAVAILABLE, true, r->id, "out of memory");
 		return;
 	}
 	free(path);
@@ -668,7 +669,7 @@ static void do_subscribe(struct tg_client *c, const struct tele_request *r)
 	if(!p || link_subscribe_id(c->s->link, &p->mid, sub->filter, 1, sub->sid)){
 		free(p);
 		sub_drop(c, c->st, sub);
-		refuse(c, TELE_S_UNAVAILABLE, true, r->id, "the broker is not reachable");
+		tele_refuse(c, TELE_S_UNAVAILABLE, true, r->id, "the broker is not reachable");
 		return;
 	}
 	p->id = r->id;
@@ -680,9 +681,9 @@ static void do_subscribe(struct tg_client *c, const struct tele_request *r)
 
 static void do_unsubscribe(struct tg_client *c, const struct tele_request *r)
 {
-	struct tg_sub *sub = sub_find(c->st, r->event, r->filters);
+	struct tg_sub *sub = tele_sub_find(c->st, r->event, r->filters);
 	if(!sub){
-		refuse(c, TELE_S_NOT_SUBSCRIBED, true, r->id, "no subscription with this event name and filters");
+		tele_refuse(c, TELE_S_NOT_SUBSCRIBED, true, r->id, "no subscription with this event name and filters");
 		return;
 	}
 	respond(c, true, "UNSUBSCRIBED", true, r->id, sub_json(sub));
@@ -691,7 +692,7 @@ static void do_unsubscribe(struct tg_client *c, const struct tele_request *r)
 
 /* ---- dialect ops ---- */
 
-static int ws_open(struct wsgw_session *s, const char *route)
+static int tele_ws_open(struct wsgw_session *s, const char *route)
 {
 	struct tg_client *c = calloc(1, sizeof(*c));
 	(void)route;
@@ -702,7 +703,7 @@ static int ws_open(struct wsgw_session *s, const char *route)
 	return 0;
 }
 
-static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
+static void tele_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 {
 	struct tg_client *c = s->priv;
 	struct tele_request r;
@@ -715,40 +716,40 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	 * id takes its place in the sequence even when its content is refused. */
 	if(!c->have_seq){
 		if(status){
-			refuse(c, status, r.has_id, r.id, msg);
+			tele_refuse(c, status, r.has_id, r.id, msg);
 			goto out;
 		}
 		if(r.kind == TELE_CONNECT && r.id != 0){
-			refuse(c, TELE_S_INVALID_ID, true, r.id, "CONNECT on a new connection has id 0");
+			tele_refuse(c, TELE_S_INVALID_ID, true, r.id, "CONNECT on a new connection has id 0");
 			goto out;
 		}
 		if(r.kind != TELE_CONNECT && r.kind != TELE_RECONNECT){
-			refuse(c, TELE_S_NOT_CONNECTED, true, r.id, "send CONNECT (or RECONNECT) first");
+			tele_refuse(c, TELE_S_NOT_CONNECTED, true, r.id, "send CONNECT (or RECONNECT) first");
 			goto out;
 		}
 		c->have_seq = true;
 	}else if(r.has_id && r.id != c->next_id){
 		char why[96];
 		snprintf(why, sizeof(why), "expected id %lld: ids increase by one, without repeats", c->next_id);
-		refuse(c, TELE_S_INVALID_ID, true, r.id, why);
+		tele_refuse(c, TELE_S_INVALID_ID, true, r.id, why);
 		goto out;
 	}else if(status){
 		if(r.has_id) c->next_id = r.id + 1;
-		refuse(c, status, r.has_id, r.id, msg);
+		tele_refuse(c, status, r.has_id, r.id, msg);
 		goto out;
 	}
 	c->next_id = r.id + 1;
 	switch(r.kind){
 	case TELE_CONNECT:
 	case TELE_RECONNECT:
-		if(c->st) refuse(c, TELE_S_ALREADY_CONNECTED, true, r.id, "this connection is connected already");
-		else if(r.kind == TELE_CONNECT) do_connect(c, &r);
+		if(c->st) tele_refuse(c, TELE_S_ALREADY_CONNECTED, true, r.id, "this connection is connected already");
+		else if(r.kind == TELE_CONNECT) tele_do_connect(c, &r);
 		else do_reconnect(c, &r);
 		break;
 	case TELE_SUBSCRIBE:
 	case TELE_UNSUBSCRIBE:
-		if(!c->st || !c->ready) refuse(c, TELE_S_NOT_CONNECTED, true, r.id, "wait for CONNECTED first");
-		else if(!c->s->link) refuse(c, TELE_S_UNAVAILABLE, true, r.id, "the broker session was lost");
+		if(!c->st || !c->ready) tele_refuse(c, TELE_S_NOT_CONNECTED, true, r.id, "wait for CONNECTED first");
+		else if(!c->s->link) tele_refuse(c, TELE_S_UNAVAILABLE, true, r.id, "the broker session was lost");
 		else if(r.kind == TELE_SUBSCRIBE) do_subscribe(c, &r);
 		else do_unsubscribe(c, &r);
 		break;
@@ -757,34 +758,34 @@ out:
 	tele_request_clear(&r);
 }
 
-static void ws_error(struct wsgw_session *s, const char *code, const char *message)
+static void tele_ws_error(struct wsgw_session *s, const char *code, const char *message)
 {
 	struct tg_client *c = s->priv;
 	char msg[160];
 	if(!c) return;
 	if(!strcmp(code, "BROKER_UNAVAILABLE")){
-		refuse(c, TELE_S_UNAVAILABLE, false, 0, "the broker session was lost");
+		tele_refuse(c, TELE_S_UNAVAILABLE, false, 0, "the broker session was lost");
 		return;
 	}
 	snprintf(msg, sizeof(msg), "%s: %s", code, message);
 	respond(c, false, code, false, 0, json_pack("{s:s}", "message", msg));
 }
 
-static void ws_tick(struct wsgw_session *s, int64_t now)
+static void tele_ws_tick(struct wsgw_session *s, int64_t now)
 {
 	struct tg_client *c = s->priv;
 	struct tg_pending *p, **pp;
 
 	if(!c) return;
 	if(!c->st && now >= c->connect_deadline_ms){
-		refuse(c, TELE_S_NOT_CONNECTED, false, 0, "no CONNECT in time");
+		tele_refuse(c, TELE_S_NOT_CONNECTED, false, 0, "no CONNECT in time");
 		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, TELE_S_NOT_CONNECTED);
 		return;
 	}
 	for(pp = &c->pending; (p = *pp); ){
 		if(now >= p->deadline_ms){
 			*pp = p->next;
-			refuse(c, TELE_S_UNAVAILABLE, true, p->id, "the broker did not answer in time");
+			tele_refuse(c, TELE_S_UNAVAILABLE, true, p->id, "the broker did not answer in time");
 			free(p);
 		}else{
 			pp = &p->next;
@@ -792,7 +793,7 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 	}
 }
 
-static void ws_close(struct wsgw_session *s)
+static void tele_ws_close(struct wsgw_session *s)
 {
 	struct tg_client *c = s->priv;
 	struct tg_pending *p, *next;
@@ -813,7 +814,7 @@ static void ws_close(struct wsgw_session *s)
 		}
 		c->st->attached = NULL;
 		c->st->expires_ms = gw_now_ms() + (int64_t)(s->gw->cfg->session_expiry * 1000);
-		if(!c->ready && !c->reconnecting) state_drop(s->gw, c->st);
+		if(!c->ready && !c->reconnecting) tele_state_drop(s->gw, c->st);
 	}
 	free(c);
 	s->priv = NULL;
@@ -831,7 +832,7 @@ static bool bearer_ok(struct wsgw_http *h, const struct tg_gw *tg)
 	return n == tg->secret_len && CRYPTO_memcmp(hdr + 7, tg->secret, n) == 0;
 }
 
-static void http(struct wsgw_http *h, const char *subpath)
+static void tele_http(struct wsgw_http *h, const char *subpath)
 {
 	struct wsgw_gw *gw = h->gw;
 	struct tg_gw *tg = tg_of(gw);
@@ -922,14 +923,14 @@ static void register_event(struct tg_gw *tg, const char *name, bool configured)
 	HASH_ADD_KEYPTR(hh, tg->events, e->name, strlen(e->name), e);
 }
 
-static void core_up(struct wsgw_gw *gw)
+static void tele_core_up(struct wsgw_gw *gw)
 {
 	char *filter = topic_join(tg_of(gw)->registry, "#", (char *)NULL);
-	if(!filter || core_subscribe(gw, filter)) wsgw_log(MOSQ_LOG_ERR, "cannot subscribe the Telegraphy event registry");
+	if(!filter || core_subscribe(gw, filter)) LOG_E("cannot subscribe the Telegraphy event registry");
 	free(filter);
 }
 
-static bool core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
+static bool tele_core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 {
 	struct tg_gw *tg = tg_of(gw);
 	size_t rlen = strlen(tg->registry);
@@ -953,7 +954,7 @@ static bool core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 	return true;
 }
 
-static void gw_tick(struct wsgw_gw *gw, int64_t now)
+static void tele_gw_tick(struct wsgw_gw *gw, int64_t now)
 {
 	struct tg_gw *tg = tg_of(gw);
 	struct tg_state *st, *stmp;
@@ -961,14 +962,14 @@ static void gw_tick(struct wsgw_gw *gw, int64_t now)
 	int64_t now_s = gw_wall_ms() / 1000;
 
 	HASH_ITER(hh, tg->states, st, stmp){
-		if(!st->attached && st->expires_ms && now >= st->expires_ms) state_drop(gw, st);
+		if(!st->attached && st->expires_ms && now >= st->expires_ms) tele_state_drop(gw, st);
 	}
 	HASH_ITER(hh, tg->tokens, t, ttmp){
 		if(now_s >= t->expires_s) token_free(tg, t);
 	}
 }
 
-static int gw_init(struct wsgw_gw *gw)
+static int tele_gw_init(struct wsgw_gw *gw)
 {
 	const struct wsgw_config *cfg = gw->cfg;
 	struct tg_gw *tg = calloc(1, sizeof(*tg));
@@ -987,12 +988,12 @@ static int gw_init(struct wsgw_gw *gw)
 			tg->secret[--tg->secret_len] = '\0';
 		}
 		if(!tg->secret || !tg->secret_len){
-			mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: plugin_opt_telegraphy_token_secret_file: cannot read %s",
+			LOG_E("plugin_opt_telegraphy_token_secret_file: cannot read %s",
 					TELE_CFG(cfg)->token_secret_file);
 			return -1;
 		}
 	}else if(TELE_CFG(cfg)->auth){
-		mosquitto_log_printf(MOSQ_LOG_WARNING, "wsgw: Telegraphy has user authentication on but no "
+		LOG_W("Telegraphy has user authentication on but no "
 				"plugin_opt_telegraphy_token_secret: every CONNECT will be refused");
 	}
 	tg->keys.hs256_secret = tg->secret;
@@ -1004,7 +1005,7 @@ static int gw_init(struct wsgw_gw *gw)
 		char *path = tele_event_path(*e, &w);
 		if(!path || w){
 			free(path);
-			mosquitto_log_printf(MOSQ_LOG_ERR, "wsgw: plugin_opt_telegraphy_events: \"%s\" is not an event name", *e);
+			LOG_E("plugin_opt_telegraphy_events: \"%s\" is not an event name", *e);
 			return -1;
 		}
 		free(path);
@@ -1013,7 +1014,7 @@ static int gw_init(struct wsgw_gw *gw)
 	return 0;
 }
 
-static void gw_free(struct wsgw_gw *gw)
+static void tele_gw_free(struct wsgw_gw *gw)
 {
 	struct tg_gw *tg = tg_of(gw);
 	struct tg_state *st, *stmp;
@@ -1021,7 +1022,7 @@ static void gw_free(struct wsgw_gw *gw)
 	struct tg_registered *e, *etmp;
 
 	if(!tg) return;
-	HASH_ITER(hh, tg->states, st, stmp) state_drop(gw, st);
+	HASH_ITER(hh, tg->states, st, stmp) tele_state_drop(gw, st);
 	HASH_ITER(hh, tg->tokens, t, ttmp) token_free(tg, t);
 	HASH_ITER(hh, tg->events, e, etmp){
 		HASH_DEL(tg->events, e);
@@ -1042,15 +1043,15 @@ const struct wsgw_dialect wsgw_dialect_telegraphy = {
 	.conf = &tele_conf,
 	.name = "Telegraphy",
 	.ws_filter = gw_filter_mount_root,
-	.ws_open = ws_open,
-	.ws_text = ws_text,
-	.ws_error = ws_error,
-	.ws_tick = ws_tick,
-	.ws_close = ws_close,
-	.http = http,
-	.core_up = core_up,
-	.core_message = core_message,
-	.gw_tick = gw_tick,
-	.gw_init = gw_init,
-	.gw_free = gw_free,
+	.ws_open = tele_ws_open,
+	.ws_text = tele_ws_text,
+	.ws_error = tele_ws_error,
+	.ws_tick = tele_ws_tick,
+	.ws_close = tele_ws_close,
+	.http = tele_http,
+	.core_up = tele_core_up,
+	.core_message = tele_core_message,
+	.gw_tick = tele_gw_tick,
+	.gw_init = tele_gw_init,
+	.gw_free = tele_gw_free,
 };

@@ -1,6 +1,7 @@
 /* The websockets.do dialect: listeners (WebSocket), emits (HTTP), presence and
  * acks, on the MQTT topics of docs/protocols/websockets-do.md. Frame and
  * request parsing is in mapping/wsdo_proto.c; this file binds it to the core. */
+#define LOG_TAG "wsdo"
 #include "wsgw.h"
 #include "jsonutil.h"
 #include "topic.h"
@@ -82,7 +83,7 @@ struct wsdo_gw {
 	struct wsdo_data_cache data;
 };
 
-static struct wsdo_gw *state(struct wsgw_gw *gw)
+static struct wsdo_gw *wsdo_state(struct wsgw_gw *gw)
 {
 	return gw_dialect_state(gw, &wsgw_dialect_wsdo);
 }
@@ -110,16 +111,16 @@ static void send_frame(struct wsdo_client *c, const char *type, json_t *payload,
 	session_send(c->s, wsdo_frame(type, payload, event_id, c->id, c->latency_ms, requires_ack));
 }
 
-static void send_error(struct wsdo_client *c, const char *code, const char *message)
+static void wsdo_send_error(struct wsdo_client *c, const char *code, const char *message)
 {
 	char eid[WSDO_EVENT_ID_SIZE];
 	new_event_id(eid);
 	session_send(c->s, wsdo_error_frame(code, message, eid, c->id, c->latency_ms));
 }
 
-static void client_fail(struct wsdo_client *c, const char *code, const char *message, int close_code)
+static void wsdo_client_fail(struct wsdo_client *c, const char *code, const char *message, int close_code)
 {
-	send_error(c, code, message);
+	wsdo_send_error(c, code, message);
 	session_close(c->s, close_code, code);
 }
 
@@ -135,7 +136,7 @@ static json_t *member_json(const struct mirror_member *m, bool with_presence)
 }
 
 /* Publishes this client's retained presence entry (join, update, refresh). */
-static void publish_presence(struct wsdo_client *c)
+static void wsdo_publish_presence(struct wsdo_client *c)
 {
 	struct wsgw_gw *gw = c->s->gw;
 	struct mqttw_prop expiry = { .id = MQTTW_PROP_MESSAGE_EXPIRY, .value = (uint32_t)ceil(gw->cfg->presence_ttl) };
@@ -147,7 +148,7 @@ static void publish_presence(struct wsdo_client *c)
 	json_decref(o);
 	if(!text) return;
 	if(link_publish(c->s->link, &c->presence_mid, c->presence_topic, text, strlen(text), 1, true, &expiry, 1)){
-		wsgw_log(MOSQ_LOG_WARNING, "presence publish for %s failed", c->id);
+		LOG_W("presence publish for %s failed", c->id);
 	}
 	free(text);
 	{
@@ -161,31 +162,31 @@ static void publish_presence(struct wsdo_client *c)
 }
 
 /* The entry was cleared under us (a late will of the slot's last holder). */
-static void heal(void *owner)
+static void wsdo_heal(void *owner)
 {
 	struct wsdo_client *c = owner;
-	if(link_is_up(c->s->link)) publish_presence(c);
+	if(link_is_up(c->s->link)) wsdo_publish_presence(c);
 }
 
 /* ---- link callbacks ---- */
 
-static void on_connected(void *ud, int rc, bool session_present)
+static void wsdo_on_connected(void *ud, int rc, bool session_present)
 {
 	struct wsdo_client *c = ud;
 	int mid;
 
 	(void)session_present;   /* clean sessions */
 	if(rc){
-		client_fail(c, rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD ? "FORBIDDEN" : "BROKER_UNAVAILABLE",
+		wsdo_client_fail(c, rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD ? "FORBIDDEN" : "BROKER_UNAVAILABLE",
 				mqttw_reason_string((uint8_t)rc), rc == MQTTW_RC_NOT_AUTHORIZED ? LWS_CLOSE_STATUS_POLICY_VIOLATION : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 		return;
 	}
 	c->subs_pending = 2;
 	if(link_subscribe(c->s->link, &mid, c->topic, 1) || link_subscribe(c->s->link, &mid, c->direct_topic, 1)){
-		client_fail(c, "BROKER_UNAVAILABLE", "cannot subscribe", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		wsdo_client_fail(c, "BROKER_UNAVAILABLE", "cannot subscribe", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 		return;
 	}
-	publish_presence(c);
+	wsdo_publish_presence(c);
 }
 
 static void send_connected(struct wsdo_client *c)
@@ -205,24 +206,24 @@ static void send_connected(struct wsdo_client *c)
 	c->next_ping_ms = gw_now_ms() + (int64_t)(WSDO_CFG(gw->cfg)->ping_interval * 1000);
 }
 
-static void on_subscribed(void *ud, int mid, int count, const int *granted)
+static void wsdo_on_subscribed(void *ud, int mid, int count, const int *granted)
 {
 	struct wsdo_client *c = ud;
 	(void)mid;
 	for(int i = 0; i < count; i++){
 		if(granted[i] >= 0x80){
-			client_fail(c, "FORBIDDEN", "the broker refused the subscription to this channel", LWS_CLOSE_STATUS_POLICY_VIOLATION);
+			wsdo_client_fail(c, "FORBIDDEN", "the broker refused the subscription to this channel", LWS_CLOSE_STATUS_POLICY_VIOLATION);
 			return;
 		}
 	}
 	if(--c->subs_pending == 0 && !c->ready) send_connected(c);
 }
 
-static void on_published(void *ud, int mid, int reason)
+static void wsdo_on_published(void *ud, int mid, int reason)
 {
 	struct wsdo_client *c = ud;
 	if(reason >= 0x80 && mid == c->presence_mid){
-		client_fail(c, "FORBIDDEN", "the broker refused this client's presence", LWS_CLOSE_STATUS_POLICY_VIOLATION);
+		wsdo_client_fail(c, "FORBIDDEN", "the broker refused this client's presence", LWS_CLOSE_STATUS_POLICY_VIOLATION);
 	}
 }
 
@@ -244,7 +245,7 @@ static void read_meta(const struct mqttw_props *props, char event_id[WSDO_EVENT_
 /* Parses the message once per delivery (see struct wsdo_data_cache). */
 static struct wsdo_data_cache *data_frame(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 {
-	struct wsdo_data_cache *dc = &state(gw)->data;
+	struct wsdo_data_cache *dc = &wsdo_state(gw)->data;
 	json_t *payload;
 
 	if(dc->seq == msg->seq) return dc->head ? dc : NULL;   /* built, or refused, already */
@@ -253,7 +254,7 @@ static struct wsdo_data_cache *data_frame(struct wsgw_gw *gw, const struct wsgw_
 	dc->seq = msg->seq;
 	payload = jsonutil_from_payload(msg->payload, (size_t)msg->payloadlen);
 	if(!payload){
-		wsgw_log(MOSQ_LOG_NOTICE, "dropped a non-UTF-8 payload on %s", msg->topic);
+		LOG_N("dropped a non-UTF-8 payload on %s", msg->topic);
 		return NULL;
 	}
 	read_meta(&msg->props, dc->event_id, &dc->requires_ack);
@@ -262,7 +263,7 @@ static struct wsdo_data_cache *data_frame(struct wsgw_gw *gw, const struct wsgw_
 	return dc->head ? dc : NULL;
 }
 
-static void on_message(void *ud, const struct wsgw_msg *msg)
+static void wsdo_on_message(void *ud, const struct wsgw_msg *msg)
 {
 	struct wsdo_client *c = ud;
 	struct wsdo_data_cache *dc;
@@ -276,27 +277,27 @@ static void on_message(void *ud, const struct wsgw_msg *msg)
 		c->ack_next++;
 	}
 	text = wsdo_frame_finish(dc->head, dc->head_len, c->id, c->latency_ms, dc->requires_ack);
-	if(!text) wsgw_log(MOSQ_LOG_WARNING, "cannot build a DATA frame for %s", c->id);
+	if(!text) LOG_W("cannot build a DATA frame for %s", c->id);
 	session_send(c->s, text);
 }
 
-static void on_lost(void *ud, int rc)
+static void wsdo_on_lost(void *ud, int rc)
 {
 	struct wsdo_client *c = ud;
 	session_link_lost(c->s, rc);
 }
 
 static const struct wsgw_link_ops client_ops = {
-	.connected = on_connected,
-	.message = on_message,
-	.subscribed = on_subscribed,
-	.published = on_published,
-	.lost = on_lost,
+	.connected = wsdo_on_connected,
+	.message = wsdo_on_message,
+	.subscribed = wsdo_on_subscribed,
+	.published = wsdo_on_published,
+	.lost = wsdo_on_lost,
 };
 
 /* ---- WebSocket side ---- */
 
-static int ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
+static int wsdo_ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
 {
 	char *channel = NULL;
 	(void)gw;
@@ -313,7 +314,7 @@ static int ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
 	}
 }
 
-static void client_free(struct wsdo_client *c)
+static void wsdo_client_free(struct wsdo_client *c)
 {
 	if(c->key) core_slot_release(c->s->gw, c->key, c->slot,
 			c->s->link_lost_ms ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
@@ -325,7 +326,7 @@ static void client_free(struct wsdo_client *c)
 	free(c);
 }
 
-static int ws_open(struct wsgw_session *s, const char *channel)
+static int wsdo_ws_open(struct wsgw_session *s, const char *channel)
 {
 	struct wsgw_gw *gw = s->gw;
 	struct wsdo_client *c = calloc(1, sizeof(*c));
@@ -344,7 +345,7 @@ static int ws_open(struct wsgw_session *s, const char *channel)
 	c->topic = topic_join(gw->cfg->topic_prefix, WSDO_CFG(gw->cfg)->root, channel, (char *)NULL);
 	c->direct_topic = topic_join(c->topic ? c->topic : "", "to", c->id, (char *)NULL);
 	c->key = presence_key(gw, channel);
-	if(!c->key || (c->slot = core_slot_take(gw, c->key, slot, heal, c)) < 0) return -1;
+	if(!c->key || (c->slot = core_slot_take(gw, c->key, slot, wsdo_heal, c)) < 0) return -1;
 	c->presence_topic = topic_join(gw->cfg->presence_prefix, c->key, slot, (char *)NULL);
 	if(!c->presence || !c->topic || !c->direct_topic || !c->presence_topic || session_watch(s, c->key)){
 		return -1;
@@ -367,9 +368,9 @@ static int ws_open(struct wsgw_session *s, const char *channel)
 	return s->link ? 0 : -1;
 }
 
-static void ws_error(struct wsgw_session *s, const char *code, const char *message)
+static void wsdo_ws_error(struct wsgw_session *s, const char *code, const char *message)
 {
-	if(s->priv) send_error(s->priv, code, message);
+	if(s->priv) wsdo_send_error(s->priv, code, message);
 }
 
 static bool take_ack(struct wsdo_client *c, const char *event_id)
@@ -383,7 +384,7 @@ static bool take_ack(struct wsdo_client *c, const char *event_id)
 	return false;
 }
 
-static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
+static void wsdo_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 {
 	struct wsdo_client *c = s->priv;
 	struct wsdo_cframe f;
@@ -392,7 +393,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	if(!c) return;
 	err = wsdo_parse_client(buf, len, &f, &msg);
 	if(err){
-		send_error(c, err, msg);
+		wsdo_send_error(c, err, msg);
 		return;
 	}
 	switch(f.type){
@@ -404,7 +405,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 		break;
 	case WSDO_C_ACK:
 		if(!take_ack(c, f.event_id)){
-			send_error(c, WSDO_E_UNKNOWN_EVENT, "no DATA with this eventID awaits your ACK");
+			wsdo_send_error(c, WSDO_E_UNKNOWN_EVENT, "no DATA with this eventID awaits your ACK");
 			break;
 		}
 		{
@@ -412,7 +413,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 			json_t *o = json_pack("{s:s,s:s}", "clientID", c->id, "eventID", f.event_id);
 			char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 			if(!topic || !text || !s->link || link_publish(s->link, NULL, topic, text, strlen(text), 1, false, NULL, 0)){
-				send_error(c, "BROKER_UNAVAILABLE", "the ACK could not be forwarded");
+				wsdo_send_error(c, "BROKER_UNAVAILABLE", "the ACK could not be forwarded");
 			}
 			json_decref(o);
 			free(text);
@@ -424,7 +425,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 		if(text){
 			free(c->presence);
 			c->presence = text;
-			if(link_is_up(s->link)) publish_presence(c);
+			if(link_is_up(s->link)) wsdo_publish_presence(c);
 		}
 		break;
 	}
@@ -432,7 +433,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	wsdo_cframe_clear(&f);
 }
 
-static void ws_tick(struct wsgw_session *s, int64_t now)
+static void wsdo_ws_tick(struct wsgw_session *s, int64_t now)
 {
 	struct wsdo_client *c = s->priv;
 	const struct wsgw_config *cfg = s->gw->cfg;
@@ -440,7 +441,7 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 	if(!c) return;
 	if(!c->ready) return;
 	if(c->pong_deadline_ms && now >= c->pong_deadline_ms){
-		client_fail(c, "PING_TIMEOUT", "Client did not respond to PING event", CLOSE_PING_TIMEOUT);
+		wsdo_client_fail(c, "PING_TIMEOUT", "Client did not respond to PING event", CLOSE_PING_TIMEOUT);
 		return;
 	}
 	if(!c->pong_deadline_ms && now >= c->next_ping_ms){
@@ -450,21 +451,21 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 		c->next_ping_ms = now + (int64_t)(WSDO_CFG(cfg)->ping_interval * 1000);
 		if(c->pong_deadline_ms == 0) c->pong_deadline_ms = 1;
 	}
-	if(now >= c->next_refresh_ms && link_is_up(s->link)) publish_presence(c);
+	if(now >= c->next_refresh_ms && link_is_up(s->link)) wsdo_publish_presence(c);
 }
 
-static void ws_close(struct wsgw_session *s)
+static void wsdo_ws_close(struct wsgw_session *s)
 {
 	struct wsdo_client *c = s->priv;
 	if(!c) return;
 	/* Leaving: the session's will (an empty retained message on the presence
 	 * topic) clears the entry; the core asks the broker to send it. */
 	s->link_will = true;
-	client_free(c);
+	wsdo_client_free(c);
 	s->priv = NULL;
 }
 
-static void on_presence(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
+static void wsdo_on_presence(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
 		const struct mirror_member *m)
 {
 	struct wsdo_client *c = s->priv;
@@ -488,7 +489,7 @@ static void on_presence(struct wsgw_session *s, const char *key, enum wsgw_prese
 
 /* ---- HTTP emit ---- */
 
-static void pending_free(struct wsdo_pending *p)
+static void wsdo_pending_free(struct wsdo_pending *p)
 {
 	for(size_t i = 0; i < p->ntargets; i++) free(p->targets[i].id);
 	free(p->targets);
@@ -497,10 +498,10 @@ static void pending_free(struct wsdo_pending *p)
 	free(p);
 }
 
-static void pending_unlink(struct wsgw_gw *gw, struct wsdo_pending *p)
+static void wsdo_pending_unlink(struct wsgw_gw *gw, struct wsdo_pending *p)
 {
 	struct wsdo_pending **pp;
-	for(pp = &state(gw)->pending; *pp; pp = &(*pp)->next){
+	for(pp = &wsdo_state(gw)->pending; *pp; pp = &(*pp)->next){
 		if(*pp == p){
 			*pp = p->next;
 			return;
@@ -518,7 +519,7 @@ static json_t *target_ids(const struct wsdo_pending *p, int acked)
 }
 
 /* Replies if the emit is settled; frees it once replied. */
-static void pending_settle(struct wsgw_gw *gw, struct wsdo_pending *p, bool timed_out)
+static void wsdo_pending_settle(struct wsgw_gw *gw, struct wsdo_pending *p, bool timed_out)
 {
 	json_t *o;
 	int status;
@@ -550,8 +551,8 @@ static void pending_settle(struct wsgw_gw *gw, struct wsdo_pending *p, bool time
 		http_reply(p->h, status, o ? json_dumps(o, JSON_COMPACT) : NULL);
 	}
 	json_decref(o);
-	pending_unlink(gw, p);
-	pending_free(p);
+	wsdo_pending_unlink(gw, p);
+	wsdo_pending_free(p);
 }
 
 static int add_target(struct wsdo_pending *p, const char *id)
@@ -675,21 +676,21 @@ static void emit(struct wsgw_http *h, const char *channel)
 	p->deadline_ms = gw_now_ms() + (int64_t)(WSDO_CFG(gw->cfg)->ack_timeout * 1000);
 	p->h = h;
 	h->priv = p;
-	p->next = state(gw)->pending;
-	state(gw)->pending = p;
+	p->next = wsdo_state(gw)->pending;
+	wsdo_state(gw)->pending = p;
 	/* Nothing to wait for (clients=N on an empty channel: no target, no
 	 * publish): answer now, not at the ack deadline. */
-	pending_settle(gw, p, false);
+	wsdo_pending_settle(gw, p, false);
 	p = NULL;
 out:
-	if(p) pending_free(p);
+	if(p) wsdo_pending_free(p);
 	free(key);
 	free(topic);
 	free(text);
 	wsdo_emit_clear(&e);
 }
 
-static void http(struct wsgw_http *h, const char *subpath)
+static void wsdo_http(struct wsgw_http *h, const char *subpath)
 {
 	char *channel = NULL;
 	enum wsdo_route r = wsdo_route(subpath, &channel);
@@ -720,7 +721,7 @@ static void http(struct wsgw_http *h, const char *subpath)
 	free(channel);
 }
 
-static void http_gone(struct wsgw_http *h)
+static void wsdo_http_gone(struct wsgw_http *h)
 {
 	struct wsdo_pending *p = h->priv;
 	if(p) p->h = NULL;   /* settles (and frees) as usual, replying to no one */
@@ -729,16 +730,16 @@ static void http_gone(struct wsgw_http *h)
 
 /* ---- gateway-wide ---- */
 
-static void core_up(struct wsgw_gw *gw)
+static void wsdo_core_up(struct wsgw_gw *gw)
 {
-	char *filter = topic_join(state(gw)->base, "+", "ack", "+", (char *)NULL);
-	if(!filter || core_subscribe(gw, filter)) wsgw_log(MOSQ_LOG_ERR, "cannot subscribe the websockets.do ack topics");
+	char *filter = topic_join(wsdo_state(gw)->base, "+", "ack", "+", (char *)NULL);
+	if(!filter || core_subscribe(gw, filter)) LOG_E("cannot subscribe the websockets.do ack topics");
 	free(filter);
 }
 
-static bool core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
+static bool wsdo_core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 {
-	struct wsdo_gw *st = state(gw);
+	struct wsdo_gw *st = wsdo_state(gw);
 	size_t blen = strlen(st->base);
 	const char *rest, *event_id;
 	json_t *root;
@@ -757,36 +758,36 @@ static bool core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 		for(size_t i = 0; i < p->ntargets; i++){
 			if(!strcmp(p->targets[i].id, client)) p->targets[i].acked = true;
 		}
-		pending_settle(gw, p, false);
+		wsdo_pending_settle(gw, p, false);
 		break;
 	}
 	json_decref(root);
 	return true;
 }
 
-static void core_published(struct wsgw_gw *gw, int mid, int reason)
+static void wsdo_core_published(struct wsgw_gw *gw, int mid, int reason)
 {
-	for(struct wsdo_pending *p = state(gw)->pending; p; p = p->next){
+	for(struct wsdo_pending *p = wsdo_state(gw)->pending; p; p = p->next){
 		for(size_t i = 0; i < p->nmids; i++){
 			if(p->mids[i] != mid) continue;
 			p->mids[i] = p->mids[--p->nmids];
 			if(reason >= 0x80) p->forbidden = true;
-			pending_settle(gw, p, false);
+			wsdo_pending_settle(gw, p, false);
 			return;
 		}
 	}
 }
 
-static void gw_tick(struct wsgw_gw *gw, int64_t now)
+static void wsdo_gw_tick(struct wsgw_gw *gw, int64_t now)
 {
 	struct wsdo_pending *p, *next;
-	for(p = state(gw)->pending; p; p = next){
+	for(p = wsdo_state(gw)->pending; p; p = next){
 		next = p->next;
-		if(now >= p->deadline_ms) pending_settle(gw, p, true);
+		if(now >= p->deadline_ms) wsdo_pending_settle(gw, p, true);
 	}
 }
 
-static int gw_init(struct wsgw_gw *gw)
+static int wsdo_gw_init(struct wsgw_gw *gw)
 {
 	struct wsdo_gw *st = calloc(1, sizeof(*st));
 	if(!st) return -1;
@@ -799,15 +800,15 @@ static int gw_init(struct wsgw_gw *gw)
 	return 0;
 }
 
-static void gw_free(struct wsgw_gw *gw)
+static void wsdo_gw_free(struct wsgw_gw *gw)
 {
-	struct wsdo_gw *st = state(gw);
+	struct wsdo_gw *st = wsdo_state(gw);
 	struct wsdo_pending *p, *next;
 	if(!st) return;
 	for(p = st->pending; p; p = next){
 		next = p->next;
 		if(p->h) p->h->priv = NULL;
-		pending_free(p);
+		wsdo_pending_free(p);
 	}
 	free(st->data.head);
 	free(st->base);
@@ -818,19 +819,19 @@ static void gw_free(struct wsgw_gw *gw)
 const struct wsgw_dialect wsgw_dialect_wsdo = {
 	.conf = &wsdo_conf,
 	.name = "websockets.do",
-	.ws_filter = ws_filter,
-	.ws_open = ws_open,
-	.ws_text = ws_text,
-	.ws_error = ws_error,
-	.ws_tick = ws_tick,
-	.ws_close = ws_close,
-	.presence = on_presence,
-	.http = http,
-	.http_gone = http_gone,
-	.core_up = core_up,
-	.core_message = core_message,
-	.core_published = core_published,
-	.gw_tick = gw_tick,
-	.gw_init = gw_init,
-	.gw_free = gw_free,
+	.ws_filter = wsdo_ws_filter,
+	.ws_open = wsdo_ws_open,
+	.ws_text = wsdo_ws_text,
+	.ws_error = wsdo_ws_error,
+	.ws_tick = wsdo_ws_tick,
+	.ws_close = wsdo_ws_close,
+	.presence = wsdo_on_presence,
+	.http = wsdo_http,
+	.http_gone = wsdo_http_gone,
+	.core_up = wsdo_core_up,
+	.core_message = wsdo_core_message,
+	.core_published = wsdo_core_published,
+	.gw_tick = wsdo_gw_tick,
+	.gw_init = wsdo_gw_init,
+	.gw_free = wsdo_gw_free,
 };
