@@ -9,12 +9,11 @@
  * retained entry per session whose will clears it. The core session carries
  * Events (delivered to this gateway's clients only) and claims (one session
  * per uid across bridged brokers). */
-#include "wsgw.h"
+#include "kit.h"
 #include "comet_proto.h"
 #include "jsonutil.h"
 #include "topic.h"
 
-#include <math.h>
 #include <mosquitto_broker.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +36,8 @@ struct comet_client {
 	bool ready;                  /* subscriptions in place, the first HB sent */
 	char *uid;
 	char *rid;                   /* current room, "" = the world only */
-	char *user_topic, *room_topic, *presence_topic;
-	int slot;                    /* presence_topic is this gateway's slot `slot` of the world */
+	char *user_topic, *room_topic;
+	struct kit_presence pres;    /* on this gateway's slot of the world */
 	int64_t birth_ms;            /* wall clock */
 	char birth[COMET_BIRTH_SIZE];
 	char nonce[COMET_NONCE_SIZE];
@@ -46,19 +45,16 @@ struct comet_client {
 	int ninit;
 	int user_mid, world_mid;     /* SUBACKs of the uid's and the world's topics */
 	int room_mid;                /* SUBACK of the current room's subscription */
-	int presence_mid;
 	int64_t auth_deadline_ms;
 	int64_t last_up_ms, last_down_ms, last_hb_ms;
-	int64_t next_refresh_ms;
 };
 
 /* ---- per HTTP Publish/Broadcast waiting for its PUBACK ---- */
 
 struct comet_api {
-	struct comet_api *next;
-	struct wsgw_http *h;
-	int mid;
-	int64_t deadline_ms;
+	struct kit_http_wait w;      /* first: h->priv */
+	struct pending_req pr;       /* in core_pending */
+	struct wsgw_gw *gw;
 };
 
 struct comet_gw {
@@ -68,7 +64,6 @@ struct comet_gw {
 	char *claim_base;            /* base/claim */
 	char *mirror_key;            /* comet_root/world: presence channel key */
 	struct comet_client *by_uid;
-	struct comet_api *pending;
 };
 
 static struct comet_gw *state(struct wsgw_gw *gw)
@@ -127,17 +122,12 @@ static void push(struct comet_client *c, const char *evt, size_t len)
 static void publish_presence(struct comet_client *c)
 {
 	struct wsgw_gw *gw = c->s->gw;
-	mosquitto_property *props = NULL;
 	char *text = comet_presence(c->uid, c->rid, c->birth, gw->cfg->gateway_id, gw->boot_id, c->birth_ms);
 
-	if(!text) return;
-	mosquitto_property_add_int32(&props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, (uint32_t)ceil(gw->cfg->presence_ttl));
-	if(link_publish(c->s->link, &c->presence_mid, c->presence_topic, text, strlen(text), 1, true, props)){
+	if(text && kit_presence_publish(gw, &c->pres, c->s->link, text)){
 		wsgw_log(MOSQ_LOG_WARNING, "comet: presence publish for %s failed", c->uid);
 	}
-	mosquitto_property_free_all(&props);
 	free(text);
-	c->next_refresh_ms = gw_now_ms() + (int64_t)(gw->cfg->presence_ttl * 1000 / 3);
 }
 
 /* The entry was cleared under us (a late will of the slot's last holder). */
@@ -163,9 +153,8 @@ static void publish_claim(struct comet_client *c)
 
 static void slot_release(struct comet_client *c)
 {
-	core_slot_release(c->s->gw, state(c->s->gw)->mirror_key, c->slot,
+	kit_presence_release(c->s->gw, &c->pres,
 			c->s->link_lost_ms ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
-	c->slot = -1;
 }
 
 /* A newer session of the uid took over: close this one with REPLACED. Its
@@ -175,10 +164,7 @@ static void client_replace(struct comet_client *c, const char *message)
 {
 	unindex(c);
 	c->replaced = true;
-	if(c->s->link){
-		link_close(c->s->link, true);
-		c->s->link = NULL;
-	}
+	kit_link_end(c->s, true);
 	slot_release(c);
 	wsgw_log(MOSQ_LOG_INFO, "comet: session of %s (%s) replaced: %s", c->uid, c->s->peer, message);
 	client_fail(c, "REPLACED", NULL, message, CLOSE_REPLACED);
@@ -238,9 +224,9 @@ static void on_connected(void *ud, int rc, bool session_present)
 
 	(void)session_present;   /* clean sessions */
 	if(rc){
-		bool denied = rc == MQTT_RC_NOT_AUTHORIZED || rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD;
-		client_fail(c, denied ? "FORBIDDEN" : "BROKER_UNAVAILABLE", NULL, mosquitto_reason_string(rc),
-				denied ? LWS_CLOSE_STATUS_POLICY_VIOLATION : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		struct kit_refusal o;
+		kit_refusal(rc, &o);
+		client_fail(c, o.r.code, NULL, o.message, o.r.close_code);
 		return;
 	}
 	topics[n++] = c->user_topic;
@@ -306,7 +292,7 @@ static void on_subscribed(void *ud, int mid, int count, const int *granted)
 static void on_published(void *ud, int mid, int reason)
 {
 	struct comet_client *c = ud;
-	if(reason >= 0x80 && mid == c->presence_mid){
+	if(reason >= 0x80 && mid == c->pres.mid){
 		client_fail(c, "FORBIDDEN", NULL, "the broker refused this session's presence", LWS_CLOSE_STATUS_POLICY_VIOLATION);
 	}
 }
@@ -326,17 +312,11 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 	}
 	evt = comet_evt_from_payload(msg->payload, (size_t)msg->payloadlen, &len);
 	if(!evt){
-		wsgw_log(MOSQ_LOG_NOTICE, "comet: dropped a non-UTF-8 payload on %s", msg->topic);
+		kit_payload_dropped(msg, "comet: ");
 		return;
 	}
 	push(c, evt, len);
 	free(evt);
-}
-
-static void on_lost(void *ud, int rc)
-{
-	struct comet_client *c = ud;
-	session_link_lost(c->s, rc);
 }
 
 static const struct wsgw_link_ops client_ops = {
@@ -344,7 +324,6 @@ static const struct wsgw_link_ops client_ops = {
 	.message = on_message,
 	.subscribed = on_subscribed,
 	.published = on_published,
-	.lost = on_lost,
 };
 
 /* ---- WebSocket side ---- */
@@ -370,7 +349,6 @@ static void client_free(struct comet_client *c)
 	free(c->rid);
 	free(c->user_topic);
 	free(c->room_topic);
-	free(c->presence_topic);
 	free(c);
 }
 
@@ -384,7 +362,7 @@ static int ws_open(struct wsgw_session *s, const char *route)
 	(void)route;
 	if(!c) return -1;
 	c->s = s;
-	c->slot = -1;
+	c->pres.slot = -1;
 	s->priv = c;
 	c->rid = strdup("");
 	if(!c->rid) return -1;
@@ -407,7 +385,6 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	struct comet_gw *st = state(gw);
 	struct jwtauth_identity id;
 	struct wsgw_link_params p;
-	char slot[CORE_SLOT_SIZE];
 	struct comet_client *old;
 	const char *why = NULL, *err;
 	char *client_id = NULL;
@@ -438,11 +415,8 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	c->uid = strdup(id.sub);
 	jwtauth_identity_clear(&id);
 	c->user_topic = c->uid ? topic_join(st->base, "user", c->uid, (char *)NULL) : NULL;
-	if(c->uid && (c->slot = core_slot_take(gw, st->mirror_key, slot, heal, c)) >= 0){
-		c->presence_topic = topic_join(gw->cfg->presence_prefix, st->mirror_key, slot, (char *)NULL);
-	}
 	client_id = c->uid ? malloc(strlen(gw->cfg->comet_root) + strlen(c->uid) + 2) : NULL;
-	if(!c->user_topic || !c->presence_topic || !client_id
+	if(!c->user_topic || !client_id || kit_presence_take(gw, &c->pres, st->mirror_key, heal, c)
 			|| (u->has_join && set_room(c, u->rid))){
 		free(client_id);
 		client_fail(c, "OUT_OF_MEMORY", NULL, NULL, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
@@ -470,10 +444,11 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	p.client_id = client_id;
 	p.username = gw->cfg->comet_username;
 	p.clean_start = true;
-	p.will_topic = c->presence_topic;   /* clears the entry if the session dies */
-	s->link = link_open(gw, &p, &client_ops, c);
+	p.will_topic = c->pres.topic;   /* clears the entry if the session dies */
+	if(kit_link_open(s, &p, &client_ops, c)){
+		client_fail(c, "BROKER_UNAVAILABLE", NULL, "cannot open a broker session", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+	}
 	free(client_id);
-	if(!s->link) client_fail(c, "BROKER_UNAVAILABLE", NULL, "cannot open a broker session", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 }
 
 static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
@@ -533,7 +508,7 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 	if(c->ready && (now - c->last_down_ms >= idle || (now - c->last_up_ms >= idle && now - c->last_hb_ms >= idle))){
 		send_hb(c, now);
 	}
-	if(c->ready && now >= c->next_refresh_ms && link_is_up(s->link)) publish_presence(c);
+	if(c->ready && kit_presence_due(&c->pres, now) && link_is_up(s->link)) publish_presence(c);
 }
 
 static void ws_close(struct wsgw_session *s)
@@ -543,23 +518,41 @@ static void ws_close(struct wsgw_session *s)
 	unindex(c);
 	/* Leaving: the will (an empty retained message on the presence topic)
 	 * clears the entry (a replaced session's link is gone already). */
-	s->link_will = true;
+	kit_link_will(s);
 	client_free(c);
 	s->priv = NULL;
 }
 
 /* ---- HTTP API ---- */
 
-static void api_free(struct wsgw_gw *gw, struct comet_api *p)
+/* The PUBACK of a Publish/Broadcast. */
+static void api_answered(struct pending_req *r, size_t index, int reason)
 {
-	struct comet_api **pp;
-	for(pp = &state(gw)->pending; *pp; pp = &(*pp)->next){
-		if(*pp == p){
-			*pp = p->next;
-			break;
-		}
+	struct comet_api *p = lws_container_of(r, struct comet_api, pr);
+	struct wsgw_http *h = kit_http_take(&p->w);
+
+	(void)index;
+	pendtab_remove(core_pending(p->gw), r);
+	if(h){
+		if(reason >= 0x80) http_reply_error(h, 403, "FORBIDDEN", "the broker refused the publish (ACL)");
+		else http_reply(h, 200, strdup("{}"));
 	}
-	if(p->h) p->h->priv = NULL;
+	free(p);
+}
+
+static void api_expired(struct pending_req *r)
+{
+	struct comet_api *p = lws_container_of(r, struct comet_api, pr);
+	struct wsgw_http *h = kit_http_take(&p->w);
+
+	if(h) http_reply_error(h, 503, "BROKER_UNAVAILABLE", "the broker did not confirm the publish");
+	free(p);
+}
+
+static void api_free(struct pending_req *r)
+{
+	struct comet_api *p = lws_container_of(r, struct comet_api, pr);
+	kit_http_take(&p->w);
 	free(p);
 }
 
@@ -607,7 +600,6 @@ static void api_publish(struct wsgw_http *h, const char *topic, const struct com
 {
 	struct wsgw_gw *gw = h->gw;
 	struct comet_api *p;
-	int mid = 0;
 
 	if(!core_is_up(gw)){
 		http_reply_error(h, 503, "BROKER_UNAVAILABLE", "the gateway's broker session is down");
@@ -618,17 +610,15 @@ static void api_publish(struct wsgw_http *h, const char *topic, const struct com
 		http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
 		return;
 	}
-	if(core_publish(gw, &mid, topic, r->evt, r->evt_len, 1, false, NULL)){
+	p->gw = gw;
+	pendtab_add(core_pending(gw), &p->pr, gw_now_ms() + API_TIMEOUT_MS, api_answered, api_expired);
+	if(core_request(gw, &p->pr, 0, topic, r->evt, r->evt_len, NULL)){
+		pendtab_remove(core_pending(gw), &p->pr);
 		free(p);
 		http_reply_error(h, 503, "BROKER_UNAVAILABLE", "the publish failed");
 		return;
 	}
-	p->h = h;
-	p->mid = mid;
-	p->deadline_ms = gw_now_ms() + API_TIMEOUT_MS;
-	p->next = state(gw)->pending;
-	state(gw)->pending = p;
-	h->priv = p;
+	kit_http_wait(&p->w, h);
 }
 
 /* DumpSession from the presence mirror: this gateway's sessions (the seed's
@@ -637,38 +627,44 @@ static void api_publish(struct wsgw_http *h, const char *topic, const struct com
 static void api_dump(struct wsgw_http *h, bool cluster)
 {
 	struct wsgw_gw *gw = h->gw;
-	struct mirror_channel *ch = mirror_channel_find(&gw->mirror, state(gw)->mirror_key);
-	size_t cap = ch ? ch->count : 0, n = 0;
-	struct comet_sess *v = calloc(cap ? cap : 1, sizeof(*v));
-	json_t **keep = calloc(cap ? cap : 1, sizeof(*keep));
-	struct mirror_member *m, *tmp;
+	const struct mirror_member **all;
+	size_t cap, n = 0;
+	struct comet_sess *v;
+	json_t **keep;
 	char *text;
 
+	if(kit_members(gw, state(gw)->mirror_key, &all, &cap)){
+		http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
+		return;
+	}
+	v = calloc(cap ? cap : 1, sizeof(*v));
+	keep = calloc(cap ? cap : 1, sizeof(*keep));
 	if(!v || !keep){
+		free(all);
 		free(v);
 		free(keep);
 		http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
 		return;
 	}
-	if(ch){
-		HASH_ITER(hh, ch->members, m, tmp){
-			json_t *pres;
-			const char *rid, *birth;
-			if(!cluster && (!m->gateway || !m->boot || strcmp(m->gateway, gw->cfg->gateway_id)
-						|| strcmp(m->boot, gw->boot_id))){
-				continue;
-			}
-			pres = json_loads(m->presence, 0, NULL);
-			rid = json_string_value(json_object_get(pres, "rid"));
-			birth = json_string_value(json_object_get(pres, "birth"));
-			keep[n] = pres;
-			v[n].uid = m->id;
-			v[n].rid = rid && (!*rid || topic_channel_valid(rid)) ? rid : "";
-			v[n].birth = birth ? birth : "";
-			v[n].gateway = m->gateway;
-			n++;
+	for(size_t i = 0; i < cap; i++){
+		const struct mirror_member *m = all[i];
+		json_t *pres;
+		const char *rid, *birth;
+		if(!cluster && (!m->gateway || !m->boot || strcmp(m->gateway, gw->cfg->gateway_id)
+					|| strcmp(m->boot, gw->boot_id))){
+			continue;
 		}
+		pres = json_loads(m->presence, 0, NULL);
+		rid = json_string_value(json_object_get(pres, "rid"));
+		birth = json_string_value(json_object_get(pres, "birth"));
+		keep[n] = pres;
+		v[n].uid = m->id;
+		v[n].rid = rid && (!*rid || topic_channel_valid(rid)) ? rid : "";
+		v[n].birth = birth ? birth : "";
+		v[n].gateway = m->gateway;
+		n++;
 	}
+	free(all);
 	text = comet_dump(v, n, cluster);
 	for(size_t i = 0; i < n; i++) json_decref(keep[i]);
 	free(keep);
@@ -726,13 +722,6 @@ static void http(struct wsgw_http *h, const char *subpath)
 	else http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
 	free(topic);
 	comet_req_clear(&r);
-}
-
-static void http_gone(struct wsgw_http *h)
-{
-	struct comet_api *p = h->priv;
-	if(p) p->h = NULL;   /* its PUBACK or timeout frees it */
-	h->priv = NULL;
 }
 
 /* ---- gateway-wide ---- */
@@ -812,30 +801,6 @@ static bool core_message(struct wsgw_gw *gw, const struct mosquitto_message *msg
 	return false;
 }
 
-static void core_published(struct wsgw_gw *gw, int mid, int reason)
-{
-	for(struct comet_api *p = state(gw)->pending; p; p = p->next){
-		if(p->mid != mid) continue;
-		if(p->h){
-			if(reason >= 0x80) http_reply_error(p->h, 403, "FORBIDDEN", "the broker refused the publish (ACL)");
-			else http_reply(p->h, 200, strdup("{}"));
-		}
-		api_free(gw, p);
-		return;
-	}
-}
-
-static void gw_tick(struct wsgw_gw *gw, int64_t now)
-{
-	struct comet_api *p, *next;
-	for(p = state(gw)->pending; p; p = next){
-		next = p->next;
-		if(now < p->deadline_ms) continue;
-		if(p->h) http_reply_error(p->h, 503, "BROKER_UNAVAILABLE", "the broker did not confirm the publish");
-		api_free(gw, p);
-	}
-}
-
 static int gw_init(struct wsgw_gw *gw)
 {
 	const struct wsgw_config *cfg = gw->cfg;
@@ -859,7 +824,7 @@ static void gw_free(struct wsgw_gw *gw)
 {
 	struct comet_gw *st = state(gw);
 	if(!st) return;
-	while(st->pending) api_free(gw, st->pending);
+	pendtab_clear(core_pending(gw), api_expired, api_free);
 	HASH_CLEAR(hh, st->by_uid);   /* the clients are their sessions' */
 	free(st->base);
 	free(st->world_topic);
@@ -880,11 +845,9 @@ const struct wsgw_dialect wsgw_dialect_comet = {
 	.ws_tick = ws_tick,
 	.ws_close = ws_close,
 	.http = http,
-	.http_gone = http_gone,
+	.http_gone = kit_http_gone,
 	.core_up = core_up,
 	.core_message = core_message,
-	.core_published = core_published,
-	.gw_tick = gw_tick,
 	.gw_init = gw_init,
 	.gw_free = gw_free,
 };

@@ -150,10 +150,26 @@ void session_close(struct wsgw_session *s, int code, const char *reason)
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 }
 
+/* Closes the session's links (the refused one too) and frees their boxes. */
+static void links_close(struct wsgw_session *s, bool send_will)
+{
+	link_close(s->link, send_will);
+	s->link = NULL;
+	free(s->link_box);
+	s->link_box = NULL;
+	if(s->refused){
+		link_close(s->refused->link, false);
+		free(s->refused);
+		s->refused = NULL;
+	}
+}
+
 void session_link_lost(struct wsgw_session *s, int rc)
 {
 	link_close(s->link, false);
 	s->link = NULL;
+	free(s->link_box);
+	s->link_box = NULL;
 	s->link_lost_ms = gw_now_ms();
 	s->link_lost_rc = rc;
 }
@@ -164,10 +180,7 @@ void session_release(struct wsgw_session *s)
 	s->opened = false;
 	free(s->priv);   /* the filter's route if ws_open never ran; NULL otherwise */
 	s->priv = NULL;
-	if(s->link){
-		link_close(s->link, s->link_will);
-		s->link = NULL;
-	}
+	links_close(s, s->link_will);
 	session_unwatch_all(s);
 }
 
@@ -194,7 +207,7 @@ void session_tick(struct wsgw_session *s, int64_t now)
 	/* A closing client needs its broker session no longer: presence goes
 	 * now, not when the socket finally does. (Not done inside session_close,
 	 * which link callbacks may call.) */
-	if(s->opened || s->link) session_release(s);
+	if(s->opened || s->link || s->refused) session_release(s);
 	if(now >= s->close_deadline_ms && !s->killed){
 		s->killed = true;
 		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "jwtauth.h"
 #include "mirror.h"
+#include "pending.h"
 
 #define WSGW_BOOT_ID_SIZE 17          /* 16 hex characters + NUL */
 #define WSGW_TICK_MS 100              /* housekeeping timer */
@@ -125,11 +126,10 @@ struct wsgw_dialect {
 	void (*http)(struct wsgw_http *h, const char *subpath);
 	void (*http_gone)(struct wsgw_http *h);
 	/* Gateway-wide: the core session came up (subscribe what the dialect needs),
-	 * a message or PUBACK on it, the housekeeping tick, and the end. */
+	 * a message on it, the housekeeping tick, and the end. */
 	void (*core_up)(struct wsgw_gw *gw);
 	bool (*core_message)(struct wsgw_gw *gw, const struct mosquitto_message *msg,
 			const mosquitto_property *props);
-	void (*core_published)(struct wsgw_gw *gw, int mid, int reason_code);
 	void (*gw_tick)(struct wsgw_gw *gw, int64_t now_ms);
 	int (*gw_init)(struct wsgw_gw *gw);
 	void (*gw_free)(struct wsgw_gw *gw);
@@ -159,12 +159,24 @@ struct wsgw_frame {
 	unsigned char buf[];            /* LWS_PRE bytes, then len bytes of text */
 };
 
+/* A session's broker link with its owner's ops (plugin/kit_link.c): the
+ * user data of the link's callbacks. */
+struct wsgw_session_link {
+	struct wsgw_session *s;
+	struct wsgw_link *link;
+	const struct wsgw_link_ops *ops;
+	void *ud;
+	bool connected;                  /* CONNACK success */
+};
+
 struct wsgw_session {
 	struct wsgw_gw *gw;
 	struct lws *wsi;
 	const struct wsgw_dialect *dialect;
 	void *priv;                      /* the dialect's, freed by ws_close */
 	struct wsgw_link *link;          /* the client's broker session, closed after ws_close */
+	struct wsgw_session_link *link_box;   /* link's, opened by kit_link_open */
+	struct wsgw_session_link *refused;    /* a link the broker refused, closed later */
 	bool link_will;                  /* close it with its will (e.g. presence clear) */
 	struct wsgw_watch *watches;      /* presence keys it gets events for */
 	struct wsgw_session *prev, *next;       /* gw->sessions */
@@ -270,6 +282,14 @@ bool core_is_up(const struct wsgw_gw *gw);
 bool core_is_ready(const struct wsgw_gw *gw);
 int core_publish(struct wsgw_gw *gw, int *mid, const char *topic, const void *payload,
 		size_t len, int qos, bool retain, const mosquitto_property *props);
+/* A QoS 1 publish whose PUBACK answers req (in core_pending's table; its
+ * answer callback gets index and the reason code): one lookup per PUBACK.
+ * 0, or nonzero if it cannot be sent. */
+int core_request(struct wsgw_gw *gw, struct pending_req *req, size_t index, const char *topic,
+		const void *payload, size_t len, const mosquitto_property *props);
+/* The table of requests waiting for the core session: swept by core_tick;
+ * packet ids of a lost core session are forgotten (no answer comes). */
+struct pending *core_pending(struct wsgw_gw *gw);
 int core_subscribe(struct wsgw_gw *gw, const char *topic);
 /* Presence slots: this gateway's entries of channel key sit on
  * <presence_prefix>/<key>/<tag>-<n> (docs/TOPICS.md), <tag> a hash of
@@ -344,6 +364,7 @@ struct wsgw_gw {
 	unsigned mux_seq;
 	struct mirror mirror;
 	struct core_slots *slots;        /* presence slots (core.c) */
+	struct pending core_requests;    /* waiting for the core session's PUBACKs (core.c) */
 
 	void *wsdo;                      /* the websockets.do dialect's gateway state */
 	void *op;                        /* the op dialect's */
