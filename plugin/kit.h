@@ -87,6 +87,8 @@ struct kit_store {
  * attached to client. */
 void kit_store_add(struct kit_store *st, struct kit_resumable *r, const char *prefix, void *client);
 void kit_store_drop(struct kit_store *st, struct kit_resumable *r);
+/* Frees r (its credentials, then st->free) without unlinking: one never added. */
+void kit_resumable_free(struct kit_store *st, struct kit_resumable *r);
 /* The socket of r's client is gone (or its hello failed): r is kept for
  * session_expiry if keep (it was connected, or is a resume), else dropped. */
 void kit_store_detach(struct wsgw_gw *gw, struct kit_store *st, struct kit_resumable *r, bool keep);

@@ -14,7 +14,7 @@ void kit_store_add(struct kit_store *st, struct kit_resumable *r, const char *pr
 	HASH_ADD_STR(st->by_id, client_id, r);
 }
 
-static void resumable_free(struct kit_store *st, struct kit_resumable *r)
+void kit_resumable_free(struct kit_store *st, struct kit_resumable *r)
 {
 	free(r->username);
 	if(r->password){
@@ -27,7 +27,7 @@ static void resumable_free(struct kit_store *st, struct kit_resumable *r)
 void kit_store_drop(struct kit_store *st, struct kit_resumable *r)
 {
 	HASH_DEL(st->by_id, r);
-	resumable_free(st, r);
+	kit_resumable_free(st, r);
 }
 
 void kit_store_detach(struct wsgw_gw *gw, struct kit_store *st, struct kit_resumable *r, bool keep)
