@@ -28,8 +28,8 @@
 /* ---- per client ---- */
 
 struct comet_client {
+	struct wsgw_session *s;      /* first (kit_client_new) */
 	UT_hash_handle hh;           /* state()->by_uid, while indexed */
-	struct wsgw_session *s;
 	bool authed;                 /* AUTH accepted: uid and topics are set */
 	bool indexed;
 	bool replaced;               /* a newer session of the uid took over */
@@ -81,7 +81,7 @@ static struct comet_client *find_uid(struct wsgw_gw *gw, const char *uid)
 static void unindex(struct comet_client *c)
 {
 	if(!c->indexed) return;
-	HASH_DEL(state(c->s->gw)->by_uid, c);
+	HASH_DEL(state(session_gw(c->s))->by_uid, c);
 	c->indexed = false;
 }
 
@@ -100,7 +100,7 @@ static void send_error(struct comet_client *c, const char *code, const char *rea
 static void client_fail(struct comet_client *c, const char *code, const char *reason, const char *message,
 		int close_code)
 {
-	if(c->s->closing) return;
+	if(session_closing(c->s)) return;
 	send_error(c, code, reason, message);
 	session_close(c->s, close_code, code);
 }
@@ -113,7 +113,7 @@ static void send_hb(struct comet_client *c, int64_t now)
 
 static void push(struct comet_client *c, const char *evt, size_t len)
 {
-	if(!c->authed || c->s->closing) return;
+	if(!c->authed || session_closing(c->s)) return;
 	send_text(c, comet_push_frame(evt, len));
 }
 
@@ -121,10 +121,10 @@ static void push(struct comet_client *c, const char *evt, size_t len)
  * decide; expiring, refreshed every presence_ttl/3). */
 static void publish_presence(struct comet_client *c)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	char *text = comet_presence(c->uid, c->rid, c->birth, gw->cfg->gateway_id, gw->boot_id, c->birth_ms);
 
-	if(text && kit_presence_publish(gw, &c->pres, c->s->link, text)){
+	if(text && kit_presence_publish(gw, &c->pres, session_link(c->s), text)){
 		wsgw_log(MOSQ_LOG_WARNING, "comet: presence publish for %s failed", c->uid);
 	}
 	free(text);
@@ -134,13 +134,13 @@ static void publish_presence(struct comet_client *c)
 static void heal(void *owner)
 {
 	struct comet_client *c = owner;
-	if(c->ready && link_is_up(c->s->link)) publish_presence(c);
+	if(c->ready && link_is_up(session_link(c->s))) publish_presence(c);
 }
 
 /* Tells the other gateways that this session is the uid's one. */
 static void publish_claim(struct comet_client *c)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	char *topic = topic_join(state(gw)->claim_base, c->uid, (char *)NULL);
 	char *text = comet_claim_build(c->uid, gw->cfg->gateway_id, gw->boot_id, c->birth_ms, c->nonce);
 
@@ -153,8 +153,8 @@ static void publish_claim(struct comet_client *c)
 
 static void slot_release(struct comet_client *c)
 {
-	kit_presence_release(c->s->gw, &c->pres,
-			c->s->link_lost_ms ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
+	kit_presence_release(session_gw(c->s), &c->pres,
+			session_link_was_lost(c->s) ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
 }
 
 /* A newer session of the uid took over: close this one with REPLACED. Its
@@ -166,7 +166,7 @@ static void client_replace(struct comet_client *c, const char *message)
 	c->replaced = true;
 	kit_link_end(c->s, true);
 	slot_release(c);
-	wsgw_log(MOSQ_LOG_INFO, "comet: session of %s (%s) replaced: %s", c->uid, c->s->peer, message);
+	wsgw_log(MOSQ_LOG_INFO, "comet: session of %s (%s) replaced: %s", c->uid, session_peer(c->s), message);
 	client_fail(c, "REPLACED", NULL, message, CLOSE_REPLACED);
 }
 
@@ -175,7 +175,7 @@ static void client_replace(struct comet_client *c, const char *message)
 static int set_room(struct comet_client *c, const char *rid)
 {
 	char *copy = strdup(rid);
-	char *topic = *rid ? topic_join(state(c->s->gw)->base, "room", rid, (char *)NULL) : NULL;
+	char *topic = *rid ? topic_join(state(session_gw(c->s))->base, "room", rid, (char *)NULL) : NULL;
 
 	if(!copy || (*rid && !topic)){
 		free(copy);
@@ -193,7 +193,7 @@ static int set_room(struct comet_client *c, const char *rid)
  * The same room is a no-op. */
 static void join_room(struct comet_client *c, const char *rid)
 {
-	struct wsgw_link *link = c->s->link;
+	struct wsgw_link *link = session_link(c->s);
 	bool up = link_is_up(link);
 
 	if(!strcmp(rid, c->rid)) return;
@@ -218,7 +218,7 @@ static void join_room(struct comet_client *c, const char *rid)
 static void on_connected(void *ud, int rc, bool session_present)
 {
 	struct comet_client *c = ud;
-	struct wsgw_link *link = c->s->link;
+	struct wsgw_link *link = session_link(c->s);
 	const char *topics[3];
 	int n = 0;
 
@@ -230,7 +230,7 @@ static void on_connected(void *ud, int rc, bool session_present)
 		return;
 	}
 	topics[n++] = c->user_topic;
-	topics[n++] = state(c->s->gw)->world_topic;
+	topics[n++] = state(session_gw(c->s))->world_topic;
 	if(c->room_topic) topics[n++] = c->room_topic;
 	c->ninit = 0;
 	for(int i = 0; i < n; i++){
@@ -257,7 +257,7 @@ static void room_refused(struct comet_client *c)
 		client_fail(c, "OUT_OF_MEMORY", NULL, NULL, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 		return;
 	}
-	if(link_is_up(c->s->link)) publish_presence(c);
+	if(link_is_up(session_link(c->s))) publish_presence(c);
 }
 
 static void on_subscribed(void *ud, int mid, int count, const int *granted)
@@ -282,7 +282,7 @@ static void on_subscribed(void *ud, int mid, int count, const int *granted)
 		if(mid == c->room_mid && c->room_mid) room_refused(c);
 		/* else: a room left since */
 	}
-	if(was_init && c->ninit == 0 && !c->ready && !c->s->closing){
+	if(was_init && c->ninit == 0 && !c->ready && !session_closing(c->s)){
 		/* The first HB says: authenticated, and pushes reach you from now on. */
 		c->ready = true;
 		send_hb(c, gw_now_ms());
@@ -306,7 +306,7 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 	(void)props;
 	/* Pushes are live: a retained message is not replayed on subscribe. */
 	if(msg->retain) return;
-	if(strcmp(msg->topic, c->user_topic) && strcmp(msg->topic, state(c->s->gw)->world_topic)
+	if(strcmp(msg->topic, c->user_topic) && strcmp(msg->topic, state(session_gw(c->s))->world_topic)
 			&& (!c->room_topic || strcmp(msg->topic, c->room_topic))){
 		return;   /* e.g. the last room's, while its UNSUBSCRIBE is under way */
 	}
@@ -354,16 +354,14 @@ static void client_free(struct comet_client *c)
 
 static int ws_open(struct wsgw_session *s, const char *route)
 {
-	struct comet_client *c = calloc(1, sizeof(*c));
-	const struct wsgw_config *cfg = s->gw->cfg;
+	struct comet_client *c = kit_client_new(s, sizeof(*c));
+	const struct wsgw_config *cfg = session_gw(s)->cfg;
 	double auth_s = cfg->handshake_timeout < cfg->comet_hb_drop ? cfg->handshake_timeout : cfg->comet_hb_drop;
 	int64_t now = gw_now_ms();
 
 	(void)route;
 	if(!c) return -1;
-	c->s = s;
 	c->pres.slot = -1;
-	s->priv = c;
 	c->rid = strdup("");
 	if(!c->rid) return -1;
 	/* The broker session opens with AUTH, when the uid is known. */
@@ -374,14 +372,14 @@ static int ws_open(struct wsgw_session *s, const char *route)
 
 static void ws_error(struct wsgw_session *s, const char *code, const char *message)
 {
-	if(s->priv) send_error(s->priv, code, NULL, message);
+	if(session_priv(s)) send_error(session_priv(s), code, NULL, message);
 }
 
 /* The first uplink: AUTH (maybe with join), else an error and close. */
 static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 {
 	struct wsgw_session *s = c->s;
-	struct wsgw_gw *gw = s->gw;
+	struct wsgw_gw *gw = session_gw(s);
 	struct comet_gw *st = state(gw);
 	struct jwtauth_identity id;
 	struct wsgw_link_params p;
@@ -401,7 +399,7 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	}
 	err = gw_jwt_verify(gw, u->token, &id, &why);
 	if(err){
-		wsgw_log(MOSQ_LOG_NOTICE, "comet: AUTH from %s refused: %s (%s)", s->peer, err, why);
+		wsgw_log(MOSQ_LOG_NOTICE, "comet: AUTH from %s refused: %s (%s)", session_peer(s), err, why);
 		client_fail(c, "UNAUTHORIZED", err, why, LWS_CLOSE_STATUS_POLICY_VIOLATION);
 		return;
 	}
@@ -434,7 +432,7 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	HASH_ADD_KEYPTR(hh, st->by_uid, c->uid, strlen(c->uid), c);
 	c->indexed = true;
 	publish_claim(c);
-	wsgw_log(MOSQ_LOG_INFO, "comet: %s subscribed from %s%s%s", c->uid, s->peer,
+	wsgw_log(MOSQ_LOG_INFO, "comet: %s subscribed from %s%s%s", c->uid, session_peer(s),
 			*c->rid ? " into room " : "", c->rid);
 
 	/* Client id from the uid: the broker's takeover ends any older session
@@ -453,11 +451,11 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 
 static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 {
-	struct comet_client *c = s->priv;
+	struct comet_client *c = session_priv(s);
 	struct comet_uplink u;
 	const char *msg = NULL, *err;
 
-	if(!c || s->closing) return;
+	if(!c || session_closing(s)) return;
 	c->last_up_ms = gw_now_ms();   /* any uplink counts as activity */
 	err = comet_parse_uplink(buf, len, &u, &msg);
 	if(err){
@@ -486,8 +484,8 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 
 static void ws_tick(struct wsgw_session *s, int64_t now)
 {
-	struct comet_client *c = s->priv;
-	const struct wsgw_config *cfg = s->gw->cfg;
+	struct comet_client *c = session_priv(s);
+	const struct wsgw_config *cfg = session_gw(s)->cfg;
 	int64_t idle = (int64_t)(cfg->comet_hb_idle * 1000), drop = (int64_t)(cfg->comet_hb_drop * 1000);
 
 	if(!c) return;
@@ -500,7 +498,7 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 	/* Frames the core took but did not hand over (binary, rate limited) are
 	 * uplink activity too. comet_hb_drop, not the core's idle_timeout, decides
 	 * when a silent client goes (own_liveness). */
-	if(s->last_rx_ms > c->last_up_ms) c->last_up_ms = s->last_rx_ms;
+	if(session_last_rx_ms(s) > c->last_up_ms) c->last_up_ms = session_last_rx_ms(s);
 	if(now - c->last_up_ms >= drop){
 		client_fail(c, "HEARTBEAT_TIMEOUT", NULL, "nothing received for comet_hb_drop seconds", CLOSE_HEARTBEAT_TIMEOUT);
 		return;
@@ -508,19 +506,19 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 	if(c->ready && (now - c->last_down_ms >= idle || (now - c->last_up_ms >= idle && now - c->last_hb_ms >= idle))){
 		send_hb(c, now);
 	}
-	if(c->ready && kit_presence_due(&c->pres, now) && link_is_up(s->link)) publish_presence(c);
+	if(c->ready && kit_presence_due(&c->pres, now) && link_is_up(session_link(s))) publish_presence(c);
 }
 
 static void ws_close(struct wsgw_session *s)
 {
-	struct comet_client *c = s->priv;
+	struct comet_client *c = session_priv(s);
 	if(!c) return;
 	unindex(c);
 	/* Leaving: the will (an empty retained message on the presence topic)
 	 * clears the entry (a replaced session's link is gone already). */
 	kit_link_will(s);
 	client_free(c);
-	s->priv = NULL;
+	session_set_priv(s, NULL);
 }
 
 /* ---- HTTP API ---- */

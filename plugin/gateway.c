@@ -1,6 +1,7 @@
 /* The gateway thread: one lws context serving HTTP and WebSockets, the
  * housekeeping timer, the channel index for presence events, and shutdown. */
 #include "wsgw.h"
+#include "session_int.h"
 
 #include <mosquitto_broker.h>
 #include <arpa/inet.h>

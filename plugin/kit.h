@@ -108,6 +108,10 @@ int kit_store_open_link(struct wsgw_session *s, const struct kit_resumable *r, b
 		const struct wsgw_link_ops *ops, void *ud);   /* 0 or -1 */
 
 /* ---- kit_util.c ---- */
+/* The dialect's state for session s (ws_open): size zeroed bytes whose first
+ * member is a struct wsgw_session *, set to s; it is s's priv (ws_close frees
+ * it). NULL: no memory. */
+void *kit_client_new(struct wsgw_session *s, size_t size);
 /* A message's payload as JSON (a JSON text, else a string), or NULL: a
  * payload that is not UTF-8 is dropped, with a log line (tag: "comet: "...). */
 json_t *kit_payload_json(const struct mosquitto_message *msg, const char *tag);

@@ -2,6 +2,7 @@
  * callbacks come here first, with the link's own box as their user data, so
  * that a refused link's late `lost` is never taken for the link of a retry. */
 #include "kit.h"
+#include "session_int.h"
 
 #include <mosquitto_broker.h>
 #include <stdlib.h>
@@ -17,10 +18,7 @@ static void box_connected(void *ud, int rc, bool session_present)
 		if(s->link_box == box){
 			s->link_box = NULL;
 			s->link = NULL;
-			if(s->refused){
-				link_close(s->refused->link, false);
-				free(s->refused);
-			}
+			session_refused_end(s);
 			s->refused = box;
 		}
 	}else{
@@ -55,9 +53,7 @@ static void box_lost(void *ud, int rc)
 	void *owner = box->ud;
 
 	if(s->refused == box){
-		link_close(box->link, false);
-		free(box);
-		s->refused = NULL;
+		session_refused_end(s);
 		return;
 	}
 	if(box->connected || !hello_lost){
@@ -66,10 +62,7 @@ static void box_lost(void *ud, int rc)
 		session_link_lost(s, rc);
 		return;
 	}
-	link_close(box->link, false);
-	free(box);
-	s->link_box = NULL;
-	s->link = NULL;
+	session_link_end(s, false);
 	hello_lost(owner, rc);
 }
 
@@ -86,11 +79,7 @@ int kit_link_open(struct wsgw_session *s, const struct wsgw_link_params *p,
 {
 	struct wsgw_session_link *box;
 
-	if(s->refused){
-		link_close(s->refused->link, false);
-		free(s->refused);
-		s->refused = NULL;
-	}
+	session_refused_end(s);
 	if(s->link) return -1;
 	box = calloc(1, sizeof(*box));
 	if(!box) return -1;
@@ -114,10 +103,7 @@ void kit_link_will(struct wsgw_session *s)
 
 void kit_link_end(struct wsgw_session *s, bool send_will)
 {
-	link_close(s->link, send_will);
-	s->link = NULL;
-	free(s->link_box);
-	s->link_box = NULL;
+	session_link_end(s, send_will);
 }
 
 void kit_refusal(int reason_code, struct kit_refusal *out)

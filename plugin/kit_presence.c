@@ -1,6 +1,7 @@
 /* The dialect kit: this gateway's retained presence entries, and the members
  * of a channel as the presence mirror holds them (see kit.h). */
 #include "kit.h"
+#include "session_int.h"
 #include "topic.h"
 
 #include <math.h>

@@ -1,6 +1,7 @@
 /* The dialect kit: resumable sessions, the state that outlives a socket
  * until session_expiry after it went (op resume, Telegraphy RECONNECT). */
 #include "kit.h"
+#include "session_int.h"
 #include "stoken.h"
 
 #include <openssl/crypto.h>

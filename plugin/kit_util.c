@@ -1,9 +1,19 @@
 /* The dialect kit: payloads, user properties, HTTP requests that wait. */
 #include "kit.h"
+#include "session_int.h"
 #include "jsonutil.h"
 
 #include <mosquitto_broker.h>
 #include <stdlib.h>
+
+void *kit_client_new(struct wsgw_session *s, size_t size)
+{
+	struct wsgw_session **c = calloc(1, size);
+	if(!c) return NULL;
+	*c = s;
+	s->priv = c;
+	return c;
+}
 
 void kit_payload_dropped(const struct mosquitto_message *msg, const char *tag)
 {

@@ -52,7 +52,7 @@ struct op_pending {
 };
 
 struct op_client {
-	struct wsgw_session *s;
+	struct wsgw_session *s;        /* first (kit_client_new) */
 	struct op_state *st;     /* set by connect/resume */
 	bool ready;              /* CONNACK received */
 	bool resuming;
@@ -125,7 +125,7 @@ static void heal(void *owner)
 {
 	struct op_sub *sub = owner;
 	struct op_client *c = sub->st->r.attached;
-	if(c && c->ready && link_is_up(c->s->link)) publish_member(c, sub);
+	if(c && c->ready && link_is_up(session_link(c->s))) publish_member(c, sub);
 }
 
 static struct op_sub *sub_new(struct wsgw_gw *gw, struct op_state *st, const char *name)
@@ -159,16 +159,16 @@ static struct op_sub *sub_new(struct wsgw_gw *gw, struct op_state *st, const cha
 /* The retained entry that makes this session a member of sub's topic. */
 static void publish_member(struct op_client *c, struct op_sub *sub)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	char *text = kit_presence_entry(gw, c->st->r.client_id, user_json(c->st), c->st->since_ms);
 
-	kit_presence_publish(gw, &sub->pres, c->s->link, text);
+	kit_presence_publish(gw, &sub->pres, session_link(c->s), text);
 	free(text);
 }
 
 static void clear_member(struct op_client *c, struct op_sub *sub)
 {
-	kit_presence_clear(&sub->pres, c->s->link);
+	kit_presence_clear(&sub->pres, session_link(c->s));
 }
 
 /* Tells the client who is in sub's topic now (the seed defines only join and
@@ -179,7 +179,7 @@ static void send_members(struct op_client *c, struct op_sub *sub)
 	size_t n;
 	char *plain = strndup(sub->name, strlen(sub->name) - strlen("/presence"));
 
-	if(!plain || kit_members(c->s->gw, sub->pres.key, &all, &n)){
+	if(!plain || kit_members(session_gw(c->s), sub->pres.key, &all, &n)){
 		free(plain);
 		return;
 	}
@@ -317,7 +317,7 @@ static void hello_failed(struct op_client *c, int code, const char *message)
 	json_decref(c->hello_id);
 	c->hello_id = NULL;
 	if(c->st){
-		kit_store_detach(c->s->gw, &state_of(c->s->gw)->store, &c->st->r, c->resuming);
+		kit_store_detach(session_gw(c->s), &state_of(session_gw(c->s))->store, &c->st->r, c->resuming);
 		c->st = NULL;
 	}
 	c->resuming = false;
@@ -326,14 +326,14 @@ static void hello_failed(struct op_client *c, int code, const char *message)
 static void resubscribe(struct op_client *c)
 {
 	for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
-		if(!sub->presence) link_subscribe(c->s->link, NULL, sub->mqtt, 1);
+		if(!sub->presence) link_subscribe(session_link(c->s), NULL, sub->mqtt, 1);
 	}
 }
 
 static void on_connected(void *ud, int rc, bool session_present)
 {
 	struct op_client *c = ud;
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	json_t *extra;
 	char *token;
 
@@ -470,7 +470,7 @@ static const char *provider_kind(const struct wsgw_config *cfg, const char *name
 
 static void do_connect(struct op_client *c, const struct op_request *r)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	const char *kind = provider_kind(gw->cfg, r->provider);
 	struct op_state *st;
 	struct jwtauth_identity id = {0};
@@ -537,7 +537,7 @@ refused:
 
 static void do_resume(struct op_client *c, const struct op_request *r)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	const char *err;
 	struct op_state *st = (struct op_state *)kit_store_resolve(gw, &state_of(gw)->store, r->session, NULL, &err);
 	struct op_client *old;
@@ -583,7 +583,7 @@ static size_t subs_after(const struct op_state *st, const struct op_request *r)
 
 static void do_sub(struct op_client *c, const struct op_request *r)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	struct op_pending *p;
 	size_t i;
 	json_t *t;
@@ -612,7 +612,7 @@ static void do_sub(struct op_client *c, const struct op_request *r)
 		c->st->subs = sub;
 		if(sub->presence) continue;   /* watched after the reply: start_watching */
 		int mid = 0;
-		if(link_subscribe(c->s->link, &mid, sub->mqtt, 1) == MOSQ_ERR_SUCCESS
+		if(link_subscribe(session_link(c->s), &mid, sub->mqtt, 1) == MOSQ_ERR_SUCCESS
 				&& !pendtab_await(&c->requests, &p->pr, mid, i)){
 			publish_member(c, sub);
 		}else if(!p->denied){
@@ -637,7 +637,7 @@ static void do_unsub(struct op_client *c, const struct op_request *r)
 			}
 			if(!other) session_unwatch(c->s, sub->pres.key);
 		}else{
-			link_unsubscribe(c->s->link, sub->mqtt);
+			link_unsubscribe(session_link(c->s), sub->mqtt);
 			clear_member(c, sub);
 		}
 		sub_remove(c->st, sub);
@@ -647,7 +647,7 @@ static void do_unsub(struct op_client *c, const struct op_request *r)
 
 static void do_pub(struct op_client *c, const struct op_request *r)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	struct op_pending *p;
 	mosquitto_property *props = NULL;
 	char *text, id[32];
@@ -682,7 +682,7 @@ static void do_pub(struct op_client *c, const struct op_request *r)
 		char *path = op_topic_path(json_string_value(t), c->st->user_id, &presence);
 		char *topic = path ? topic_join(gw->cfg->topic_prefix, gw->cfg->op_root, path, (char *)NULL) : NULL;
 		int mid = 0;
-		if(!topic || link_publish(c->s->link, &mid, topic, text, strlen(text), 1, false, props) != MOSQ_ERR_SUCCESS
+		if(!topic || link_publish(session_link(c->s), &mid, topic, text, strlen(text), 1, false, props) != MOSQ_ERR_SUCCESS
 				|| pendtab_await(&c->requests, &p->pr, mid, i)){
 			if(!p->denied) p->denied = strdup(json_string_value(t));
 		}
@@ -699,18 +699,16 @@ out:
 
 static int ws_open(struct wsgw_session *s, const char *route)
 {
-	struct op_client *c = calloc(1, sizeof(*c));
+	struct op_client *c = kit_client_new(s, sizeof(*c));
 	(void)route;
 	if(!c) return -1;
-	c->s = s;
-	c->connect_deadline_ms = gw_now_ms() + (int64_t)(s->gw->cfg->handshake_timeout * 1000);
-	s->priv = c;
+	c->connect_deadline_ms = gw_now_ms() + (int64_t)(session_gw(s)->cfg->handshake_timeout * 1000);
 	return 0;
 }
 
 static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 {
-	struct op_client *c = s->priv;
+	struct op_client *c = session_priv(s);
 	struct op_request r;
 	const char *msg = NULL;
 	int code;
@@ -728,7 +726,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 		else do_resume(c, &r);
 	}else if(!c->st || !c->ready){
 		reply_error(c, r.op_name, r.id, OP_E_UNAUTHORIZED, "connect (and wait for its success) first");
-	}else if(!c->s->link){
+	}else if(!session_link(c->s)){
 		reply_error(c, r.op_name, r.id, OP_E_UNAVAILABLE, "the broker session was lost");
 	}else if(r.op == OP_SUB){
 		do_sub(c, &r);
@@ -742,7 +740,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 
 static void ws_error(struct wsgw_session *s, const char *code, const char *message)
 {
-	struct op_client *c = s->priv;
+	struct op_client *c = session_priv(s);
 	int status = !strcmp(code, "RATE_LIMITED") ? OP_E_TOO_MANY
 		: !strcmp(code, "FRAME_TOO_LARGE") ? 413
 		: !strcmp(code, "SHUTDOWN") || !strcmp(code, "IDLE_TIMEOUT") ? OP_E_UNAVAILABLE : OP_E_BAD_REQUEST;
@@ -758,7 +756,7 @@ static void ws_error(struct wsgw_session *s, const char *code, const char *messa
 
 static void ws_tick(struct wsgw_session *s, int64_t now)
 {
-	struct op_client *c = s->priv;
+	struct op_client *c = session_priv(s);
 
 	if(!c) return;
 	if(!c->st && now >= c->connect_deadline_ms){
@@ -767,7 +765,7 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 		return;
 	}
 	pendtab_sweep(&c->requests, now);
-	if(c->ready && c->st && link_is_up(s->link)){
+	if(c->ready && c->st && link_is_up(session_link(s))){
 		for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
 			if(!sub->presence && kit_presence_due(&sub->pres, now)) publish_member(c, sub);
 		}
@@ -776,29 +774,29 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 
 static void ws_close(struct wsgw_session *s)
 {
-	struct op_client *c = s->priv;
+	struct op_client *c = session_priv(s);
 
 	if(!c) return;
 	pendtab_clear(&c->requests, NULL, pending_drop);
 	if(c->st){
 		/* Leaving: the member entries go now; the broker session stays for
 		 * resume (normal DISCONNECT), and so does the state here. */
-		if(link_is_up(s->link)){
+		if(link_is_up(session_link(s))){
 			for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
 				if(!sub->presence) clear_member(c, sub);
 			}
 		}
-		kit_store_detach(s->gw, &state_of(s->gw)->store, &c->st->r, c->ready || c->resuming);
+		kit_store_detach(session_gw(s), &state_of(session_gw(s))->store, &c->st->r, c->ready || c->resuming);
 	}
 	json_decref(c->hello_id);
 	free(c);
-	s->priv = NULL;
+	session_set_priv(s, NULL);
 }
 
 static void on_presence(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
 		const struct mirror_member *m)
 {
-	struct op_client *c = s->priv;
+	struct op_client *c = session_priv(s);
 	char id[32];
 
 	if(!c || !c->st || !c->ready || ev == WSGW_PRESENCE_UPDATED || !strcmp(m->id, c->st->r.client_id)) return;

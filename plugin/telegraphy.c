@@ -69,7 +69,7 @@ struct tg_pending {
 };
 
 struct tg_client {
-	struct wsgw_session *s;
+	struct wsgw_session *s;        /* first (kit_client_new) */
 	struct tg_state *st;
 	bool ready;
 	bool reconnecting;
@@ -145,7 +145,7 @@ static void resubscribe(struct tg_client *c)
 			if(sub->sid > last && (!next || sub->sid < next->sid)) next = sub;
 		}
 		if(!next) break;
-		link_subscribe_id(c->s->link, NULL, next->filter, 1, next->sid);
+		link_subscribe_id(session_link(c->s), NULL, next->filter, 1, next->sid);
 		last = next->sid;
 	}
 }
@@ -175,7 +175,7 @@ static void sub_drop(struct tg_client *c, struct tg_state *st, struct tg_sub *su
 			break;
 		}
 	}
-	if(c && c->s->link && !filter_users(st, sub->filter)) link_unsubscribe(c->s->link, sub->filter);
+	if(c && session_link(c->s) && !filter_users(st, sub->filter)) link_unsubscribe(session_link(c->s), sub->filter);
 	for(struct pending_req *r = c ? c->requests.head : NULL; r; r = r->next){
 		struct tg_pending *p = lws_container_of(r, struct tg_pending, pr);
 		if(p->sub == sub) p->sub = NULL;
@@ -320,7 +320,7 @@ static void hello_failed(struct tg_client *c, const char *status, const char *me
 {
 	refuse(c, status, true, c->hello_id, message);
 	if(c->st){
-		kit_store_detach(c->s->gw, &tg_of(c->s->gw)->store, &c->st->r, c->reconnecting);
+		kit_store_detach(session_gw(c->s), &tg_of(session_gw(c->s))->store, &c->st->r, c->reconnecting);
 		c->st = NULL;
 	}
 	session_close(c->s, LWS_CLOSE_STATUS_POLICY_VIOLATION, status);
@@ -329,7 +329,7 @@ static void hello_failed(struct tg_client *c, const char *status, const char *me
 static void on_connected(void *ud, int rc, bool session_present)
 {
 	struct tg_client *c = ud;
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	char *token;
 	json_t *data;
 
@@ -419,7 +419,7 @@ static void pending_drop(struct pending_req *r)
 static void on_message(void *ud, const struct mosquitto_message *msg, const mosquitto_property *props)
 {
 	struct tg_client *c = ud;
-	struct tg_gw *tg = tg_of(c->s->gw);
+	struct tg_gw *tg = tg_of(session_gw(c->s));
 	size_t blen = strlen(tg->base);
 	const mosquitto_property *p;
 	uint32_t sid, oldest = 0;
@@ -468,7 +468,7 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 static void on_hello_lost(void *ud, int rc)
 {
 	struct tg_client *c = ud;
-	if(c->s->closing) return;
+	if(session_closing(c->s)) return;
 	wsgw_log(MOSQ_LOG_NOTICE, "telegraphy session lost: %s", mosquitto_strerror(rc));
 	if(c->st) hello_failed(c, TELE_S_UNAVAILABLE, "the broker closed the session");
 	else session_close(c->s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
@@ -490,13 +490,13 @@ static int open_link(struct tg_client *c)
 
 static void do_connect(struct tg_client *c, const struct tele_request *r)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	struct tg_state *st;
 	char *user = NULL;
 	const char *why = NULL;
 
 	if(token_consume(gw, r->auth_token, &user, &why)){
-		wsgw_log(MOSQ_LOG_NOTICE, "telegraphy CONNECT from %s refused: %s", c->s->peer, why);
+		wsgw_log(MOSQ_LOG_NOTICE, "telegraphy CONNECT from %s refused: %s", session_peer(c->s), why);
 		refuse(c, TELE_S_INVALID_TOKEN, true, r->id, why);
 		session_close(c->s, CLOSE_AUTH, TELE_S_INVALID_TOKEN);
 		return;
@@ -509,7 +509,7 @@ static void do_connect(struct tg_client *c, const struct tele_request *r)
 	}
 	st->user = user;
 	st->r.username = strdup(user ? user : gw->cfg->telegraphy_username);
-	st->host = strdup(c->s->peer);
+	st->host = strdup(session_peer(c->s));
 	if(!st->r.username || !st->host || !strcmp(st->r.username, gw->cfg->core_username)){
 		kit_resumable_free(&tg_of(gw)->store, &st->r);
 		refuse(c, TELE_S_INVALID_TOKEN, true, r->id, "that user name is reserved");
@@ -524,10 +524,10 @@ static void do_connect(struct tg_client *c, const struct tele_request *r)
 
 static void do_reconnect(struct tg_client *c, const struct tele_request *r)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	const char *err;
 	struct tg_state *st = (struct tg_state *)kit_store_resolve(gw, &tg_of(gw)->store, r->session_token,
-			c->s->peer, &err);
+			session_peer(c->s), &err);
 	struct tg_client *old;
 	struct tg_sub *sub, *next;
 
@@ -582,7 +582,7 @@ static bool registered(struct tg_gw *tg, const char *event, bool wildcard)
 
 static void do_subscribe(struct tg_client *c, const struct tele_request *r)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	struct tg_gw *tg = tg_of(gw);
 	bool wildcard;
 	char *path = tele_event_path(r->event, &wildcard);
@@ -644,7 +644,7 @@ static void do_subscribe(struct tg_client *c, const struct tele_request *r)
 	}
 	p = calloc(1, sizeof(*p));
 	if(p) pendtab_add(&c->requests, &p->pr, gw_now_ms() + REQUEST_TIMEOUT_MS, subscribe_answered, subscribe_expired);
-	if(!p || link_subscribe_id(c->s->link, &mid, sub->filter, 1, sub->sid)
+	if(!p || link_subscribe_id(session_link(c->s), &mid, sub->filter, 1, sub->sid)
 			|| pendtab_await(&c->requests, &p->pr, mid, 0)){
 		if(p) pendtab_remove(&c->requests, &p->pr);
 		free(p);
@@ -672,18 +672,16 @@ static void do_unsubscribe(struct tg_client *c, const struct tele_request *r)
 
 static int ws_open(struct wsgw_session *s, const char *route)
 {
-	struct tg_client *c = calloc(1, sizeof(*c));
+	struct tg_client *c = kit_client_new(s, sizeof(*c));
 	(void)route;
 	if(!c) return -1;
-	c->s = s;
-	c->connect_deadline_ms = gw_now_ms() + (int64_t)(s->gw->cfg->telegraphy_connect_timeout * 1000);
-	s->priv = c;
+	c->connect_deadline_ms = gw_now_ms() + (int64_t)(session_gw(s)->cfg->telegraphy_connect_timeout * 1000);
 	return 0;
 }
 
 static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 {
-	struct tg_client *c = s->priv;
+	struct tg_client *c = session_priv(s);
 	struct tele_request r;
 	const char *msg = NULL, *status;
 
@@ -727,7 +725,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	case TELE_SUBSCRIBE:
 	case TELE_UNSUBSCRIBE:
 		if(!c->st || !c->ready) refuse(c, TELE_S_NOT_CONNECTED, true, r.id, "wait for CONNECTED first");
-		else if(!c->s->link) refuse(c, TELE_S_UNAVAILABLE, true, r.id, "the broker session was lost");
+		else if(!session_link(c->s)) refuse(c, TELE_S_UNAVAILABLE, true, r.id, "the broker session was lost");
 		else if(r.kind == TELE_SUBSCRIBE) do_subscribe(c, &r);
 		else do_unsubscribe(c, &r);
 		break;
@@ -738,7 +736,7 @@ out:
 
 static void ws_error(struct wsgw_session *s, const char *code, const char *message)
 {
-	struct tg_client *c = s->priv;
+	struct tg_client *c = session_priv(s);
 	char msg[160];
 	if(!c) return;
 	if(!strcmp(code, "BROKER_UNAVAILABLE")){
@@ -751,7 +749,7 @@ static void ws_error(struct wsgw_session *s, const char *code, const char *messa
 
 static void ws_tick(struct wsgw_session *s, int64_t now)
 {
-	struct tg_client *c = s->priv;
+	struct tg_client *c = session_priv(s);
 
 	if(!c) return;
 	if(!c->st && now >= c->connect_deadline_ms){
@@ -764,7 +762,7 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 
 static void ws_close(struct wsgw_session *s)
 {
-	struct tg_client *c = s->priv;
+	struct tg_client *c = session_priv(s);
 	struct tg_sub *sub, *snext;
 
 	if(!c) return;
@@ -774,12 +772,12 @@ static void ws_close(struct wsgw_session *s)
 		 * broker stops keeping their events. */
 		for(sub = c->st->subs; sub; sub = snext){
 			snext = sub->next;
-			if(!sub->permanent) sub_drop(link_is_up(s->link) ? c : NULL, c->st, sub);
+			if(!sub->permanent) sub_drop(link_is_up(session_link(s)) ? c : NULL, c->st, sub);
 		}
-		kit_store_detach(s->gw, &tg_of(s->gw)->store, &c->st->r, c->ready || c->reconnecting);
+		kit_store_detach(session_gw(s), &tg_of(session_gw(s))->store, &c->st->r, c->ready || c->reconnecting);
 	}
 	free(c);
-	s->priv = NULL;
+	session_set_priv(s, NULL);
 }
 
 /* ---- HTTP: the token endpoint ---- */

@@ -19,7 +19,7 @@
 /* ---- per listener ---- */
 
 struct wsdo_client {
-	struct wsgw_session *s;
+	struct wsgw_session *s;        /* first (kit_client_new) */
 	char id[WSDO_CLIENT_ID_SIZE];
 	char *topic;             /* channel messages */
 	char *direct_topic;      /* messages for this client only */
@@ -126,10 +126,10 @@ static json_t *member_json(const struct mirror_member *m, bool with_presence)
 /* Publishes this client's retained presence entry (join, update, refresh). */
 static void publish_presence(struct wsdo_client *c)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	char *text = kit_presence_entry(gw, c->id, json_loads(c->presence, 0, NULL), c->since_ms);
 
-	if(text && kit_presence_publish(gw, &c->pres, c->s->link, text)){
+	if(text && kit_presence_publish(gw, &c->pres, session_link(c->s), text)){
 		wsgw_log(MOSQ_LOG_WARNING, "presence publish for %s failed", c->id);
 	}
 	free(text);
@@ -139,7 +139,7 @@ static void publish_presence(struct wsdo_client *c)
 static void heal(void *owner)
 {
 	struct wsdo_client *c = owner;
-	if(link_is_up(c->s->link)) publish_presence(c);
+	if(link_is_up(session_link(c->s))) publish_presence(c);
 }
 
 /* ---- link callbacks ---- */
@@ -159,7 +159,7 @@ static void on_connected(void *ud, int rc, bool session_present)
 		return;
 	}
 	c->subs_pending = 2;
-	if(link_subscribe(c->s->link, &mid, c->topic, 1) || link_subscribe(c->s->link, &mid, c->direct_topic, 1)){
+	if(link_subscribe(session_link(c->s), &mid, c->topic, 1) || link_subscribe(session_link(c->s), &mid, c->direct_topic, 1)){
 		client_fail(c, "BROKER_UNAVAILABLE", "cannot subscribe", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 		return;
 	}
@@ -168,7 +168,7 @@ static void on_connected(void *ud, int rc, bool session_present)
 
 static void send_connected(struct wsdo_client *c)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	json_t *members = json_array();
 	const struct mirror_member **all;
 	size_t n;
@@ -255,7 +255,7 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 	char *text;
 
 	if(strcmp(msg->topic, c->topic) && strcmp(msg->topic, c->direct_topic)) return;
-	dc = data_frame(c->s->gw, msg, props);
+	dc = data_frame(session_gw(c->s), msg, props);
 	if(!dc) return;
 	if(dc->requires_ack){
 		strcpy(c->acks[c->ack_next % ACK_RING], dc->event_id);
@@ -294,8 +294,8 @@ static int ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
 
 static void client_free(struct wsdo_client *c)
 {
-	kit_presence_release(c->s->gw, &c->pres,
-			c->s->link_lost_ms ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
+	kit_presence_release(session_gw(c->s), &c->pres,
+			session_link_was_lost(c->s) ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
 	free(c->topic);
 	free(c->direct_topic);
 	free(c->presence);
@@ -304,16 +304,14 @@ static void client_free(struct wsdo_client *c)
 
 static int ws_open(struct wsgw_session *s, const char *channel)
 {
-	struct wsgw_gw *gw = s->gw;
-	struct wsdo_client *c = calloc(1, sizeof(*c));
+	struct wsgw_gw *gw = session_gw(s);
+	struct wsdo_client *c = kit_client_new(s, sizeof(*c));
 	unsigned char rnd[WSDO_ID_LEN];
 	struct wsgw_link_params p;
 	char *key;
 
 	if(!c) return -1;
-	c->s = s;
 	c->pres.slot = -1;
-	s->priv = c;
 	gw_random(rnd, sizeof(rnd));
 	wsdo_make_id(c->id, sizeof(c->id), "client_", rnd);
 	c->since_ms = gw_wall_ms();
@@ -346,7 +344,7 @@ static int ws_open(struct wsgw_session *s, const char *channel)
 
 static void ws_error(struct wsgw_session *s, const char *code, const char *message)
 {
-	if(s->priv) send_error(s->priv, code, message);
+	if(session_priv(s)) send_error(session_priv(s), code, message);
 }
 
 static bool take_ack(struct wsdo_client *c, const char *event_id)
@@ -362,7 +360,7 @@ static bool take_ack(struct wsdo_client *c, const char *event_id)
 
 static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 {
-	struct wsdo_client *c = s->priv;
+	struct wsdo_client *c = session_priv(s);
 	struct wsdo_cframe f;
 	const char *msg = NULL, *err;
 
@@ -388,7 +386,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 			char *topic = topic_join(c->topic, "ack", f.event_id, (char *)NULL);
 			json_t *o = json_pack("{s:s,s:s}", "clientID", c->id, "eventID", f.event_id);
 			char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-			if(!topic || !text || !s->link || link_publish(s->link, NULL, topic, text, strlen(text), 1, false, NULL)){
+			if(!topic || !text || !session_link(s) || link_publish(session_link(s), NULL, topic, text, strlen(text), 1, false, NULL)){
 				send_error(c, "BROKER_UNAVAILABLE", "the ACK could not be forwarded");
 			}
 			json_decref(o);
@@ -401,7 +399,7 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 		if(text){
 			free(c->presence);
 			c->presence = text;
-			if(link_is_up(s->link)) publish_presence(c);
+			if(link_is_up(session_link(s))) publish_presence(c);
 		}
 		break;
 	}
@@ -411,8 +409,8 @@ static void ws_text(struct wsgw_session *s, const char *buf, size_t len)
 
 static void ws_tick(struct wsgw_session *s, int64_t now)
 {
-	struct wsdo_client *c = s->priv;
-	const struct wsgw_config *cfg = s->gw->cfg;
+	struct wsdo_client *c = session_priv(s);
+	const struct wsgw_config *cfg = session_gw(s)->cfg;
 
 	if(!c) return;
 	if(!c->ready) return;
@@ -427,24 +425,24 @@ static void ws_tick(struct wsgw_session *s, int64_t now)
 		c->next_ping_ms = now + (int64_t)(cfg->wsdo_ping_interval * 1000);
 		if(c->pong_deadline_ms == 0) c->pong_deadline_ms = 1;
 	}
-	if(kit_presence_due(&c->pres, now) && link_is_up(s->link)) publish_presence(c);
+	if(kit_presence_due(&c->pres, now) && link_is_up(session_link(s))) publish_presence(c);
 }
 
 static void ws_close(struct wsgw_session *s)
 {
-	struct wsdo_client *c = s->priv;
+	struct wsdo_client *c = session_priv(s);
 	if(!c) return;
 	/* Leaving: the session's will (an empty retained message on the presence
 	 * topic) clears the entry; the core asks the broker to send it. */
 	kit_link_will(s);
 	client_free(c);
-	s->priv = NULL;
+	session_set_priv(s, NULL);
 }
 
 static void on_presence(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
 		const struct mirror_member *m)
 {
-	struct wsdo_client *c = s->priv;
+	struct wsdo_client *c = session_priv(s);
 	bool self;
 
 	(void)key;   /* a listener watches its one channel */
