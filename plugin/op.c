@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
 
 #define OP_ID_LEN 16
 #define REQUEST_TIMEOUT_MS 10000

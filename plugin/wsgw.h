@@ -111,13 +111,15 @@ struct wsgw_dialect {
 	/* WebSocket upgrade on a path below the mount: returns 0 to accept (and may
 	 * set *route, a string handed to ws_open and then freed), or an HTTP status. */
 	int (*ws_filter)(struct wsgw_gw *gw, const char *subpath, char **route);
-	/* The socket is open: set up s->priv and the broker session. Nonzero closes. */
+	/* The socket is open: set up the dialect's state (kit_client_new) and
+	 * the broker session (kit_link_open). Nonzero closes. */
 	int (*ws_open)(struct wsgw_session *s, const char *route);
 	void (*ws_text)(struct wsgw_session *s, const char *buf, size_t len);
 	/* A frame the core refused (binary, too large, rate limited): send the error. */
 	void (*ws_error)(struct wsgw_session *s, const char *code, const char *message);
 	void (*ws_tick)(struct wsgw_session *s, int64_t now_ms);
-	/* The socket is gone: release s->priv and the broker session. */
+	/* The socket is gone: free the dialect's state (session_set_priv(s,
+	 * NULL)); the session closes its broker link afterwards. */
 	void (*ws_close)(struct wsgw_session *s);
 	void (*presence)(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
 			const struct mirror_member *m);
