@@ -8,6 +8,7 @@
 
 #define REFUSAL_CLOSE_POLICY 1008        /* WebSocket close: policy violation */
 #define REFUSAL_CLOSE_UNEXPECTED 1011    /* WebSocket close: unexpected condition */
+#define REFUSAL_LOST (-1)                /* the session ended before any CONNACK */
 
 struct refusal {
 	/* The broker refused these credentials (0x87 not authorized, 0x86 bad

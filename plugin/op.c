@@ -438,8 +438,11 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 static void on_hello_lost(void *ud, int rc)
 {
 	struct op_client *c = ud;
+	struct kit_refusal o;
+
 	(void)rc;
-	if(c->hello_id) hello_failed(c, OP_E_UNAVAILABLE, "the broker closed the session");
+	kit_refusal(REFUSAL_LOST, &o);
+	if(c->hello_id) hello_failed(c, OP_E_UNAVAILABLE, o.message);
 }
 
 static const struct wsgw_link_ops client_ops = {

@@ -468,10 +468,13 @@ static void on_message(void *ud, const struct mosquitto_message *msg, const mosq
 static void on_hello_lost(void *ud, int rc)
 {
 	struct tg_client *c = ud;
+	struct kit_refusal o;
+
 	if(session_closing(c->s)) return;
+	kit_refusal(REFUSAL_LOST, &o);
 	wsgw_log(MOSQ_LOG_NOTICE, "telegraphy session lost: %s", mosquitto_strerror(rc));
-	if(c->st) hello_failed(c, TELE_S_UNAVAILABLE, "the broker closed the session");
-	else session_close(c->s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
+	if(c->st) hello_failed(c, TELE_S_UNAVAILABLE, o.message);
+	else session_close(c->s, o.r.close_code, o.r.code);
 }
 
 static const struct wsgw_link_ops client_ops = {

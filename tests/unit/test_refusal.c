@@ -35,7 +35,7 @@ static void test_unavailable(void **state)
 	check(0x88, false, false, "BROKER_UNAVAILABLE", 1011);   /* server unavailable */
 	check(0x89, false, false, "BROKER_UNAVAILABLE", 1011);   /* server busy */
 	check(0x9F, false, false, "BROKER_UNAVAILABLE", 1011);   /* connection rate exceeded */
-	check(-1, false, false, "BROKER_UNAVAILABLE", 1011);     /* closed before any CONNACK */
+	check(REFUSAL_LOST, false, false, "BROKER_UNAVAILABLE", 1011);
 }
 
 int main(void)
