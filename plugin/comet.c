@@ -10,12 +10,11 @@
  * Events (delivered to this gateway's clients only) and claims (one session
  * per uid across bridged brokers). */
 #define LOG_TAG "comet"
-#include "wsgw.h"
+#include "kit.h"
 #include "comet_proto.h"
 #include "jsonutil.h"
 #include "topic.h"
 
-#include <math.h>
 #include <mosquitto_broker.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,16 +34,16 @@ extern const struct wsgw_dialect wsgw_dialect_comet;
 /* ---- per client ---- */
 
 struct comet_client {
+	struct wsgw_session *s;      /* first (kit_client_new) */
 	UT_hash_handle hh;           /* comet_state()->by_uid, while indexed */
-	struct wsgw_session *s;
 	bool authed;                 /* AUTH accepted: uid and topics are set */
 	bool indexed;
 	bool replaced;               /* a newer session of the uid took over */
 	bool ready;                  /* subscriptions in place, the first HB sent */
 	char *uid;
 	char *rid;                   /* current room, "" = the world only */
-	char *user_topic, *room_topic, *presence_topic;
-	int slot;                    /* presence_topic is this gateway's slot `slot` of the world */
+	char *user_topic, *room_topic;
+	struct kit_presence pres;    /* on this gateway's slot of the world */
 	int64_t birth_ms;            /* wall clock */
 	char birth[COMET_BIRTH_SIZE];
 	char nonce[COMET_NONCE_SIZE];
@@ -52,19 +51,16 @@ struct comet_client {
 	int ninit;
 	int user_mid, world_mid;     /* SUBACKs of the uid's and the world's topics */
 	int room_mid;                /* SUBACK of the current room's subscription */
-	int presence_mid;
 	int64_t auth_deadline_ms;
 	int64_t last_up_ms, last_down_ms, last_hb_ms;
-	int64_t next_refresh_ms;
 };
 
 /* ---- per HTTP Publish/Broadcast waiting for its PUBACK ---- */
 
 struct comet_api {
-	struct comet_api *next;
-	struct wsgw_http *h;
-	int mid;
-	int64_t deadline_ms;
+	struct kit_http_wait w;      /* first: h->priv */
+	struct pending_req pr;       /* in core_pending */
+	struct wsgw_gw *gw;
 };
 
 struct comet_gw {
@@ -74,7 +70,6 @@ struct comet_gw {
 	char *claim_base;            /* base/claim */
 	char *mirror_key;            /* comet_root/world: presence channel key */
 	struct comet_client *by_uid;
-	struct comet_api *pending;
 };
 
 static struct comet_gw *comet_state(struct wsgw_gw *gw)
@@ -92,7 +87,7 @@ static struct comet_client *find_uid(struct wsgw_gw *gw, const char *uid)
 static void unindex(struct comet_client *c)
 {
 	if(!c->indexed) return;
-	HASH_DEL(comet_state(c->s->gw)->by_uid, c);
+	HASH_DEL(comet_state(session_gw(c->s))->by_uid, c);
 	c->indexed = false;
 }
 
@@ -111,7 +106,7 @@ static void comet_send_error(struct comet_client *c, const char *code, const cha
 static void comet_client_fail(struct comet_client *c, const char *code, const char *reason, const char *message,
 		int close_code)
 {
-	if(c->s->closing) return;
+	if(session_closing(c->s)) return;
 	comet_send_error(c, code, reason, message);
 	session_close(c->s, close_code, code);
 }
@@ -124,7 +119,7 @@ static void send_hb(struct comet_client *c, int64_t now)
 
 static void push(struct comet_client *c, const char *evt, size_t len)
 {
-	if(!c->authed || c->s->closing) return;
+	if(!c->authed || session_closing(c->s)) return;
 	send_text(c, comet_push_frame(evt, len));
 }
 
@@ -132,29 +127,26 @@ static void push(struct comet_client *c, const char *evt, size_t len)
  * decide; expiring, refreshed every presence_ttl/3). */
 static void comet_publish_presence(struct comet_client *c)
 {
-	struct wsgw_gw *gw = c->s->gw;
-	struct mqttw_prop expiry = { .id = MQTTW_PROP_MESSAGE_EXPIRY, .value = (uint32_t)ceil(gw->cfg->presence_ttl) };
+	struct wsgw_gw *gw = session_gw(c->s);
 	char *text = comet_presence(c->uid, c->rid, c->birth, gw->cfg->gateway_id, gw->boot_id, c->birth_ms);
 
-	if(!text) return;
-	if(link_publish(c->s->link, &c->presence_mid, c->presence_topic, text, strlen(text), 1, true, &expiry, 1)){
+	if(text && kit_presence_publish(gw, &c->pres, session_link(c->s), text)){
 		LOG_W("presence publish for %s failed", c->uid);
 	}
 	free(text);
-	c->next_refresh_ms = gw_now_ms() + (int64_t)(gw->cfg->presence_ttl * 1000 / 3);
 }
 
 /* The entry was cleared under us (a late will of the slot's last holder). */
 static void comet_heal(void *owner)
 {
 	struct comet_client *c = owner;
-	if(c->ready && link_is_up(c->s->link)) comet_publish_presence(c);
+	if(c->ready && link_is_up(session_link(c->s))) comet_publish_presence(c);
 }
 
 /* Tells the other gateways that this session is the uid's one. */
 static void publish_claim(struct comet_client *c)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	char *topic = topic_join(comet_state(gw)->claim_base, c->uid, (char *)NULL);
 	char *text = comet_claim_build(c->uid, gw->cfg->gateway_id, gw->boot_id, c->birth_ms, c->nonce);
 
@@ -167,9 +159,8 @@ static void publish_claim(struct comet_client *c)
 
 static void comet_slot_release(struct comet_client *c)
 {
-	core_slot_release(c->s->gw, comet_state(c->s->gw)->mirror_key, c->slot,
-			c->s->link_lost_ms ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
-	c->slot = -1;
+	kit_presence_release(session_gw(c->s), &c->pres,
+			session_link_was_lost(c->s) ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
 }
 
 /* A newer session of the uid took over: close this one with REPLACED. Its
@@ -179,12 +170,9 @@ static void client_replace(struct comet_client *c, const char *message)
 {
 	unindex(c);
 	c->replaced = true;
-	if(c->s->link){
-		link_close(c->s->link, true);
-		c->s->link = NULL;
-	}
+	kit_link_end(c->s, true);
 	comet_slot_release(c);
-	LOG_I("session of %s (%s) replaced: %s", c->uid, c->s->peer, message);
+	LOG_I("session of %s (%s) replaced: %s", c->uid, session_peer(c->s), message);
 	comet_client_fail(c, "REPLACED", NULL, message, CLOSE_REPLACED);
 }
 
@@ -193,7 +181,7 @@ static void client_replace(struct comet_client *c, const char *message)
 static int set_room(struct comet_client *c, const char *rid)
 {
 	char *copy = strdup(rid);
-	char *topic = *rid ? topic_join(comet_state(c->s->gw)->base, "room", rid, (char *)NULL) : NULL;
+	char *topic = *rid ? topic_join(comet_state(session_gw(c->s))->base, "room", rid, (char *)NULL) : NULL;
 
 	if(!copy || (*rid && !topic)){
 		free(copy);
@@ -211,7 +199,7 @@ static int set_room(struct comet_client *c, const char *rid)
  * The same room is a no-op. */
 static void join_room(struct comet_client *c, const char *rid)
 {
-	struct wsgw_link *link = c->s->link;
+	struct wsgw_link *link = session_link(c->s);
 	bool up = link_is_up(link);
 
 	if(!strcmp(rid, c->rid)) return;
@@ -236,19 +224,19 @@ static void join_room(struct comet_client *c, const char *rid)
 static void comet_on_connected(void *ud, int rc, bool session_present)
 {
 	struct comet_client *c = ud;
-	struct wsgw_link *link = c->s->link;
+	struct wsgw_link *link = session_link(c->s);
 	const char *topics[3];
 	int n = 0;
 
 	(void)session_present;   /* clean sessions */
 	if(rc){
-		bool denied = rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD;
-		comet_client_fail(c, denied ? "FORBIDDEN" : "BROKER_UNAVAILABLE", NULL, mqttw_reason_string((uint8_t)rc),
-				denied ? LWS_CLOSE_STATUS_POLICY_VIOLATION : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		struct kit_refusal o;
+		kit_refusal(rc, &o);
+		comet_client_fail(c, o.r.code, NULL, o.message, o.r.close_code);
 		return;
 	}
 	topics[n++] = c->user_topic;
-	topics[n++] = comet_state(c->s->gw)->world_topic;
+	topics[n++] = comet_state(session_gw(c->s))->world_topic;
 	if(c->room_topic) topics[n++] = c->room_topic;
 	c->ninit = 0;
 	for(int i = 0; i < n; i++){
@@ -275,7 +263,7 @@ static void room_refused(struct comet_client *c)
 		comet_client_fail(c, "OUT_OF_MEMORY", NULL, NULL, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 		return;
 	}
-	if(link_is_up(c->s->link)) comet_publish_presence(c);
+	if(link_is_up(session_link(c->s))) comet_publish_presence(c);
 }
 
 static void comet_on_subscribed(void *ud, int mid, int count, const int *granted)
@@ -300,7 +288,7 @@ static void comet_on_subscribed(void *ud, int mid, int count, const int *granted
 		if(mid == c->room_mid && c->room_mid) room_refused(c);
 		/* else: a room left since */
 	}
-	if(was_init && c->ninit == 0 && !c->ready && !c->s->closing){
+	if(was_init && c->ninit == 0 && !c->ready && !session_closing(c->s)){
 		/* The first HB says: authenticated, and pushes reach you from now on. */
 		c->ready = true;
 		send_hb(c, gw_now_ms());
@@ -310,7 +298,7 @@ static void comet_on_subscribed(void *ud, int mid, int count, const int *granted
 static void comet_on_published(void *ud, int mid, int reason)
 {
 	struct comet_client *c = ud;
-	if(reason >= 0x80 && mid == c->presence_mid){
+	if(reason >= 0x80 && mid == c->pres.mid){
 		comet_client_fail(c, "FORBIDDEN", NULL, "the broker refused this session's presence", LWS_CLOSE_STATUS_POLICY_VIOLATION);
 	}
 }
@@ -323,23 +311,17 @@ static void comet_on_message(void *ud, const struct wsgw_msg *msg)
 
 	/* Pushes are live: a retained message is not replayed on subscribe. */
 	if(msg->retain) return;
-	if(strcmp(msg->topic, c->user_topic) && strcmp(msg->topic, comet_state(c->s->gw)->world_topic)
+	if(strcmp(msg->topic, c->user_topic) && strcmp(msg->topic, comet_state(session_gw(c->s))->world_topic)
 			&& (!c->room_topic || strcmp(msg->topic, c->room_topic))){
 		return;   /* e.g. the last room's, while its UNSUBSCRIBE is under way */
 	}
 	evt = comet_evt_from_payload(msg->payload, (size_t)msg->payloadlen, &len);
 	if(!evt){
-		LOG_N("dropped a non-UTF-8 payload on %s", msg->topic);
+		kit_payload_dropped(msg, "comet: ");
 		return;
 	}
 	push(c, evt, len);
 	free(evt);
-}
-
-static void comet_on_lost(void *ud, int rc)
-{
-	struct comet_client *c = ud;
-	session_link_lost(c->s, rc);
 }
 
 static const struct wsgw_link_ops client_ops = {
@@ -347,7 +329,6 @@ static const struct wsgw_link_ops client_ops = {
 	.message = comet_on_message,
 	.subscribed = comet_on_subscribed,
 	.published = comet_on_published,
-	.lost = comet_on_lost,
 };
 
 /* ---- WebSocket side ---- */
@@ -373,22 +354,19 @@ static void comet_client_free(struct comet_client *c)
 	free(c->rid);
 	free(c->user_topic);
 	free(c->room_topic);
-	free(c->presence_topic);
 	free(c);
 }
 
 static int comet_ws_open(struct wsgw_session *s, const char *route)
 {
-	struct comet_client *c = calloc(1, sizeof(*c));
-	const struct wsgw_config *cfg = s->gw->cfg;
+	struct comet_client *c = kit_client_new(s, sizeof(*c));
+	const struct wsgw_config *cfg = session_gw(s)->cfg;
 	double auth_s = cfg->handshake_timeout < COMET_CFG(cfg)->hb_drop ? cfg->handshake_timeout : COMET_CFG(cfg)->hb_drop;
 	int64_t now = gw_now_ms();
 
 	(void)route;
 	if(!c) return -1;
-	c->s = s;
-	c->slot = -1;
-	s->priv = c;
+	c->pres.slot = -1;
 	c->rid = strdup("");
 	if(!c->rid) return -1;
 	/* The broker session opens with AUTH, when the uid is known. */
@@ -399,18 +377,17 @@ static int comet_ws_open(struct wsgw_session *s, const char *route)
 
 static void comet_ws_error(struct wsgw_session *s, const char *code, const char *message)
 {
-	if(s->priv) comet_send_error(s->priv, code, NULL, message);
+	if(session_priv(s)) comet_send_error(session_priv(s), code, NULL, message);
 }
 
 /* The first uplink: AUTH (maybe with join), else an error and close. */
 static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 {
 	struct wsgw_session *s = c->s;
-	struct wsgw_gw *gw = s->gw;
+	struct wsgw_gw *gw = session_gw(s);
 	struct comet_gw *st = comet_state(gw);
 	struct jwtauth_identity id;
 	struct wsgw_link_params p;
-	char slot[CORE_SLOT_SIZE];
 	struct comet_client *old;
 	const char *why = NULL, *err;
 	char *client_id = NULL;
@@ -427,7 +404,7 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	}
 	err = gw_jwt_verify(gw, u->token, &id, &why);
 	if(err){
-		LOG_N("AUTH from %s refused: %s (%s)", s->peer, err, why);
+		LOG_N("AUTH from %s refused: %s (%s)", session_peer(s), err, why);
 		comet_client_fail(c, "UNAUTHORIZED", err, why, LWS_CLOSE_STATUS_POLICY_VIOLATION);
 		return;
 	}
@@ -441,11 +418,8 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	c->uid = strdup(id.sub);
 	jwtauth_identity_clear(&id);
 	c->user_topic = c->uid ? topic_join(st->base, "user", c->uid, (char *)NULL) : NULL;
-	if(c->uid && (c->slot = core_slot_take(gw, st->mirror_key, slot, comet_heal, c)) >= 0){
-		c->presence_topic = topic_join(gw->cfg->presence_prefix, st->mirror_key, slot, (char *)NULL);
-	}
 	client_id = c->uid ? malloc(strlen(COMET_CFG(gw->cfg)->root) + strlen(c->uid) + 2) : NULL;
-	if(!c->user_topic || !c->presence_topic || !client_id
+	if(!c->user_topic || !client_id || kit_presence_take(gw, &c->pres, st->mirror_key, comet_heal, c)
 			|| (u->has_join && set_room(c, u->rid))){
 		free(client_id);
 		comet_client_fail(c, "OUT_OF_MEMORY", NULL, NULL, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
@@ -463,7 +437,7 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	HASH_ADD_KEYPTR(hh, st->by_uid, c->uid, strlen(c->uid), c);
 	c->indexed = true;
 	publish_claim(c);
-	LOG_I("%s subscribed from %s%s%s", c->uid, s->peer,
+	LOG_I("%s subscribed from %s%s%s", c->uid, session_peer(s),
 			*c->rid ? " into room " : "", c->rid);
 
 	/* Client id from the uid: the broker's takeover ends any older session
@@ -473,19 +447,20 @@ static void authenticate(struct comet_client *c, const struct comet_uplink *u)
 	p.client_id = client_id;
 	p.username = COMET_CFG(gw->cfg)->username;
 	p.clean_start = true;
-	p.will_topic = c->presence_topic;   /* clears the entry if the session dies */
-	s->link = link_open(gw, &p, &client_ops, c);
+	p.will_topic = c->pres.topic;   /* clears the entry if the session dies */
+	if(kit_link_open(s, &p, &client_ops, c)){
+		comet_client_fail(c, "BROKER_UNAVAILABLE", NULL, "cannot open a broker session", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+	}
 	free(client_id);
-	if(!s->link) comet_client_fail(c, "BROKER_UNAVAILABLE", NULL, "cannot open a broker session", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 }
 
 static void comet_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 {
-	struct comet_client *c = s->priv;
+	struct comet_client *c = session_priv(s);
 	struct comet_uplink u;
 	const char *msg = NULL, *err;
 
-	if(!c || s->closing) return;
+	if(!c || session_closing(s)) return;
 	c->last_up_ms = gw_now_ms();   /* any uplink counts as activity */
 	err = comet_parse_uplink(buf, len, &u, &msg);
 	if(err){
@@ -514,8 +489,8 @@ static void comet_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 
 static void comet_ws_tick(struct wsgw_session *s, int64_t now)
 {
-	struct comet_client *c = s->priv;
-	const struct wsgw_config *cfg = s->gw->cfg;
+	struct comet_client *c = session_priv(s);
+	const struct wsgw_config *cfg = session_gw(s)->cfg;
 	int64_t idle = (int64_t)(COMET_CFG(cfg)->hb_idle * 1000), drop = (int64_t)(COMET_CFG(cfg)->hb_drop * 1000);
 
 	if(!c) return;
@@ -528,7 +503,7 @@ static void comet_ws_tick(struct wsgw_session *s, int64_t now)
 	/* Frames the core took but did not hand over (binary, rate limited) are
 	 * uplink activity too. comet_hb_drop, not the core's idle_timeout, decides
 	 * when a silent client goes (own_liveness). */
-	if(s->last_rx_ms > c->last_up_ms) c->last_up_ms = s->last_rx_ms;
+	if(session_last_rx_ms(s) > c->last_up_ms) c->last_up_ms = session_last_rx_ms(s);
 	if(now - c->last_up_ms >= drop){
 		comet_client_fail(c, "HEARTBEAT_TIMEOUT", NULL, "nothing received for comet_hb_drop seconds", CLOSE_HEARTBEAT_TIMEOUT);
 		return;
@@ -536,33 +511,51 @@ static void comet_ws_tick(struct wsgw_session *s, int64_t now)
 	if(c->ready && (now - c->last_down_ms >= idle || (now - c->last_up_ms >= idle && now - c->last_hb_ms >= idle))){
 		send_hb(c, now);
 	}
-	if(c->ready && now >= c->next_refresh_ms && link_is_up(s->link)) comet_publish_presence(c);
+	if(c->ready && kit_presence_due(&c->pres, now) && link_is_up(session_link(s))) comet_publish_presence(c);
 }
 
 static void comet_ws_close(struct wsgw_session *s)
 {
-	struct comet_client *c = s->priv;
+	struct comet_client *c = session_priv(s);
 	if(!c) return;
 	unindex(c);
 	/* Leaving: the will (an empty retained message on the presence topic)
 	 * clears the entry (a replaced session's link is gone already). */
-	s->link_will = true;
+	kit_link_will(s);
 	comet_client_free(c);
-	s->priv = NULL;
+	session_set_priv(s, NULL);
 }
 
 /* ---- HTTP API ---- */
 
-static void api_free(struct wsgw_gw *gw, struct comet_api *p)
+/* The PUBACK of a Publish/Broadcast. */
+static void api_answered(struct pending_req *r, size_t index, int reason)
 {
-	struct comet_api **pp;
-	for(pp = &comet_state(gw)->pending; *pp; pp = &(*pp)->next){
-		if(*pp == p){
-			*pp = p->next;
-			break;
-		}
+	struct comet_api *p = lws_container_of(r, struct comet_api, pr);
+	struct wsgw_http *h = kit_http_take(&p->w);
+
+	(void)index;
+	pendtab_remove(core_pending(p->gw), r);
+	if(h){
+		if(reason >= 0x80) http_reply_error(h, 403, "FORBIDDEN", "the broker refused the publish (ACL)");
+		else http_reply(h, 200, strdup("{}"));
 	}
-	if(p->h) p->h->priv = NULL;
+	free(p);
+}
+
+static void api_expired(struct pending_req *r)
+{
+	struct comet_api *p = lws_container_of(r, struct comet_api, pr);
+	struct wsgw_http *h = kit_http_take(&p->w);
+
+	if(h) http_reply_error(h, 503, "BROKER_UNAVAILABLE", "the broker did not confirm the publish");
+	free(p);
+}
+
+static void api_free(struct pending_req *r)
+{
+	struct comet_api *p = lws_container_of(r, struct comet_api, pr);
+	kit_http_take(&p->w);
 	free(p);
 }
 
@@ -610,7 +603,6 @@ static void api_publish(struct wsgw_http *h, const char *topic, const struct com
 {
 	struct wsgw_gw *gw = h->gw;
 	struct comet_api *p;
-	int mid = 0;
 
 	if(!core_is_up(gw)){
 		http_reply_error(h, 503, "BROKER_UNAVAILABLE", "the gateway's broker session is down");
@@ -621,17 +613,15 @@ static void api_publish(struct wsgw_http *h, const char *topic, const struct com
 		http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
 		return;
 	}
-	if(core_publish(gw, &mid, topic, r->evt, r->evt_len, 1, false, NULL, 0)){
+	p->gw = gw;
+	pendtab_add(core_pending(gw), &p->pr, gw_now_ms() + API_TIMEOUT_MS, api_answered, api_expired);
+	if(core_request(gw, &p->pr, 0, topic, r->evt, r->evt_len, NULL, 0)){
+		pendtab_remove(core_pending(gw), &p->pr);
 		free(p);
 		http_reply_error(h, 503, "BROKER_UNAVAILABLE", "the publish failed");
 		return;
 	}
-	p->h = h;
-	p->mid = mid;
-	p->deadline_ms = gw_now_ms() + API_TIMEOUT_MS;
-	p->next = comet_state(gw)->pending;
-	comet_state(gw)->pending = p;
-	h->priv = p;
+	kit_http_wait(&p->w, h);
 }
 
 /* DumpSession from the presence mirror: this gateway's sessions (the seed's
@@ -640,38 +630,44 @@ static void api_publish(struct wsgw_http *h, const char *topic, const struct com
 static void api_dump(struct wsgw_http *h, bool cluster)
 {
 	struct wsgw_gw *gw = h->gw;
-	struct mirror_channel *ch = mirror_channel_find(&gw->mirror, comet_state(gw)->mirror_key);
-	size_t cap = ch ? ch->count : 0, n = 0;
-	struct comet_sess *v = calloc(cap ? cap : 1, sizeof(*v));
-	json_t **keep = calloc(cap ? cap : 1, sizeof(*keep));
-	struct mirror_member *m, *tmp;
+	const struct mirror_member **all;
+	size_t cap, n = 0;
+	struct comet_sess *v;
+	json_t **keep;
 	char *text;
 
+	if(kit_members(gw, comet_state(gw)->mirror_key, &all, &cap)){
+		http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
+		return;
+	}
+	v = calloc(cap ? cap : 1, sizeof(*v));
+	keep = calloc(cap ? cap : 1, sizeof(*keep));
 	if(!v || !keep){
+		free(all);
 		free(v);
 		free(keep);
 		http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
 		return;
 	}
-	if(ch){
-		HASH_ITER(hh, ch->members, m, tmp){
-			json_t *pres;
-			const char *rid, *birth;
-			if(!cluster && (!m->gateway || !m->boot || strcmp(m->gateway, gw->cfg->gateway_id)
-						|| strcmp(m->boot, gw->boot_id))){
-				continue;
-			}
-			pres = json_loads(m->presence, 0, NULL);
-			rid = json_string_value(json_object_get(pres, "rid"));
-			birth = json_string_value(json_object_get(pres, "birth"));
-			keep[n] = pres;
-			v[n].uid = m->id;
-			v[n].rid = rid && (!*rid || topic_channel_valid(rid)) ? rid : "";
-			v[n].birth = birth ? birth : "";
-			v[n].gateway = m->gateway;
-			n++;
+	for(size_t i = 0; i < cap; i++){
+		const struct mirror_member *m = all[i];
+		json_t *pres;
+		const char *rid, *birth;
+		if(!cluster && (!m->gateway || !m->boot || strcmp(m->gateway, gw->cfg->gateway_id)
+					|| strcmp(m->boot, gw->boot_id))){
+			continue;
 		}
+		pres = json_loads(m->presence, 0, NULL);
+		rid = json_string_value(json_object_get(pres, "rid"));
+		birth = json_string_value(json_object_get(pres, "birth"));
+		keep[n] = pres;
+		v[n].uid = m->id;
+		v[n].rid = rid && (!*rid || topic_channel_valid(rid)) ? rid : "";
+		v[n].birth = birth ? birth : "";
+		v[n].gateway = m->gateway;
+		n++;
 	}
+	free(all);
 	text = comet_dump(v, n, cluster);
 	for(size_t i = 0; i < n; i++) json_decref(keep[i]);
 	free(keep);
@@ -729,13 +725,6 @@ static void comet_http(struct wsgw_http *h, const char *subpath)
 	else http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
 	free(topic);
 	comet_req_clear(&r);
-}
-
-static void comet_http_gone(struct wsgw_http *h)
-{
-	struct comet_api *p = h->priv;
-	if(p) p->h = NULL;   /* its PUBACK or timeout frees it */
-	h->priv = NULL;
 }
 
 /* ---- gateway-wide ---- */
@@ -814,30 +803,6 @@ static bool comet_core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 	return false;
 }
 
-static void comet_core_published(struct wsgw_gw *gw, int mid, int reason)
-{
-	for(struct comet_api *p = comet_state(gw)->pending; p; p = p->next){
-		if(p->mid != mid) continue;
-		if(p->h){
-			if(reason >= 0x80) http_reply_error(p->h, 403, "FORBIDDEN", "the broker refused the publish (ACL)");
-			else http_reply(p->h, 200, strdup("{}"));
-		}
-		api_free(gw, p);
-		return;
-	}
-}
-
-static void comet_gw_tick(struct wsgw_gw *gw, int64_t now)
-{
-	struct comet_api *p, *next;
-	for(p = comet_state(gw)->pending; p; p = next){
-		next = p->next;
-		if(now < p->deadline_ms) continue;
-		if(p->h) http_reply_error(p->h, 503, "BROKER_UNAVAILABLE", "the broker did not confirm the publish");
-		api_free(gw, p);
-	}
-}
-
 static int comet_gw_init(struct wsgw_gw *gw)
 {
 	const struct wsgw_config *cfg = gw->cfg;
@@ -861,7 +826,7 @@ static void comet_gw_free(struct wsgw_gw *gw)
 {
 	struct comet_gw *st = comet_state(gw);
 	if(!st) return;
-	while(st->pending) api_free(gw, st->pending);
+	pendtab_clear(core_pending(gw), api_expired, api_free);
 	HASH_CLEAR(hh, st->by_uid);   /* the clients are their sessions' */
 	free(st->base);
 	free(st->world_topic);
@@ -883,11 +848,9 @@ const struct wsgw_dialect wsgw_dialect_comet = {
 	.ws_tick = comet_ws_tick,
 	.ws_close = comet_ws_close,
 	.http = comet_http,
-	.http_gone = comet_http_gone,
+	.http_gone = kit_http_gone,
 	.core_up = comet_core_up,
 	.core_message = comet_core_message,
-	.core_published = comet_core_published,
-	.gw_tick = comet_gw_tick,
 	.gw_init = comet_gw_init,
 	.gw_free = comet_gw_free,
 };

@@ -268,9 +268,7 @@ static void core_on_message(void *ud, const struct wsgw_msg *msg)
 static void core_on_published(void *ud, int mid, int reason)
 {
 	struct wsgw_gw *gw = ud;
-	for(int i = 0; i < gw->nmounts; i++){
-		if(gw->mounts[i].dialect->core_published) gw->mounts[i].dialect->core_published(gw, mid, reason);
-	}
+	pendtab_answer(&gw->core_requests, mid, reason);
 }
 
 static int64_t retry_delay(const struct wsgw_gw *gw)
@@ -286,6 +284,7 @@ static void core_on_lost(void *ud, int rc)
 	link_close(gw->core, false);
 	gw->core = NULL;
 	gw->ready = false;
+	pendtab_forget_mids(&gw->core_requests);
 	gw->core_retry_ms = gw_now_ms() + retry_delay(gw);
 }
 
@@ -321,6 +320,7 @@ int core_start(struct wsgw_gw *gw)
 void core_tick(struct wsgw_gw *gw, int64_t now_ms)
 {
 	if(!gw->core && !gw->stopping && now_ms >= gw->core_retry_ms) core_start(gw);
+	pendtab_sweep(&gw->core_requests, now_ms);
 	if(now_ms - gw->last_expire_ms >= 250){
 		gw->last_expire_ms = now_ms;
 		mirror_expire(&gw->mirror, now_ms, mirror_event, gw);
@@ -350,6 +350,19 @@ int core_publish(struct wsgw_gw *gw, int *mid, const char *topic, const void *pa
 {
 	if(!gw->core) return -ENOTCONN;
 	return link_publish(gw->core, mid, topic, payload, len, qos, retain, props, nprops);
+}
+
+int core_request(struct wsgw_gw *gw, struct pending_req *req, size_t index, const char *topic,
+		const void *payload, size_t len, const struct mqttw_prop *props, size_t nprops)
+{
+	int mid = 0, rc = core_publish(gw, &mid, topic, payload, len, 1, false, props, nprops);
+	if(!rc && pendtab_await(&gw->core_requests, req, mid, index)) rc = -ENOMEM;
+	return rc;
+}
+
+struct pending *core_pending(struct wsgw_gw *gw)
+{
+	return &gw->core_requests;
 }
 
 int core_subscribe(struct wsgw_gw *gw, const char *topic)

@@ -4,6 +4,7 @@
  * presence.c and keys.c (HACKING.md, "Layers"). */
 #define LOG_TAG "gateway"
 #include "wsgw.h"
+#include "session_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,22 +4,17 @@
  * Parsing and topic names are in mapping/op_proto.c; this file binds them to
  * the core. */
 #define LOG_TAG "op"
-#include "wsgw.h"
+#include "kit.h"
 #include "jsonutil.h"
 #include "op_proto.h"
-#include "stoken.h"
 #include "topic.h"
 
-#include <math.h>
 #include <mosquitto_broker.h>
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
 
 #define OP_ID_LEN 16
-#define CLIENT_ID_SIZE (sizeof(OP_MEMBER_PREFIX) + OP_ID_LEN)   /* prefix + id + NUL */
 #define REQUEST_TIMEOUT_MS 10000
 #define CLOSE_RESUMED 4001
 
@@ -33,9 +28,9 @@ struct op_sub {
 	struct op_sub *next;
 	char *name;
 	char *mqtt;             /* MQTT topic (plain subscriptions) */
-	char *key;              /* presence key: op_root/path */
-	char *member_topic;     /* this session's presence entry (plain subscriptions): */
-	int slot;               /* on this gateway's slot `slot` of key, or -1 */
+	/* key: op_root/path; plain subscriptions: this session's presence
+	 * entry there, on a slot of this gateway's */
+	struct kit_presence pres;
 	struct wsgw_gw *gw;
 	struct op_state *st;
 	bool presence;          /* "<topic>/presence": pres events, no MQTT subscription */
@@ -45,47 +40,35 @@ struct op_sub {
 /* What outlives the socket for resume: from connect until session_expiry
  * after the socket went. */
 struct op_state {
-	UT_hash_handle hh;
-	char client_id[CLIENT_ID_SIZE];
+	struct kit_resumable r;  /* first; attached: the op_client; password only for the "mqtt" provider */
 	char *user_id, *user_name;
-	char *username, *password;   /* MQTT credentials; password only for the "mqtt" provider */
 	struct op_sub *subs;
-	struct op_client *attached;
-	int64_t expires_ms;
 	int64_t since_ms;
 };
 
 /* A request waiting for the broker (SUBACK, PUBACK). */
 struct op_pending {
-	struct op_pending *next;
+	struct pending_req pr;   /* index: the topic's */
+	struct op_client *c;
 	enum op_kind op;
 	json_t *id;
 	json_t *topics;
-	int *mids;
-	size_t nmids;
 	char *denied;           /* first topic the broker refused */
-	int64_t deadline_ms;
 };
 
 struct op_client {
-	struct wsgw_session *s;
+	struct wsgw_session *s;        /* first (kit_client_new) */
 	struct op_state *st;     /* set by connect/resume */
 	bool ready;              /* CONNACK received */
 	bool resuming;
 	bool recovered;          /* resume found the state */
 	json_t *hello_id;        /* id of the pending connect/resume */
-	/* The link of a connect/resume the broker refused (CONNACK with an error):
-	 * it cannot be closed inside its own callback, and its `lost` must not be
-	 * taken for the link of a retry. Closed by the next connect/resume, by
-	 * its `lost`, or with the socket. s->link is NULL while this is set. */
-	struct wsgw_link *refused_link;
-	struct op_pending *pending;
+	struct pending requests; /* waiting for SUBACKs, PUBACKs */
 	int64_t connect_deadline_ms;
-	int64_t next_refresh_ms;
 };
 
 struct op_gw {
-	struct op_state *states;  /* by client id */
+	struct kit_store store;   /* struct op_state */
 };
 
 static struct op_gw *state_of(struct wsgw_gw *gw)
@@ -115,12 +98,9 @@ static void op_sub_free(struct op_sub *sub)
 	/* Held while the session is (detached too: resume republishes it). An
 	 * attached session has just sent the clear (unsub); a detached one sent
 	 * it when its socket went, session_expiry (>= 1 s) ago. */
-	if(sub->key) core_slot_release(sub->gw, sub->key, sub->slot,
-			sub->st->attached ? CORE_SLOT_CLEARING : CORE_SLOT_CLEARED);
+	kit_presence_release(sub->gw, &sub->pres, sub->st->r.attached ? CORE_SLOT_CLEARING : CORE_SLOT_CLEARED);
 	free(sub->name);
 	free(sub->mqtt);
-	free(sub->key);
-	free(sub->member_topic);
 	free(sub);
 }
 
@@ -149,34 +129,32 @@ static void publish_member(struct op_client *c, struct op_sub *sub);
 static void op_heal(void *owner)
 {
 	struct op_sub *sub = owner;
-	struct op_client *c = sub->st->attached;
-	if(c && c->ready && link_is_up(c->s->link)) publish_member(c, sub);
+	struct op_client *c = sub->st->r.attached;
+	if(c && c->ready && link_is_up(session_link(c->s))) publish_member(c, sub);
 }
 
 static struct op_sub *sub_new(struct wsgw_gw *gw, struct op_state *st, const char *name)
 {
 	struct op_sub *sub = calloc(1, sizeof(*sub));
-	char slot[CORE_SLOT_SIZE];
-	char *path;
+	char *path, *key = NULL;
+	int rc = -1;
 
 	if(!sub) return NULL;
 	sub->gw = gw;
 	sub->st = st;
-	sub->slot = -1;
+	sub->pres.slot = -1;
 	path = op_topic_path(name, st->user_id, &sub->presence);
 	sub->name = strdup(name);
 	if(path){
-		sub->key = topic_join(OP_CFG(gw->cfg)->root, path, (char *)NULL);
+		key = topic_join(OP_CFG(gw->cfg)->root, path, (char *)NULL);
 		sub->mqtt = topic_join(gw->cfg->topic_prefix, OP_CFG(gw->cfg)->root, path, (char *)NULL);
 		/* Only plain subscriptions make this session a member. */
-		if(sub->key && !sub->presence && (sub->slot = core_slot_take(gw, sub->key, slot, op_heal, sub)) >= 0){
-			sub->member_topic = topic_join(gw->cfg->presence_prefix, sub->key, slot, (char *)NULL);
-		}else if(sub->presence){
-			sub->member_topic = strdup("");
-		}
+		if(key && !sub->presence) rc = kit_presence_take(gw, &sub->pres, key, op_heal, sub);
+		else if(key) rc = (sub->pres.key = strdup(key)) ? 0 : -1;
 	}
 	free(path);
-	if(!sub->name || !sub->key || !sub->mqtt || !sub->member_topic){
+	free(key);
+	if(rc || !sub->name || !sub->mqtt){
 		op_sub_free(sub);
 		return NULL;
 	}
@@ -186,44 +164,37 @@ static struct op_sub *sub_new(struct wsgw_gw *gw, struct op_state *st, const cha
 /* The retained entry that makes this session a member of sub's topic. */
 static void publish_member(struct op_client *c, struct op_sub *sub)
 {
-	struct wsgw_gw *gw = c->s->gw;
-	struct mqttw_prop expiry = { .id = MQTTW_PROP_MESSAGE_EXPIRY, .value = (uint32_t)ceil(gw->cfg->presence_ttl) };
-	json_t *o = json_pack("{s:s,s:o,s:s,s:s,s:I}", "clientID", c->st->client_id, "presence", user_json(c->st),
-			"gateway", gw->cfg->gateway_id, "boot", gw->boot_id, "since", (json_int_t)c->st->since_ms);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	struct wsgw_gw *gw = session_gw(c->s);
+	char *text = kit_presence_entry(gw, c->st->r.client_id, user_json(c->st), c->st->since_ms);
 
-	json_decref(o);
-	if(!text || !c->s->link) goto out;
-	link_publish(c->s->link, NULL, sub->member_topic, text, strlen(text), 1, true, &expiry, 1);
-out:
+	kit_presence_publish(gw, &sub->pres, session_link(c->s), text);
 	free(text);
 }
 
 static void clear_member(struct op_client *c, struct op_sub *sub)
 {
-	if(c->s->link) link_publish(c->s->link, NULL, sub->member_topic, NULL, 0, 0, true, NULL, 0);
+	kit_presence_clear(&sub->pres, session_link(c->s));
 }
 
 /* Tells the client who is in sub's topic now (the seed defines only join and
  * leave: current members come as joins). */
 static void send_members(struct op_client *c, struct op_sub *sub)
 {
-	struct mirror_channel *ch = mirror_channel_find(&c->s->gw->mirror, sub->key);
-	struct mirror_member *m, *tmp;
-	const char *topic = sub->name;
-	size_t tlen = strlen(topic) - strlen("/presence");
-	char *plain = strndup(topic, tlen);
+	const struct mirror_member **all;
+	size_t n;
+	char *plain = strndup(sub->name, strlen(sub->name) - strlen("/presence"));
 
-	if(!ch || !plain){
+	if(!plain || kit_members(session_gw(c->s), sub->pres.key, &all, &n)){
 		free(plain);
 		return;
 	}
-	HASH_ITER(hh, ch->members, m, tmp){
+	for(size_t i = 0; i < n; i++){
 		char id[32];
-		if(!strcmp(m->id, c->st->client_id)) continue;
+		if(!strcmp(all[i]->id, c->st->r.client_id)) continue;
 		gw_random_id(id, sizeof(id), "pres-", OP_ID_LEN);
-		reply(c, op_pres("join", id, plain, json_loads(m->presence, 0, NULL)));
+		reply(c, op_pres("join", id, plain, json_loads(all[i]->presence, 0, NULL)));
 	}
+	free(all);
 	free(plain);
 }
 
@@ -239,7 +210,7 @@ static void start_watching(struct op_client *c, const struct op_pending *p)
 		struct op_sub *sub = op_sub_find(c->st, json_string_value(t));
 		if(!sub || !sub->presence || sub->watching) continue;
 		sub->watching = true;
-		session_watch(c->s, sub->key);
+		session_watch(c->s, sub->pres.key);
 		send_members(c, sub);
 	}
 }
@@ -250,7 +221,6 @@ static void op_pending_free(struct op_pending *p)
 {
 	json_decref(p->id);
 	json_decref(p->topics);
-	free(p->mids);
 	free(p->denied);
 	free(p);
 }
@@ -275,61 +245,48 @@ static void pending_answer(struct op_client *c, struct op_pending *p, bool timed
 	if(p->op == OP_SUB) start_watching(c, p);
 }
 
-static void op_pending_unlink(struct op_client *c, struct op_pending *p)
+static void pending_done(struct pending_req *r, size_t index, int reason);
+
+static void pending_expired(struct pending_req *r)
 {
-	for(struct op_pending **pp = &c->pending; *pp; pp = &(*pp)->next){
-		if(*pp == p){
-			*pp = p->next;
-			return;
-		}
-	}
+	struct op_pending *p = lws_container_of(r, struct op_pending, pr);
+	pending_answer(p->c, p, true);
+	op_pending_free(p);
+}
+
+static void op_pending_drop(struct pending_req *r)
+{
+	op_pending_free(lws_container_of(r, struct op_pending, pr));
 }
 
 static struct op_pending *pending_new(struct op_client *c, const struct op_request *r)
 {
 	struct op_pending *p = calloc(1, sizeof(*p));
 	if(!p) return NULL;
+	p->c = c;
 	p->op = r->op;
 	p->id = r->id ? json_incref(r->id) : NULL;
 	p->topics = json_incref(r->topics);
-	p->mids = calloc(json_array_size(r->topics) + 1, sizeof(int));
-	if(!p->mids){
-		op_pending_free(p);
-		return NULL;
-	}
-	p->deadline_ms = gw_now_ms() + REQUEST_TIMEOUT_MS;
-	p->next = c->pending;
-	c->pending = p;
+	pendtab_add(&c->requests, &p->pr, gw_now_ms() + REQUEST_TIMEOUT_MS, pending_done, pending_expired);
 	return p;
 }
 
 /* Answers p if nothing is outstanding any more. */
 static void op_pending_settle(struct op_client *c, struct op_pending *p)
 {
-	if(p->nmids) return;
-	op_pending_unlink(c, p);
+	if(p->pr.nmids) return;
+	pendtab_remove(&c->requests, &p->pr);
 	pending_answer(c, p, false);
 	op_pending_free(p);
 }
 
-/* A broker answer for mid: the index of the topic it was for. */
-static struct op_pending *pending_for_mid(struct op_client *c, int mid, size_t *topic_index)
+/* The broker's answer for topic i of the request. */
+static void pending_done(struct pending_req *r, size_t i, int reason)
 {
-	for(struct op_pending *p = c->pending; p; p = p->next){
-		for(size_t i = 0; i < json_array_size(p->topics); i++){
-			if(p->mids[i] == mid){
-				*topic_index = i;
-				return p;
-			}
-		}
-	}
-	return NULL;
-}
+	struct op_pending *p = lws_container_of(r, struct op_pending, pr);
+	struct op_client *c = p->c;
+	bool refused = reason >= 0x80;
 
-static void pending_done_mid(struct op_client *c, struct op_pending *p, size_t i, bool refused)
-{
-	p->mids[i] = 0;
-	p->nmids--;
 	if(refused && !p->denied) p->denied = strdup(json_string_value(json_array_get(p->topics, i)));
 	if(refused && p->op == OP_SUB && c->st){
 		struct op_sub *sub = op_sub_find(c->st, json_string_value(json_array_get(p->topics, i)));
@@ -343,8 +300,10 @@ static void pending_done_mid(struct op_client *c, struct op_pending *p, size_t i
 
 /* ---- session state ---- */
 
-static void op_state_free(struct op_state *st)
+/* The store's free: what kit_resumable does not hold. */
+static void op_state_free(struct kit_resumable *r)
 {
+	struct op_state *st = (struct op_state *)r;
 	struct op_sub *sub, *next;
 	for(sub = st->subs; sub; sub = next){
 		next = sub->next;
@@ -352,24 +311,7 @@ static void op_state_free(struct op_state *st)
 	}
 	free(st->user_id);
 	free(st->user_name);
-	free(st->username);
-	if(st->password){
-		OPENSSL_cleanse(st->password, strlen(st->password));
-		free(st->password);
-	}
 	free(st);
-}
-
-static void op_state_drop(struct wsgw_gw *gw, struct op_state *st)
-{
-	HASH_DEL(state_of(gw)->states, st);
-	op_state_free(st);
-}
-
-static char *make_token(struct wsgw_gw *gw, const struct op_state *st)
-{
-	int64_t exp = gw_wall_ms() / 1000 + (int64_t)gw->cfg->session_expiry;
-	return stoken_make(gw->session_secret, st->client_id, exp, NULL);
 }
 
 /* ---- link callbacks ---- */
@@ -380,9 +322,7 @@ static void op_hello_failed(struct op_client *c, int code, const char *message)
 	json_decref(c->hello_id);
 	c->hello_id = NULL;
 	if(c->st){
-		c->st->attached = NULL;
-		if(!c->resuming) op_state_drop(c->s->gw, c->st);
-		else c->st->expires_ms = gw_now_ms() + (int64_t)(c->s->gw->cfg->session_expiry * 1000);
+		kit_store_detach(session_gw(c->s), &state_of(session_gw(c->s))->store, &c->st->r, c->resuming);
 		c->st = NULL;
 	}
 	c->resuming = false;
@@ -391,30 +331,28 @@ static void op_hello_failed(struct op_client *c, int code, const char *message)
 static void op_resubscribe(struct op_client *c)
 {
 	for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
-		if(!sub->presence) link_subscribe(c->s->link, NULL, sub->mqtt, 1);
+		if(!sub->presence) link_subscribe(session_link(c->s), NULL, sub->mqtt, 1);
 	}
 }
 
 static void op_on_connected(void *ud, int rc, bool session_present)
 {
 	struct op_client *c = ud;
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	json_t *extra;
 	char *token;
 
 	if(!c->st) return;
 	if(rc){
-		/* This link is over; a retry on the socket opens another one. */
-		c->refused_link = c->s->link;
-		c->s->link = NULL;
-		op_hello_failed(c, rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD
-				? OP_E_UNAUTHORIZED : OP_E_UNAVAILABLE,
-				rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD
-				? "Unauthorized" : mqttw_reason_string((uint8_t)rc));
+		/* This link is over (the kit keeps it apart); a retry on the socket
+		 * opens another one. */
+		struct kit_refusal o;
+		kit_refusal(rc, &o);
+		op_hello_failed(c, o.r.denied ? OP_E_UNAUTHORIZED : OP_E_UNAVAILABLE, o.r.denied ? "Unauthorized" : o.message);
 		return;
 	}
 	c->ready = true;
-	token = make_token(gw, c->st);
+	token = kit_store_token(gw, &c->st->r, NULL);
 	if(!token){
 		op_hello_failed(c, OP_E_UNAVAILABLE, "out of memory");
 		return;
@@ -429,7 +367,7 @@ static void op_on_connected(void *ud, int rc, bool session_present)
 			json_array_append_new(topics, json_string(sub->name));
 			if(sub->presence){
 				sub->watching = true;
-				session_watch(c->s, sub->key);
+				session_watch(c->s, sub->pres.key);
 			}else{
 				publish_member(c, sub);
 			}
@@ -444,43 +382,42 @@ static void op_on_connected(void *ud, int rc, bool session_present)
 	free(token);
 	json_decref(c->hello_id);
 	c->hello_id = NULL;
-	c->next_refresh_ms = gw_now_ms() + (int64_t)(gw->cfg->presence_ttl * 1000 / 3);
 }
 
 static void op_on_subscribed(void *ud, int mid, int count, const int *granted)
 {
 	struct op_client *c = ud;
-	size_t i;
-	struct op_pending *p = pending_for_mid(c, mid, &i);
-	if(p) pending_done_mid(c, p, i, count < 1 || granted[0] >= 0x80);
+	pendtab_answer(&c->requests, mid, count < 1 ? 0x80 : granted[0]);
 }
 
 static void op_on_published(void *ud, int mid, int reason)
 {
 	struct op_client *c = ud;
-	size_t i;
-	struct op_pending *p = pending_for_mid(c, mid, &i);
-	if(p) pending_done_mid(c, p, i, reason >= 0x80);
+	pendtab_answer(&c->requests, mid, reason);
+}
+
+struct sender {
+	json_t *sender;
+	char *id;
+};
+
+static void sender_prop(void *ud, const char *name, const char *value)
+{
+	struct sender *x = ud;
+	if(!strcmp(name, "sender_id") || !strcmp(name, "sender_name")){
+		if(!x->sender) x->sender = json_object();
+		json_object_set_new(x->sender, name + 7, json_string(value));
+	}else if(!strcmp(name, "id") && strlen(value) < 64){
+		strcpy(x->id, value);
+	}
 }
 
 static json_t *sender_of(const struct mqttw_props *props, char id_out[64])
 {
-	static const char *const names[] = { "sender_id", "sender_name" };
-	const uint8_t *value;
-	size_t len;
-	json_t *sender = NULL;
-
+	struct sender x = {NULL, id_out};
 	id_out[0] = '\0';
-	for(size_t i = 0; i < 2; i++){
-		if(!mqttw_props_user(props, names[i], &value, &len)) continue;
-		if(!sender) sender = json_object();
-		json_object_set_new(sender, names[i] + 7, json_stringn((const char *)value, len));
-	}
-	if(mqttw_props_user(props, "id", &value, &len) && len < 64){
-		memcpy(id_out, value, len);
-		id_out[len] = '\0';
-	}
-	return sender;
+	kit_user_props(props, sender_prop, &x);
+	return x.sender;
 }
 
 static void op_on_message(void *ud, const struct wsgw_msg *msg)
@@ -492,11 +429,8 @@ static void op_on_message(void *ud, const struct wsgw_msg *msg)
 	if(!c->st) return;
 	for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
 		if(sub->presence || strcmp(sub->mqtt, msg->topic)) continue;
-		data = jsonutil_from_payload(msg->payload, (size_t)msg->payloadlen);
-		if(!data){
-			LOG_N("dropped a non-UTF-8 payload on %s", msg->topic);
-			return;
-		}
+		data = kit_payload_json(msg, "");
+		if(!data) return;
 		sender = sender_of(&msg->props, id);
 		if(!id[0]) gw_random_id(id, sizeof(id), "mesg-", OP_ID_LEN);
 		reply(c, op_mesg(id, sub->name, data, sender));
@@ -504,30 +438,17 @@ static void op_on_message(void *ud, const struct wsgw_msg *msg)
 	}
 }
 
-static void op_on_lost(void *ud, int rc)
+/* The broker session ended before its CONNACK (after it, the kit reports
+ * it: "session" 503 after the core's grace, or SHUTDOWN if the broker is
+ * stopping). */
+static void op_on_hello_lost(void *ud, int rc)
 {
 	struct op_client *c = ud;
-	if(c->refused_link){
-		/* the refused link (s->link is NULL): nothing else to do */
-		link_close(c->refused_link, false);
-		c->refused_link = NULL;
-		return;
-	}
-	if(c->st && c->ready && !c->hello_id && !c->s->closing){
-		/* "session" 503 (op_ws_error) after the core's grace, or SHUTDOWN if the
-		 * broker is stopping: it drops every session just before that. */
-		session_link_lost(c->s, rc);
-		return;
-	}
-	link_close(c->s->link, false);
-	c->s->link = NULL;
-	if(c->hello_id){
-		/* The broker closed before answering the CONNECT. */
-		op_hello_failed(c, OP_E_UNAVAILABLE, "the broker closed the session");
-		return;
-	}
-	/* After a refused connect there is nothing to lose: the client may retry. */
+	struct kit_refusal o;
+
 	(void)rc;
+	kit_refusal(REFUSAL_LOST, &o);
+	if(c->hello_id) op_hello_failed(c, OP_E_UNAVAILABLE, o.message);
 }
 
 static const struct wsgw_link_ops client_ops = {
@@ -535,24 +456,12 @@ static const struct wsgw_link_ops client_ops = {
 	.message = op_on_message,
 	.subscribed = op_on_subscribed,
 	.published = op_on_published,
-	.lost = op_on_lost,
+	.lost = op_on_hello_lost,
 };
 
 static int op_open_link(struct op_client *c, bool clean)
 {
-	struct wsgw_link_params p;
-	if(c->refused_link){
-		link_close(c->refused_link, false);
-		c->refused_link = NULL;
-	}
-	memset(&p, 0, sizeof(p));
-	p.client_id = c->st->client_id;
-	p.username = c->st->username;
-	p.password = c->st->password;
-	p.clean_start = clean;
-	p.session_expiry = (uint32_t)c->s->gw->cfg->session_expiry;
-	c->s->link = link_open(c->s->gw, &p, &client_ops, c);
-	return c->s->link ? 0 : -1;
+	return kit_store_open_link(c->s, &c->st->r, clean, &client_ops, c);
 }
 
 /* ---- requests ---- */
@@ -569,7 +478,7 @@ static const char *provider_kind(const struct wsgw_config *cfg, const char *name
 
 static void op_do_connect(struct op_client *c, const struct op_request *r)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	const char *kind = provider_kind(gw->cfg, r->provider);
 	struct op_state *st;
 	struct jwtauth_identity id = {0};
@@ -584,7 +493,6 @@ static void op_do_connect(struct op_client *c, const struct op_request *r)
 		reply_error(c, "connect", r->id, OP_E_UNAVAILABLE, "out of memory");
 		return;
 	}
-	gw_random_id(st->client_id, sizeof(st->client_id), OP_MEMBER_PREFIX, OP_ID_LEN);
 	st->since_ms = gw_wall_ms();
 	if(!strcmp(kind, "none")){
 		char anon[32];
@@ -595,12 +503,12 @@ static void op_do_connect(struct op_client *c, const struct op_request *r)
 		gw_random_id(anon, sizeof(anon), "anon-", 8);
 		st->user_id = strdup(anon);
 		st->user_name = strdup("anonymous");
-		st->username = strdup(OP_CFG(gw->cfg)->username);
+		st->r.username = strdup(OP_CFG(gw->cfg)->username);
 	}else if(!strcmp(kind, "jwt")){
 		if(gw_jwt_verify(gw, r->access_token, &id, &why)) goto refused;
 		st->user_id = id.sub;
 		st->user_name = id.name;
-		st->username = strdup(id.sub);
+		st->r.username = strdup(id.sub);
 		id.sub = id.name = NULL;
 	}else{   /* mqtt: the broker's own auth decides */
 		if(!r->username || !topic_level_valid(r->username) || !r->access_token){
@@ -609,20 +517,19 @@ static void op_do_connect(struct op_client *c, const struct op_request *r)
 		}
 		st->user_id = strdup(r->username);
 		st->user_name = strdup(r->username);
-		st->username = strdup(r->username);
-		st->password = strdup(r->access_token);
-		if(!st->password) goto refused;
+		st->r.username = strdup(r->username);
+		st->r.password = strdup(r->access_token);
+		if(!st->r.password) goto refused;
 	}
-	if(!st->user_id || !st->user_name || !st->username){
+	if(!st->user_id || !st->user_name || !st->r.username){
 		why = "out of memory";
 		goto refused;
 	}
-	if(!strcmp(st->username, gw->cfg->core_username)){
+	if(!strcmp(st->r.username, gw->cfg->core_username)){
 		why = "that user name is reserved";
 		goto refused;
 	}
-	HASH_ADD_STR(state_of(gw)->states, client_id, st);
-	st->attached = c;
+	kit_store_add(&state_of(gw)->store, &st->r, OP_MEMBER_PREFIX, c);
 	c->st = st;
 	c->resuming = false;
 	c->hello_id = r->id ? json_incref(r->id) : NULL;
@@ -632,42 +539,33 @@ static void op_do_connect(struct op_client *c, const struct op_request *r)
 refused:
 	LOG_N("op connect refused (%s): %s", r->provider, why ? why : "");
 	jwtauth_identity_clear(&id);
-	op_state_free(st);
+	kit_resumable_free(&state_of(gw)->store, &st->r);
 	reply_error(c, "connect", r->id, OP_E_UNAUTHORIZED, "Unauthorized");
 }
 
 static void do_resume(struct op_client *c, const struct op_request *r)
 {
-	struct wsgw_gw *gw = c->s->gw;
-	char *client_id = NULL;
-	const char *err = stoken_check(gw->session_secret, r->session, gw_wall_ms() / 1000, NULL, &client_id);
-	struct op_state *st = NULL;
+	struct wsgw_gw *gw = session_gw(c->s);
+	const char *err;
+	struct op_state *st = (struct op_state *)kit_store_resolve(gw, &state_of(gw)->store, r->session, NULL, &err);
+	struct op_client *old;
 
-	if(err){
-		reply_error(c, "resume", r->id, !strcmp(err, "EXPIRED") ? OP_E_GONE : OP_E_UNAUTHORIZED,
-				!strcmp(err, "EXPIRED") ? "the session has expired; connect again" : "invalid session");
-		return;
-	}
-	HASH_FIND_STR(state_of(gw)->states, client_id, st);
-	free(client_id);
 	if(!st){
-		reply_error(c, "resume", r->id, OP_E_GONE,
-				"this gateway no longer holds the session (expired or restarted); connect again");
+		reply_error(c, "resume", r->id, !strcmp(err, "EXPIRED") || !strcmp(err, "GONE") ? OP_E_GONE : OP_E_UNAUTHORIZED,
+				!strcmp(err, "EXPIRED") ? "the session has expired; connect again"
+				: !strcmp(err, "GONE") ? "this gateway no longer holds the session (expired or restarted); connect again"
+				: "invalid session");
 		return;
 	}
-	if(st->attached){
+	old = kit_store_attach(&st->r, c);
+	if(old){
 		/* Resumed from another socket: that one is over. Its broker session
 		 * is handed over, not ended, and its presence stays for the new one. */
-		struct op_client *old = st->attached;
 		reply_error(old, "session", NULL, OP_E_CONFLICT, "the session was resumed elsewhere");
-		if(old->s->link){
-			link_close(old->s->link, false);
-			old->s->link = NULL;
-		}
+		kit_link_end(old->s, false);
 		old->st = NULL;
 		session_close(old->s, CLOSE_RESUMED, "RESUMED_ELSEWHERE");
 	}
-	st->attached = c;
 	c->st = st;
 	c->resuming = true;
 	c->recovered = true;
@@ -693,7 +591,7 @@ static size_t subs_after(const struct op_state *st, const struct op_request *r)
 
 static void do_sub(struct op_client *c, const struct op_request *r)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	struct op_pending *p;
 	size_t i;
 	json_t *t;
@@ -721,8 +619,9 @@ static void do_sub(struct op_client *c, const struct op_request *r)
 		sub->next = c->st->subs;
 		c->st->subs = sub;
 		if(sub->presence) continue;   /* watched after the reply: start_watching */
-		if(link_subscribe(c->s->link, &p->mids[i], sub->mqtt, 1) == 0){
-			p->nmids++;
+		int mid = 0;
+		if(link_subscribe(session_link(c->s), &mid, sub->mqtt, 1) == 0
+				&& !pendtab_await(&c->requests, &p->pr, mid, i)){
 			publish_member(c, sub);
 		}else if(!p->denied){
 			p->denied = strdup(name);
@@ -742,11 +641,11 @@ static void do_unsub(struct op_client *c, const struct op_request *r)
 		if(sub->presence){
 			bool other = false;
 			for(struct op_sub *o = c->st->subs; o; o = o->next){
-				other = other || (o != sub && o->presence && o->watching && !strcmp(o->key, sub->key));
+				other = other || (o != sub && o->presence && o->watching && !strcmp(o->pres.key, sub->pres.key));
 			}
-			if(!other) session_unwatch(c->s, sub->key);
+			if(!other) session_unwatch(c->s, sub->pres.key);
 		}else{
-			link_unsubscribe(c->s->link, sub->mqtt);
+			link_unsubscribe(session_link(c->s), sub->mqtt);
 			clear_member(c, sub);
 		}
 		sub_remove(c->st, sub);
@@ -756,7 +655,7 @@ static void do_unsub(struct op_client *c, const struct op_request *r)
 
 static void do_pub(struct op_client *c, const struct op_request *r)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	struct op_pending *p;
 	struct mqttw_prop props[3];
 	char *text, id[32];
@@ -786,7 +685,7 @@ static void do_pub(struct op_client *c, const struct op_request *r)
 		reply_error(c, "pub", r->id, OP_E_UNAVAILABLE, p ? "the user's id or name cannot go to the broker "
 				"(control characters)" : "out of memory");
 		if(p){
-			op_pending_unlink(c, p);
+			pendtab_remove(&c->requests, &p->pr);
 			op_pending_free(p);
 		}
 		goto out;
@@ -795,10 +694,10 @@ static void do_pub(struct op_client *c, const struct op_request *r)
 		bool presence;
 		char *path = op_topic_path(json_string_value(t), c->st->user_id, &presence);
 		char *topic = path ? topic_join(gw->cfg->topic_prefix, OP_CFG(gw->cfg)->root, path, (char *)NULL) : NULL;
-		if(topic && link_publish(c->s->link, &p->mids[i], topic, text, strlen(text), 1, false, props, 3) == 0){
-			p->nmids++;
-		}else if(!p->denied){
-			p->denied = strdup(json_string_value(t));
+		int mid = 0;
+		if(!topic || link_publish(session_link(c->s), &mid, topic, text, strlen(text), 1, false, props, 3) != 0
+				|| pendtab_await(&c->requests, &p->pr, mid, i)){
+			if(!p->denied) p->denied = strdup(json_string_value(t));
 		}
 		free(topic);
 		free(path);
@@ -812,18 +711,16 @@ out:
 
 static int op_ws_open(struct wsgw_session *s, const char *route)
 {
-	struct op_client *c = calloc(1, sizeof(*c));
+	struct op_client *c = kit_client_new(s, sizeof(*c));
 	(void)route;
 	if(!c) return -1;
-	c->s = s;
-	c->connect_deadline_ms = gw_now_ms() + (int64_t)(s->gw->cfg->handshake_timeout * 1000);
-	s->priv = c;
+	c->connect_deadline_ms = gw_now_ms() + (int64_t)(session_gw(s)->cfg->handshake_timeout * 1000);
 	return 0;
 }
 
 static void op_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 {
-	struct op_client *c = s->priv;
+	struct op_client *c = session_priv(s);
 	struct op_request r;
 	const char *msg = NULL;
 	int code;
@@ -841,7 +738,7 @@ static void op_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 		else do_resume(c, &r);
 	}else if(!c->st || !c->ready){
 		reply_error(c, r.op_name, r.id, OP_E_UNAUTHORIZED, "connect (and wait for its success) first");
-	}else if(!c->s->link){
+	}else if(!session_link(c->s)){
 		reply_error(c, r.op_name, r.id, OP_E_UNAVAILABLE, "the broker session was lost");
 	}else if(r.op == OP_SUB){
 		do_sub(c, &r);
@@ -855,7 +752,7 @@ static void op_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 
 static void op_ws_error(struct wsgw_session *s, const char *code, const char *message)
 {
-	struct op_client *c = s->priv;
+	struct op_client *c = session_priv(s);
 	int status = !strcmp(code, "RATE_LIMITED") ? OP_E_TOO_MANY
 		: !strcmp(code, "FRAME_TOO_LARGE") ? 413
 		: !strcmp(code, "SHUTDOWN") || !strcmp(code, "IDLE_TIMEOUT") ? OP_E_UNAVAILABLE : OP_E_BAD_REQUEST;
@@ -871,8 +768,7 @@ static void op_ws_error(struct wsgw_session *s, const char *code, const char *me
 
 static void op_ws_tick(struct wsgw_session *s, int64_t now)
 {
-	struct op_client *c = s->priv;
-	struct op_pending *p, *next;
+	struct op_client *c = session_priv(s);
 
 	if(!c) return;
 	if(!c->st && now >= c->connect_deadline_ms){
@@ -880,59 +776,44 @@ static void op_ws_tick(struct wsgw_session *s, int64_t now)
 		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "NO_CONNECT");
 		return;
 	}
-	for(p = c->pending; p; p = next){
-		next = p->next;
-		if(now >= p->deadline_ms){
-			op_pending_unlink(c, p);
-			pending_answer(c, p, true);
-			op_pending_free(p);
-		}
-	}
-	if(c->ready && c->st && now >= c->next_refresh_ms && link_is_up(s->link)){
+	pendtab_sweep(&c->requests, now);
+	if(c->ready && c->st && link_is_up(session_link(s))){
 		for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
-			if(!sub->presence) publish_member(c, sub);
+			if(!sub->presence && kit_presence_due(&sub->pres, now)) publish_member(c, sub);
 		}
-		c->next_refresh_ms = now + (int64_t)(s->gw->cfg->presence_ttl * 1000 / 3);
 	}
 }
 
 static void op_ws_close(struct wsgw_session *s)
 {
-	struct op_client *c = s->priv;
-	struct op_pending *p, *next;
+	struct op_client *c = session_priv(s);
 
 	if(!c) return;
-	for(p = c->pending; p; p = next){
-		next = p->next;
-		op_pending_free(p);
-	}
+	pendtab_clear(&c->requests, NULL, op_pending_drop);
 	if(c->st){
 		/* Leaving: the member entries go now; the broker session stays for
 		 * resume (normal DISCONNECT), and so does the state here. */
-		if(link_is_up(s->link)){
+		if(link_is_up(session_link(s))){
 			for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
 				if(!sub->presence) clear_member(c, sub);
 			}
 		}
-		c->st->attached = NULL;
-		c->st->expires_ms = gw_now_ms() + (int64_t)(s->gw->cfg->session_expiry * 1000);
-		if(!c->ready && !c->resuming) op_state_drop(s->gw, c->st);
+		kit_store_detach(session_gw(s), &state_of(session_gw(s))->store, &c->st->r, c->ready || c->resuming);
 	}
 	json_decref(c->hello_id);
-	link_close(c->refused_link, false);
 	free(c);
-	s->priv = NULL;
+	session_set_priv(s, NULL);
 }
 
 static void op_on_presence(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
 		const struct mirror_member *m)
 {
-	struct op_client *c = s->priv;
+	struct op_client *c = session_priv(s);
 	char id[32];
 
-	if(!c || !c->st || !c->ready || ev == WSGW_PRESENCE_UPDATED || !strcmp(m->id, c->st->client_id)) return;
+	if(!c || !c->st || !c->ready || ev == WSGW_PRESENCE_UPDATED || !strcmp(m->id, c->st->r.client_id)) return;
 	for(struct op_sub *sub = c->st->subs; sub; sub = sub->next){
-		if(sub->presence && sub->watching && !strcmp(sub->key, key)){
+		if(sub->presence && sub->watching && !strcmp(sub->pres.key, key)){
 			size_t tlen = strlen(sub->name) - strlen("/presence");
 			char *plain = strndup(sub->name, tlen);
 			gw_random_id(id, sizeof(id), "pres-", OP_ID_LEN);
@@ -946,16 +827,14 @@ static void op_on_presence(struct wsgw_session *s, const char *key, enum wsgw_pr
 
 static void op_gw_tick(struct wsgw_gw *gw, int64_t now)
 {
-	struct op_state *st, *tmp;
-	HASH_ITER(hh, state_of(gw)->states, st, tmp){
-		if(!st->attached && st->expires_ms && now >= st->expires_ms) op_state_drop(gw, st);
-	}
+	kit_store_expire(&state_of(gw)->store, now);
 }
 
 static int op_gw_init(struct wsgw_gw *gw)
 {
 	struct op_gw *og = calloc(1, sizeof(*og));
 	if(!og) return -1;
+	og->store.free = op_state_free;
 	gw_dialect_set_state(gw, &wsgw_dialect_op, og);
 	return 0;
 }
@@ -963,12 +842,8 @@ static int op_gw_init(struct wsgw_gw *gw)
 static void op_gw_free(struct wsgw_gw *gw)
 {
 	struct op_gw *og = state_of(gw);
-	struct op_state *st, *tmp;
 	if(!og) return;
-	HASH_ITER(hh, og->states, st, tmp){
-		HASH_DEL(og->states, st);
-		op_state_free(st);
-	}
+	kit_store_free(&og->store);
 	free(og);
 	gw_dialect_set_state(gw, &wsgw_dialect_op, NULL);
 }

@@ -1,6 +1,7 @@
 /* The watch index: for each presence key, the local sessions that get its
  * events (a channel's members list, a dialect's presence subscription). */
 #include "wsgw.h"
+#include "session_int.h"
 
 #include <stdlib.h>
 #include <string.h>

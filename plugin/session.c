@@ -2,6 +2,7 @@
  * queue) and the close sequence. What the frames mean is the dialect's. */
 #define LOG_TAG "session"
 #include "wsgw.h"
+#include "session_int.h"
 
 #include <sys/socket.h>
 #include <stdlib.h>
@@ -77,6 +78,46 @@ static struct wsgw_session *largest_queue(struct wsgw_gw *gw)
 	return best;
 }
 
+struct wsgw_gw *session_gw(const struct wsgw_session *s)
+{
+	return s->gw;
+}
+
+void *session_priv(const struct wsgw_session *s)
+{
+	return s->priv;
+}
+
+void session_set_priv(struct wsgw_session *s, void *priv)
+{
+	s->priv = priv;
+}
+
+const char *session_peer(const struct wsgw_session *s)
+{
+	return s->peer;
+}
+
+struct wsgw_link *session_link(const struct wsgw_session *s)
+{
+	return s->link;
+}
+
+bool session_closing(const struct wsgw_session *s)
+{
+	return s->closing;
+}
+
+int64_t session_last_rx_ms(const struct wsgw_session *s)
+{
+	return s->last_rx_ms;
+}
+
+bool session_link_was_lost(const struct wsgw_session *s)
+{
+	return s->link_lost_ms != 0;
+}
+
 void session_send(struct wsgw_session *s, char *text)
 {
 	const struct wsgw_config *cfg = s->gw->cfg;
@@ -150,10 +191,25 @@ void session_close(struct wsgw_session *s, int code, const char *reason)
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 }
 
+void session_link_end(struct wsgw_session *s, bool send_will)
+{
+	link_close(s->link, send_will);
+	s->link = NULL;
+	free(s->link_box);
+	s->link_box = NULL;
+}
+
+void session_refused_end(struct wsgw_session *s)
+{
+	if(!s->refused) return;
+	link_close(s->refused->link, false);
+	free(s->refused);
+	s->refused = NULL;
+}
+
 void session_link_lost(struct wsgw_session *s, int rc)
 {
-	link_close(s->link, false);
-	s->link = NULL;
+	session_link_end(s, false);
 	s->link_lost_ms = gw_now_ms();
 	s->link_lost_rc = rc;
 }
@@ -164,10 +220,8 @@ void session_release(struct wsgw_session *s)
 	s->opened = false;
 	free(s->priv);   /* the filter's route if ws_open never ran; NULL otherwise */
 	s->priv = NULL;
-	if(s->link){
-		link_close(s->link, s->link_will);
-		s->link = NULL;
-	}
+	session_link_end(s, s->link_will);
+	session_refused_end(s);
 	if(s->gw->session_gone) s->gw->session_gone(s);
 }
 
@@ -194,7 +248,7 @@ void session_tick(struct wsgw_session *s, int64_t now)
 	/* A closing client needs its broker session no longer: presence goes
 	 * now, not when the socket finally does. (Not done inside session_close,
 	 * which link callbacks may call.) */
-	if(s->opened || s->link) session_release(s);
+	if(s->opened || s->link || s->refused) session_release(s);
 	if(now >= s->close_deadline_ms && !s->killed){
 		s->killed = true;
 		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);

@@ -5,9 +5,8 @@
  * subscriptions, a runtime event registry, and EVENT pushes.
  * Contract: docs/protocols/telegraphy.md. Parsing: mapping/tele_proto.c. */
 #define LOG_TAG "tele"
-#include "wsgw.h"
+#include "kit.h"
 #include "jsonutil.h"
-#include "stoken.h"
 #include "tele_proto.h"
 #include "topic.h"
 
@@ -20,8 +19,6 @@
 #include <time.h>
 #include <uthash.h>
 
-#define TG_ID_LEN 16
-#define CLIENT_ID_SIZE (3 + TG_ID_LEN + 1)      /* "tg-" + id */
 #define TOKENS_MAX 100000                      /* issued or seen tokens kept at once */
 #define SIGNED_TTL_MAX (24 * 3600)             /* a signed token may live a day at most */
 #define TOKEN_BYTES 18                         /* 24 base64url characters */
@@ -47,14 +44,10 @@ struct tg_sub {
 
 /* What outlives the socket for RECONNECT. */
 struct tg_state {
-	UT_hash_handle hh;
-	char client_id[CLIENT_ID_SIZE];
+	struct kit_resumable r;  /* first; attached: the tg_client */
 	char *user;              /* NULL: anonymous */
-	char *username;          /* MQTT username */
 	char *host;              /* the client host the session is bound to */
 	struct tg_sub *subs;
-	struct tg_client *attached;
-	int64_t expires_ms;
 	uint32_t last_sid;       /* the newest subscription identifier given out */
 };
 
@@ -75,22 +68,21 @@ struct tg_registered {
 
 /* A SUBSCRIBE waiting for its SUBACK. */
 struct tg_pending {
-	struct tg_pending *next;
-	int mid;
+	struct pending_req pr;
+	struct tg_client *c;
 	long long id;
 	struct tg_sub *sub;      /* owned by the state */
-	int64_t deadline_ms;
 };
 
 struct tg_client {
-	struct wsgw_session *s;
+	struct wsgw_session *s;        /* first (kit_client_new) */
 	struct tg_state *st;
 	bool ready;
 	bool reconnecting;
 	bool have_seq;
 	long long next_id;       /* the id the next management message must carry */
 	long long hello_id;
-	struct tg_pending *pending;
+	struct pending requests;  /* SUBSCRIBEs waiting for their SUBACKs */
 	int64_t connect_deadline_ms;
 };
 
@@ -100,7 +92,7 @@ struct tg_gw {
 	unsigned char *secret;
 	size_t secret_len;
 	struct jwtauth_keys keys;
-	struct tg_state *states;
+	struct kit_store store;   /* struct tg_state */
 	struct tg_token *tokens;
 	unsigned ntokens;
 	struct tg_registered *events;
@@ -159,7 +151,7 @@ static void tele_resubscribe(struct tg_client *c)
 			if(sub->sid > last && (!next || sub->sid < next->sid)) next = sub;
 		}
 		if(!next) break;
-		link_subscribe_id(c->s->link, NULL, next->filter, 1, next->sid);
+		link_subscribe_id(session_link(c->s), NULL, next->filter, 1, next->sid);
 		last = next->sid;
 	}
 }
@@ -189,8 +181,9 @@ static void sub_drop(struct tg_client *c, struct tg_state *st, struct tg_sub *su
 			break;
 		}
 	}
-	if(c && c->s->link && !filter_users(st, sub->filter)) link_unsubscribe(c->s->link, sub->filter);
-	for(struct tg_pending *p = c ? c->pending : NULL; p; p = p->next){
+	if(c && session_link(c->s) && !filter_users(st, sub->filter)) link_unsubscribe(session_link(c->s), sub->filter);
+	for(struct pending_req *r = c ? c->requests.head : NULL; r; r = r->next){
+		struct tg_pending *p = lws_container_of(r, struct tg_pending, pr);
 		if(p->sub == sub) p->sub = NULL;
 	}
 	tele_sub_free(sub);
@@ -211,23 +204,18 @@ static json_t *subs_json(const struct tg_state *st)
 
 /* ---- state ---- */
 
-static void tele_state_free(struct tg_state *st)
+/* The store's free: what kit_resumable does not hold. */
+static void tele_state_free(struct kit_resumable *r)
 {
+	struct tg_state *st = (struct tg_state *)r;
 	struct tg_sub *sub, *next;
 	for(sub = st->subs; sub; sub = next){
 		next = sub->next;
 		tele_sub_free(sub);
 	}
 	free(st->user);
-	free(st->username);
 	free(st->host);
 	free(st);
-}
-
-static void tele_state_drop(struct wsgw_gw *gw, struct tg_state *st)
-{
-	HASH_DEL(tg_of(gw)->states, st);
-	tele_state_free(st);
 }
 
 /* ---- tokens ---- */
@@ -338,9 +326,7 @@ static void tele_hello_failed(struct tg_client *c, const char *status, const cha
 {
 	tele_refuse(c, status, true, c->hello_id, message);
 	if(c->st){
-		c->st->attached = NULL;
-		if(!c->reconnecting) tele_state_drop(c->s->gw, c->st);
-		else c->st->expires_ms = gw_now_ms() + (int64_t)(c->s->gw->cfg->session_expiry * 1000);
+		kit_store_detach(session_gw(c->s), &tg_of(session_gw(c->s))->store, &c->st->r, c->reconnecting);
 		c->st = NULL;
 	}
 	session_close(c->s, LWS_CLOSE_STATUS_POLICY_VIOLATION, status);
@@ -349,19 +335,19 @@ static void tele_hello_failed(struct tg_client *c, const char *status, const cha
 static void tele_on_connected(void *ud, int rc, bool session_present)
 {
 	struct tg_client *c = ud;
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	char *token;
 	json_t *data;
 
 	if(!c->st || c->ready) return;
 	if(rc){
-		tele_hello_failed(c, rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD
-				? TELE_S_INVALID_TOKEN : TELE_S_UNAVAILABLE, mqttw_reason_string((uint8_t)rc));
+		struct kit_refusal o;
+		kit_refusal(rc, &o);
+		tele_hello_failed(c, o.r.denied ? TELE_S_INVALID_TOKEN : TELE_S_UNAVAILABLE, o.message);
 		return;
 	}
 	c->ready = true;
-	token = stoken_make(gw->session_secret, c->st->client_id,
-			gw_wall_ms() / 1000 + (int64_t)gw->cfg->session_expiry, c->st->host);
+	token = kit_store_token(gw, &c->st->r, c->st->host);
 	if(!token){
 		tele_hello_failed(c, TELE_S_UNAVAILABLE, "out of memory");
 		return;
@@ -391,19 +377,36 @@ static void tele_on_connected(void *ud, int rc, bool session_present)
 static void tele_on_subscribed(void *ud, int mid, int count, const int *granted)
 {
 	struct tg_client *c = ud;
-	for(struct tg_pending **pp = &c->pending; *pp; pp = &(*pp)->next){
-		struct tg_pending *p = *pp;
-		if(p->mid != mid) continue;
-		*pp = p->next;
-		if(count < 1 || granted[0] >= 0x80){
-			tele_refuse(c, TELE_S_FORBIDDEN, true, p->id, "the broker refused the subscription (ACL)");
-			if(p->sub && c->st) sub_drop(c, c->st, p->sub);
-		}else if(p->sub){
-			respond(c, true, "SUBSCRIBED", true, p->id, sub_json(p->sub));
-		}
-		free(p);
-		return;
+	pendtab_answer(&c->requests, mid, count < 1 ? 0x80 : granted[0]);
+}
+
+/* The SUBACK of a SUBSCRIBE. */
+static void subscribe_answered(struct pending_req *r, size_t index, int reason)
+{
+	struct tg_pending *p = lws_container_of(r, struct tg_pending, pr);
+	struct tg_client *c = p->c;
+
+	(void)index;
+	pendtab_remove(&c->requests, r);
+	if(reason >= 0x80){
+		tele_refuse(c, TELE_S_FORBIDDEN, true, p->id, "the broker refused the subscription (ACL)");
+		if(p->sub && c->st) sub_drop(c, c->st, p->sub);
+	}else if(p->sub){
+		respond(c, true, "SUBSCRIBED", true, p->id, sub_json(p->sub));
 	}
+	free(p);
+}
+
+static void subscribe_expired(struct pending_req *r)
+{
+	struct tg_pending *p = lws_container_of(r, struct tg_pending, pr);
+	tele_refuse(p->c, TELE_S_UNAVAILABLE, true, p->id, "the broker did not answer in time");
+	free(p);
+}
+
+static void tele_pending_drop(struct pending_req *r)
+{
+	free(lws_container_of(r, struct tg_pending, pr));
 }
 
 /* Mosquitto sends a client one copy of a message per matching subscription,
@@ -422,7 +425,7 @@ static void tele_on_subscribed(void *ud, int mid, int count, const int *granted)
 static void tele_on_message(void *ud, const struct wsgw_msg *msg)
 {
 	struct tg_client *c = ud;
-	struct tg_gw *tg = tg_of(c->s->gw);
+	struct tg_gw *tg = tg_of(session_gw(c->s));
 	size_t blen = strlen(tg->base);
 	struct mqttw_props it = msg->props;
 	uint32_t sid, oldest = 0;
@@ -446,11 +449,8 @@ static void tele_on_message(void *ud, const struct wsgw_msg *msg)
 		mine = mine || (oldest && sid == oldest);
 	}
 	if(has_sid && !mine) return;   /* another copy of the message is the one */
-	data = jsonutil_from_payload(msg->payload, (size_t)msg->payloadlen);
-	if(!data){
-		LOG_N("dropped a non-UTF-8 payload on %s", msg->topic);
-		return;
-	}
+	data = kit_payload_json(msg, "");
+	if(!data) return;
 	for(struct tg_sub *sub = c->st->subs; sub && !pass; sub = sub->next){
 		if(has_sid && msg->retain && sub->sid != oldest) continue;
 		pass = mqttw_topic_matches(sub->filter, msg->topic) && tele_filters_match(sub->filters, data);
@@ -463,54 +463,44 @@ static void tele_on_message(void *ud, const struct wsgw_msg *msg)
 	json_decref(data);
 }
 
-static void tele_on_lost(void *ud, int rc)
+/* The broker session ended before its CONNACK (after it, the kit reports
+ * it: UNAVAILABLE after the core's grace, or SHUTDOWN if the broker is
+ * stopping). */
+static void tele_on_hello_lost(void *ud, int rc)
 {
 	struct tg_client *c = ud;
-	if(!c->s->closing && c->ready){
-		/* UNAVAILABLE (tele_ws_error) after the core's grace, or SHUTDOWN if the
-		 * broker is stopping: it drops every session just before that. */
-		session_link_lost(c->s, rc);
-		return;
-	}
-	link_close(c->s->link, false);
-	c->s->link = NULL;
-	if(!c->s->closing){
-		LOG_N("telegraphy session lost: %s", mqttw_reason_string((uint8_t)rc));
-		if(c->st) tele_hello_failed(c, TELE_S_UNAVAILABLE, "the broker closed the session");
-		else session_close(c->s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
-	}
+	struct kit_refusal o;
+
+	if(session_closing(c->s)) return;
+	kit_refusal(REFUSAL_LOST, &o);
+	LOG_N("telegraphy session lost: %s", mqttw_reason_string((uint8_t)rc));
+	if(c->st) tele_hello_failed(c, TELE_S_UNAVAILABLE, o.message);
+	else session_close(c->s, o.r.close_code, o.r.code);
 }
 
 static const struct wsgw_link_ops client_ops = {
 	.connected = tele_on_connected,
 	.message = tele_on_message,
 	.subscribed = tele_on_subscribed,
-	.lost = tele_on_lost,
+	.lost = tele_on_hello_lost,
 };
 
 static int tele_open_link(struct tg_client *c)
 {
-	struct wsgw_link_params p;
-	memset(&p, 0, sizeof(p));
-	p.client_id = c->st->client_id;
-	p.username = c->st->username;
-	p.clean_start = false;
-	p.session_expiry = (uint32_t)c->s->gw->cfg->session_expiry;
-	c->s->link = link_open(c->s->gw, &p, &client_ops, c);
-	return c->s->link ? 0 : -1;
+	return kit_store_open_link(c->s, &c->st->r, false, &client_ops, c);
 }
 
 /* ---- management messages ---- */
 
 static void tele_do_connect(struct tg_client *c, const struct tele_request *r)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	struct tg_state *st;
 	char *user = NULL;
 	const char *why = NULL;
 
 	if(token_consume(gw, r->auth_token, &user, &why)){
-		LOG_N("telegraphy CONNECT from %s refused: %s", c->s->peer, why);
+		LOG_N("telegraphy CONNECT from %s refused: %s", session_peer(c->s), why);
 		tele_refuse(c, TELE_S_INVALID_TOKEN, true, r->id, why);
 		session_close(c->s, CLOSE_AUTH, TELE_S_INVALID_TOKEN);
 		return;
@@ -521,18 +511,16 @@ static void tele_do_connect(struct tg_client *c, const struct tele_request *r)
 		tele_refuse(c, TELE_S_UNAVAILABLE, true, r->id, "out of memory");
 		return;
 	}
-	gw_random_id(st->client_id, sizeof(st->client_id), "tg-", TG_ID_LEN);
 	st->user = user;
-	st->username = strdup(user ? user : TELE_CFG(gw->cfg)->username);
-	st->host = strdup(c->s->peer);
-	if(!st->username || !st->host || !strcmp(st->username, gw->cfg->core_username)){
-		tele_state_free(st);
+	st->r.username = strdup(user ? user : TELE_CFG(gw->cfg)->username);
+	st->host = strdup(session_peer(c->s));
+	if(!st->r.username || !st->host || !strcmp(st->r.username, gw->cfg->core_username)){
+		kit_resumable_free(&tg_of(gw)->store, &st->r);
 		tele_refuse(c, TELE_S_INVALID_TOKEN, true, r->id, "that user name is reserved");
 		session_close(c->s, CLOSE_AUTH, TELE_S_INVALID_TOKEN);
 		return;
 	}
-	HASH_ADD_STR(tg_of(gw)->states, client_id, st);
-	st->attached = c;
+	kit_store_add(&tg_of(gw)->store, &st->r, "tg-", c);
 	c->st = st;
 	c->hello_id = r->id;
 	if(tele_open_link(c)) tele_hello_failed(c, TELE_S_UNAVAILABLE, "cannot reach the broker");
@@ -540,32 +528,24 @@ static void tele_do_connect(struct tg_client *c, const struct tele_request *r)
 
 static void do_reconnect(struct tg_client *c, const struct tele_request *r)
 {
-	struct wsgw_gw *gw = c->s->gw;
-	char *client_id = NULL;
-	const char *err = stoken_check(gw->session_secret, r->session_token, gw_wall_ms() / 1000,
-			c->s->peer, &client_id);
-	struct tg_state *st = NULL;
+	struct wsgw_gw *gw = session_gw(c->s);
+	const char *err;
+	struct tg_state *st = (struct tg_state *)kit_store_resolve(gw, &tg_of(gw)->store, r->session_token,
+			session_peer(c->s), &err);
+	struct tg_client *old;
 	struct tg_sub *sub, *next;
 
-	if(!err){
-		HASH_FIND_STR(tg_of(gw)->states, client_id, st);
-		if(!st) err = "EXPIRED";
-	}
-	free(client_id);
-	if(err){
+	if(!st){
 		tele_refuse(c, TELE_S_INVALID_SESSION, true, r->id,
 				!strcmp(err, "BINDING") ? "the session belongs to another client host"
-				: !strcmp(err, "EXPIRED") ? "the session has expired" : "invalid session token");
+				: !strcmp(err, "EXPIRED") || !strcmp(err, "GONE") ? "the session has expired" : "invalid session token");
 		session_close(c->s, CLOSE_AUTH, TELE_S_INVALID_SESSION);
 		return;
 	}
-	if(st->attached){
-		struct tg_client *old = st->attached;
+	old = kit_store_attach(&st->r, c);
+	if(old){
 		tele_refuse(old, TELE_S_INVALID_SESSION, false, 0, "the session was reconnected elsewhere");
-		if(old->s->link){
-			link_close(old->s->link, false);
-			old->s->link = NULL;
-		}
+		kit_link_end(old->s, false);
 		old->st = NULL;
 		session_close(old->s, CLOSE_AUTH, "RECONNECTED_ELSEWHERE");
 	}
@@ -574,7 +554,6 @@ static void do_reconnect(struct tg_client *c, const struct tele_request *r)
 		next = sub->next;
 		if(!sub->permanent) sub_drop(NULL, st, sub);
 	}
-	st->attached = c;
 	c->st = st;
 	c->reconnecting = true;
 	c->hello_id = r->id;
@@ -606,12 +585,13 @@ static bool registered(struct tg_gw *tg, const char *event, bool wildcard)
 
 static void do_subscribe(struct tg_client *c, const struct tele_request *r)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	struct tg_gw *tg = tg_of(gw);
 	bool wildcard;
 	char *path = tele_event_path(r->event, &wildcard);
 	struct tg_sub *sub;
 	struct tg_pending *p;
+	int mid = 0;
 	bool first;
 
 	if(!path){
@@ -666,17 +646,18 @@ static void do_subscribe(struct tg_client *c, const struct tele_request *r)
 		return;
 	}
 	p = calloc(1, sizeof(*p));
-	if(!p || link_subscribe_id(c->s->link, &p->mid, sub->filter, 1, sub->sid)){
+	if(p) pendtab_add(&c->requests, &p->pr, gw_now_ms() + REQUEST_TIMEOUT_MS, subscribe_answered, subscribe_expired);
+	if(!p || link_subscribe_id(session_link(c->s), &mid, sub->filter, 1, sub->sid)
+			|| pendtab_await(&c->requests, &p->pr, mid, 0)){
+		if(p) pendtab_remove(&c->requests, &p->pr);
 		free(p);
 		sub_drop(c, c->st, sub);
 		tele_refuse(c, TELE_S_UNAVAILABLE, true, r->id, "the broker is not reachable");
 		return;
 	}
+	p->c = c;
 	p->id = r->id;
 	p->sub = sub;
-	p->deadline_ms = gw_now_ms() + REQUEST_TIMEOUT_MS;
-	p->next = c->pending;
-	c->pending = p;
 }
 
 static void do_unsubscribe(struct tg_client *c, const struct tele_request *r)
@@ -694,18 +675,16 @@ static void do_unsubscribe(struct tg_client *c, const struct tele_request *r)
 
 static int tele_ws_open(struct wsgw_session *s, const char *route)
 {
-	struct tg_client *c = calloc(1, sizeof(*c));
+	struct tg_client *c = kit_client_new(s, sizeof(*c));
 	(void)route;
 	if(!c) return -1;
-	c->s = s;
-	c->connect_deadline_ms = gw_now_ms() + (int64_t)(TELE_CFG(s->gw->cfg)->connect_timeout * 1000);
-	s->priv = c;
+	c->connect_deadline_ms = gw_now_ms() + (int64_t)(TELE_CFG(session_gw(s)->cfg)->connect_timeout * 1000);
 	return 0;
 }
 
 static void tele_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 {
-	struct tg_client *c = s->priv;
+	struct tg_client *c = session_priv(s);
 	struct tele_request r;
 	const char *msg = NULL, *status;
 
@@ -749,7 +728,7 @@ static void tele_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	case TELE_SUBSCRIBE:
 	case TELE_UNSUBSCRIBE:
 		if(!c->st || !c->ready) tele_refuse(c, TELE_S_NOT_CONNECTED, true, r.id, "wait for CONNECTED first");
-		else if(!c->s->link) tele_refuse(c, TELE_S_UNAVAILABLE, true, r.id, "the broker session was lost");
+		else if(!session_link(c->s)) tele_refuse(c, TELE_S_UNAVAILABLE, true, r.id, "the broker session was lost");
 		else if(r.kind == TELE_SUBSCRIBE) do_subscribe(c, &r);
 		else do_unsubscribe(c, &r);
 		break;
@@ -760,7 +739,7 @@ out:
 
 static void tele_ws_error(struct wsgw_session *s, const char *code, const char *message)
 {
-	struct tg_client *c = s->priv;
+	struct tg_client *c = session_priv(s);
 	char msg[160];
 	if(!c) return;
 	if(!strcmp(code, "BROKER_UNAVAILABLE")){
@@ -773,8 +752,7 @@ static void tele_ws_error(struct wsgw_session *s, const char *code, const char *
 
 static void tele_ws_tick(struct wsgw_session *s, int64_t now)
 {
-	struct tg_client *c = s->priv;
-	struct tg_pending *p, **pp;
+	struct tg_client *c = session_priv(s);
 
 	if(!c) return;
 	if(!c->st && now >= c->connect_deadline_ms){
@@ -782,42 +760,27 @@ static void tele_ws_tick(struct wsgw_session *s, int64_t now)
 		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, TELE_S_NOT_CONNECTED);
 		return;
 	}
-	for(pp = &c->pending; (p = *pp); ){
-		if(now >= p->deadline_ms){
-			*pp = p->next;
-			tele_refuse(c, TELE_S_UNAVAILABLE, true, p->id, "the broker did not answer in time");
-			free(p);
-		}else{
-			pp = &p->next;
-		}
-	}
+	pendtab_sweep(&c->requests, now);
 }
 
 static void tele_ws_close(struct wsgw_session *s)
 {
-	struct tg_client *c = s->priv;
-	struct tg_pending *p, *next;
+	struct tg_client *c = session_priv(s);
 	struct tg_sub *sub, *snext;
 
 	if(!c) return;
-	for(p = c->pending; p; p = next){
-		next = p->next;
-		free(p);
-	}
-	c->pending = NULL;
+	pendtab_clear(&c->requests, NULL, tele_pending_drop);
 	if(c->st){
 		/* Subscriptions that are not permanent end with the connection, so the
 		 * broker stops keeping their events. */
 		for(sub = c->st->subs; sub; sub = snext){
 			snext = sub->next;
-			if(!sub->permanent) sub_drop(link_is_up(s->link) ? c : NULL, c->st, sub);
+			if(!sub->permanent) sub_drop(link_is_up(session_link(s)) ? c : NULL, c->st, sub);
 		}
-		c->st->attached = NULL;
-		c->st->expires_ms = gw_now_ms() + (int64_t)(s->gw->cfg->session_expiry * 1000);
-		if(!c->ready && !c->reconnecting) tele_state_drop(s->gw, c->st);
+		kit_store_detach(session_gw(s), &tg_of(session_gw(s))->store, &c->st->r, c->ready || c->reconnecting);
 	}
 	free(c);
-	s->priv = NULL;
+	session_set_priv(s, NULL);
 }
 
 /* ---- HTTP: the token endpoint ---- */
@@ -957,13 +920,10 @@ static bool tele_core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 static void tele_gw_tick(struct wsgw_gw *gw, int64_t now)
 {
 	struct tg_gw *tg = tg_of(gw);
-	struct tg_state *st, *stmp;
 	struct tg_token *t, *ttmp;
 	int64_t now_s = gw_wall_ms() / 1000;
 
-	HASH_ITER(hh, tg->states, st, stmp){
-		if(!st->attached && st->expires_ms && now >= st->expires_ms) tele_state_drop(gw, st);
-	}
+	kit_store_expire(&tg->store, now);
 	HASH_ITER(hh, tg->tokens, t, ttmp){
 		if(now_s >= t->expires_s) token_free(tg, t);
 	}
@@ -975,6 +935,7 @@ static int tele_gw_init(struct wsgw_gw *gw)
 	struct tg_gw *tg = calloc(1, sizeof(*tg));
 
 	if(!tg) return -1;
+	tg->store.free = tele_state_free;
 	gw_dialect_set_state(gw, &wsgw_dialect_telegraphy, tg);
 	tg->base = topic_join(cfg->topic_prefix, TELE_CFG(cfg)->root, (char *)NULL);
 	tg->registry = topic_join(cfg->topic_prefix, "registry", TELE_CFG(cfg)->root, (char *)NULL);
@@ -1017,12 +978,11 @@ static int tele_gw_init(struct wsgw_gw *gw)
 static void tele_gw_free(struct wsgw_gw *gw)
 {
 	struct tg_gw *tg = tg_of(gw);
-	struct tg_state *st, *stmp;
 	struct tg_token *t, *ttmp;
 	struct tg_registered *e, *etmp;
 
 	if(!tg) return;
-	HASH_ITER(hh, tg->states, st, stmp) tele_state_drop(gw, st);
+	kit_store_free(&tg->store);
 	HASH_ITER(hh, tg->tokens, t, ttmp) token_free(tg, t);
 	HASH_ITER(hh, tg->events, e, etmp){
 		HASH_DEL(tg->events, e);

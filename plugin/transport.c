@@ -3,6 +3,7 @@
  * route it with route.c). */
 #define LOG_TAG "transport"
 #include "wsgw.h"
+#include "session_int.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

@@ -2,12 +2,11 @@
  * acks, on the MQTT topics of docs/protocols/websockets-do.md. Frame and
  * request parsing is in mapping/wsdo_proto.c; this file binds it to the core. */
 #define LOG_TAG "wsdo"
-#include "wsgw.h"
+#include "kit.h"
 #include "jsonutil.h"
 #include "topic.h"
 #include "wsdo_proto.h"
 
-#include <math.h>
 #include <mosquitto_broker.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,21 +25,17 @@ extern const struct wsgw_dialect wsgw_dialect_wsdo;
 /* ---- per listener ---- */
 
 struct wsdo_client {
-	struct wsgw_session *s;
+	struct wsgw_session *s;        /* first (kit_client_new) */
 	char id[WSDO_CLIENT_ID_SIZE];
 	char *topic;             /* channel messages */
 	char *direct_topic;      /* messages for this client only */
-	char *presence_topic;    /* on this gateway's slot `slot` of the channel */
-	int slot;
-	char *key;               /* presence key: wsdo_root/channel */
+	struct kit_presence pres;   /* key: wsdo_root/channel */
 	char *presence;          /* compact JSON object */
 	int64_t since_ms;        /* wall clock */
 	int subs_pending;
-	int presence_mid;
 	bool ready;              /* CONNECTED sent */
 	int64_t latency_ms;
 	int64_t next_ping_ms, ping_sent_ms, pong_deadline_ms;
-	int64_t next_refresh_ms;
 	char acks[ACK_RING][WSDO_EVENT_ID_SIZE];
 	unsigned ack_next;
 };
@@ -53,8 +48,10 @@ struct wsdo_target {
 };
 
 struct wsdo_pending {
+	struct kit_http_wait w;  /* first: h->priv */
+	struct pending_req pr;   /* PUBACKs awaited (core_pending), and the ack deadline */
+	struct wsgw_gw *gw;
 	struct wsdo_pending *next;
-	struct wsgw_http *h;
 	char event_id[WSDO_EVENT_ID_SIZE];
 	bool broadcast;
 	bool require_ack;
@@ -62,9 +59,6 @@ struct wsdo_pending {
 	struct wsdo_target *targets;
 	size_t ntargets;
 	json_t *unknown;         /* array of ids */
-	int *mids;               /* PUBACKs still awaited */
-	size_t nmids;
-	int64_t deadline_ms;
 };
 
 /* The DATA frame of the message being delivered, up to the recipient's part:
@@ -138,34 +132,20 @@ static json_t *member_json(const struct mirror_member *m, bool with_presence)
 /* Publishes this client's retained presence entry (join, update, refresh). */
 static void wsdo_publish_presence(struct wsdo_client *c)
 {
-	struct wsgw_gw *gw = c->s->gw;
-	struct mqttw_prop expiry = { .id = MQTTW_PROP_MESSAGE_EXPIRY, .value = (uint32_t)ceil(gw->cfg->presence_ttl) };
-	json_t *p = json_loads(c->presence, 0, NULL);
-	json_t *o = json_pack("{s:s,s:o,s:s,s:s,s:I}", "clientID", c->id, "presence", p ? p : json_object(),
-			"gateway", gw->cfg->gateway_id, "boot", gw->boot_id, "since", (json_int_t)c->since_ms);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	struct wsgw_gw *gw = session_gw(c->s);
+	char *text = kit_presence_entry(gw, c->id, json_loads(c->presence, 0, NULL), c->since_ms);
 
-	json_decref(o);
-	if(!text) return;
-	if(link_publish(c->s->link, &c->presence_mid, c->presence_topic, text, strlen(text), 1, true, &expiry, 1)){
+	if(text && kit_presence_publish(gw, &c->pres, session_link(c->s), text)){
 		LOG_W("presence publish for %s failed", c->id);
 	}
 	free(text);
-	{
-		/* Every presence_ttl/3; the first refresh after joining at a random point
-		 * of the second half of that, so that listeners who joined together (a
-		 * reconnect wave) do not all republish in the same tick ever after. */
-		int64_t period = (int64_t)(gw->cfg->presence_ttl * 1000 / 3);
-		if(!c->next_refresh_ms && period >= 2) period = period / 2 + (int64_t)(gw_random32(NULL) % (uint32_t)(period / 2));
-		c->next_refresh_ms = gw_now_ms() + period;
-	}
 }
 
 /* The entry was cleared under us (a late will of the slot's last holder). */
 static void wsdo_heal(void *owner)
 {
 	struct wsdo_client *c = owner;
-	if(link_is_up(c->s->link)) wsdo_publish_presence(c);
+	if(link_is_up(session_link(c->s))) wsdo_publish_presence(c);
 }
 
 /* ---- link callbacks ---- */
@@ -177,12 +157,15 @@ static void wsdo_on_connected(void *ud, int rc, bool session_present)
 
 	(void)session_present;   /* clean sessions */
 	if(rc){
-		wsdo_client_fail(c, rc == MQTTW_RC_NOT_AUTHORIZED || rc == MQTTW_RC_BAD_USERNAME_OR_PASSWORD ? "FORBIDDEN" : "BROKER_UNAVAILABLE",
-				mqttw_reason_string((uint8_t)rc), rc == MQTTW_RC_NOT_AUTHORIZED ? LWS_CLOSE_STATUS_POLICY_VIOLATION : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+		struct kit_refusal o;
+		kit_refusal(rc, &o);
+		/* websockets.do has closed a refused user name or password with 1011
+		 * from the start (its clients see that code): kept */
+		wsdo_client_fail(c, o.r.code, o.message, o.r.bad_credentials ? LWS_CLOSE_STATUS_UNEXPECTED_CONDITION : o.r.close_code);
 		return;
 	}
 	c->subs_pending = 2;
-	if(link_subscribe(c->s->link, &mid, c->topic, 1) || link_subscribe(c->s->link, &mid, c->direct_topic, 1)){
+	if(link_subscribe(session_link(c->s), &mid, c->topic, 1) || link_subscribe(session_link(c->s), &mid, c->direct_topic, 1)){
 		wsdo_client_fail(c, "BROKER_UNAVAILABLE", "cannot subscribe", LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
 		return;
 	}
@@ -191,15 +174,16 @@ static void wsdo_on_connected(void *ud, int rc, bool session_present)
 
 static void send_connected(struct wsdo_client *c)
 {
-	struct wsgw_gw *gw = c->s->gw;
+	struct wsgw_gw *gw = session_gw(c->s);
 	json_t *members = json_array();
-	struct mirror_channel *ch = mirror_channel_find(&gw->mirror, c->key);
-	struct mirror_member *m, *tmp;
+	const struct mirror_member **all;
+	size_t n;
 
-	if(ch){
-		HASH_ITER(hh, ch->members, m, tmp){
-			if(strcmp(m->id, c->id)) json_array_append_new(members, member_json(m, true));
+	if(!kit_members(gw, c->pres.key, &all, &n)){
+		for(size_t i = 0; i < n; i++){
+			if(strcmp(all[i]->id, c->id)) json_array_append_new(members, member_json(all[i], true));
 		}
+		free(all);
 	}
 	send_frame(c, "CONNECTED", json_pack("{s:o}", "members", members), NULL, -1);
 	c->ready = true;
@@ -222,24 +206,33 @@ static void wsdo_on_subscribed(void *ud, int mid, int count, const int *granted)
 static void wsdo_on_published(void *ud, int mid, int reason)
 {
 	struct wsdo_client *c = ud;
-	if(reason >= 0x80 && mid == c->presence_mid){
+	if(reason >= 0x80 && mid == c->pres.mid){
 		wsdo_client_fail(c, "FORBIDDEN", "the broker refused this client's presence", LWS_CLOSE_STATUS_POLICY_VIOLATION);
+	}
+}
+
+struct meta {
+	char *event_id;
+	bool requires_ack;
+};
+
+static void meta_prop(void *ud, const char *name, const char *value)
+{
+	struct meta *m = ud;
+	if(!strcmp(name, "eventID") && strlen(value) < WSDO_EVENT_ID_SIZE && topic_level_valid(value)){
+		strcpy(m->event_id, value);
+	}else if(!strcmp(name, "requires_ack")){
+		m->requires_ack = !strcmp(value, "true");
 	}
 }
 
 /* Reads the user properties the gateway puts on channel messages. */
 static void read_meta(const struct mqttw_props *props, char event_id[WSDO_EVENT_ID_SIZE], bool *requires_ack)
 {
-	const uint8_t *value;
-	size_t len;
-
+	struct meta m = {event_id, false};
 	event_id[0] = '\0';
-	*requires_ack = mqttw_props_user(props, "requires_ack", &value, &len) && len == 4 && !memcmp(value, "true", 4);
-	if(mqttw_props_user(props, "eventID", &value, &len) && len < WSDO_EVENT_ID_SIZE){
-		memcpy(event_id, value, len);
-		event_id[len] = '\0';
-		if(!topic_level_valid(event_id)) event_id[0] = '\0';
-	}
+	kit_user_props(props, meta_prop, &m);
+	*requires_ack = m.requires_ack;
 }
 
 /* Parses the message once per delivery (see struct wsdo_data_cache). */
@@ -252,11 +245,8 @@ static struct wsdo_data_cache *data_frame(struct wsgw_gw *gw, const struct wsgw_
 	free(dc->head);
 	dc->head = NULL;
 	dc->seq = msg->seq;
-	payload = jsonutil_from_payload(msg->payload, (size_t)msg->payloadlen);
-	if(!payload){
-		LOG_N("dropped a non-UTF-8 payload on %s", msg->topic);
-		return NULL;
-	}
+	payload = kit_payload_json(msg, "");
+	if(!payload) return NULL;
 	read_meta(&msg->props, dc->event_id, &dc->requires_ack);
 	if(!dc->event_id[0]) new_event_id(dc->event_id);
 	dc->head = wsdo_frame_head("DATA", payload, dc->event_id, &dc->head_len);
@@ -270,7 +260,7 @@ static void wsdo_on_message(void *ud, const struct wsgw_msg *msg)
 	char *text;
 
 	if(strcmp(msg->topic, c->topic) && strcmp(msg->topic, c->direct_topic)) return;
-	dc = data_frame(c->s->gw, msg);
+	dc = data_frame(session_gw(c->s), msg);
 	if(!dc) return;
 	if(dc->requires_ack){
 		strcpy(c->acks[c->ack_next % ACK_RING], dc->event_id);
@@ -281,18 +271,11 @@ static void wsdo_on_message(void *ud, const struct wsgw_msg *msg)
 	session_send(c->s, text);
 }
 
-static void wsdo_on_lost(void *ud, int rc)
-{
-	struct wsdo_client *c = ud;
-	session_link_lost(c->s, rc);
-}
-
 static const struct wsgw_link_ops client_ops = {
 	.connected = wsdo_on_connected,
 	.message = wsdo_on_message,
 	.subscribed = wsdo_on_subscribed,
 	.published = wsdo_on_published,
-	.lost = wsdo_on_lost,
 };
 
 /* ---- WebSocket side ---- */
@@ -316,46 +299,43 @@ static int wsdo_ws_filter(struct wsgw_gw *gw, const char *subpath, char **route)
 
 static void wsdo_client_free(struct wsdo_client *c)
 {
-	if(c->key) core_slot_release(c->s->gw, c->key, c->slot,
-			c->s->link_lost_ms ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
+	kit_presence_release(session_gw(c->s), &c->pres,
+			session_link_was_lost(c->s) ? CORE_SLOT_LOST : CORE_SLOT_CLEARING);   /* the will clears it */
 	free(c->topic);
 	free(c->direct_topic);
-	free(c->presence_topic);
-	free(c->key);
 	free(c->presence);
 	free(c);
 }
 
 static int wsdo_ws_open(struct wsgw_session *s, const char *channel)
 {
-	struct wsgw_gw *gw = s->gw;
-	struct wsdo_client *c = calloc(1, sizeof(*c));
+	struct wsgw_gw *gw = session_gw(s);
+	struct wsdo_client *c = kit_client_new(s, sizeof(*c));
 	unsigned char rnd[WSDO_ID_LEN];
 	struct wsgw_link_params p;
-	char slot[CORE_SLOT_SIZE];
+	char *key;
 
 	if(!c) return -1;
-	c->s = s;
-	c->slot = -1;
-	s->priv = c;
+	c->pres.slot = -1;
 	gw_random(rnd, sizeof(rnd));
 	wsdo_make_id(c->id, sizeof(c->id), WSDO_MEMBER_PREFIX, rnd);
 	c->since_ms = gw_wall_ms();
 	c->presence = strdup("{}");
 	c->topic = topic_join(gw->cfg->topic_prefix, WSDO_CFG(gw->cfg)->root, channel, (char *)NULL);
 	c->direct_topic = topic_join(c->topic ? c->topic : "", "to", c->id, (char *)NULL);
-	c->key = presence_key(gw, channel);
-	if(!c->key || (c->slot = core_slot_take(gw, c->key, slot, wsdo_heal, c)) < 0) return -1;
-	c->presence_topic = topic_join(gw->cfg->presence_prefix, c->key, slot, (char *)NULL);
-	if(!c->presence || !c->topic || !c->direct_topic || !c->presence_topic || session_watch(s, c->key)){
+	key = presence_key(gw, channel);
+	if(!key || kit_presence_take(gw, &c->pres, key, wsdo_heal, c)){
+		free(key);
 		return -1;
 	}
+	free(key);
+	if(!c->presence || !c->topic || !c->direct_topic || session_watch(s, c->pres.key)) return -1;
 
 	memset(&p, 0, sizeof(p));
 	p.client_id = c->id;
 	p.username = WSDO_CFG(gw->cfg)->username;
 	p.clean_start = true;
-	p.will_topic = c->presence_topic;   /* clears the entry if the session dies */
+	p.will_topic = c->pres.topic;   /* clears the entry if the session dies */
 	if(WSDO_CFG(gw->cfg)->shared_sessions > 0){
 		/* A channel's listeners share one of the N sessions: one broker
 		 * delivery per message, and N broker queues for the load. */
@@ -364,13 +344,12 @@ static int wsdo_ws_open(struct wsgw_session *s, const char *channel)
 		p.shared = true;
 		p.shard = h % (uint32_t)WSDO_CFG(gw->cfg)->shared_sessions;
 	}
-	s->link = link_open(gw, &p, &client_ops, c);
-	return s->link ? 0 : -1;
+	return kit_link_open(s, &p, &client_ops, c);
 }
 
 static void wsdo_ws_error(struct wsgw_session *s, const char *code, const char *message)
 {
-	if(s->priv) wsdo_send_error(s->priv, code, message);
+	if(session_priv(s)) wsdo_send_error(session_priv(s), code, message);
 }
 
 static bool take_ack(struct wsdo_client *c, const char *event_id)
@@ -386,7 +365,7 @@ static bool take_ack(struct wsdo_client *c, const char *event_id)
 
 static void wsdo_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 {
-	struct wsdo_client *c = s->priv;
+	struct wsdo_client *c = session_priv(s);
 	struct wsdo_cframe f;
 	const char *msg = NULL, *err;
 
@@ -412,7 +391,7 @@ static void wsdo_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 			char *topic = topic_join(c->topic, "ack", f.event_id, (char *)NULL);
 			json_t *o = json_pack("{s:s,s:s}", "clientID", c->id, "eventID", f.event_id);
 			char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-			if(!topic || !text || !s->link || link_publish(s->link, NULL, topic, text, strlen(text), 1, false, NULL, 0)){
+			if(!topic || !text || !session_link(s) || link_publish(session_link(s), NULL, topic, text, strlen(text), 1, false, NULL, 0)){
 				wsdo_send_error(c, "BROKER_UNAVAILABLE", "the ACK could not be forwarded");
 			}
 			json_decref(o);
@@ -425,7 +404,7 @@ static void wsdo_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 		if(text){
 			free(c->presence);
 			c->presence = text;
-			if(link_is_up(s->link)) wsdo_publish_presence(c);
+			if(link_is_up(session_link(s))) wsdo_publish_presence(c);
 		}
 		break;
 	}
@@ -435,8 +414,8 @@ static void wsdo_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 
 static void wsdo_ws_tick(struct wsgw_session *s, int64_t now)
 {
-	struct wsdo_client *c = s->priv;
-	const struct wsgw_config *cfg = s->gw->cfg;
+	struct wsdo_client *c = session_priv(s);
+	const struct wsgw_config *cfg = session_gw(s)->cfg;
 
 	if(!c) return;
 	if(!c->ready) return;
@@ -451,24 +430,24 @@ static void wsdo_ws_tick(struct wsgw_session *s, int64_t now)
 		c->next_ping_ms = now + (int64_t)(WSDO_CFG(cfg)->ping_interval * 1000);
 		if(c->pong_deadline_ms == 0) c->pong_deadline_ms = 1;
 	}
-	if(now >= c->next_refresh_ms && link_is_up(s->link)) wsdo_publish_presence(c);
+	if(kit_presence_due(&c->pres, now) && link_is_up(session_link(s))) wsdo_publish_presence(c);
 }
 
 static void wsdo_ws_close(struct wsgw_session *s)
 {
-	struct wsdo_client *c = s->priv;
+	struct wsdo_client *c = session_priv(s);
 	if(!c) return;
 	/* Leaving: the session's will (an empty retained message on the presence
 	 * topic) clears the entry; the core asks the broker to send it. */
-	s->link_will = true;
+	kit_link_will(s);
 	wsdo_client_free(c);
-	s->priv = NULL;
+	session_set_priv(s, NULL);
 }
 
 static void wsdo_on_presence(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
 		const struct mirror_member *m)
 {
-	struct wsdo_client *c = s->priv;
+	struct wsdo_client *c = session_priv(s);
 	bool self;
 
 	(void)key;   /* a listener watches its one channel */
@@ -493,7 +472,6 @@ static void wsdo_pending_free(struct wsdo_pending *p)
 {
 	for(size_t i = 0; i < p->ntargets; i++) free(p->targets[i].id);
 	free(p->targets);
-	free(p->mids);
 	json_decref(p->unknown);
 	free(p);
 }
@@ -504,9 +482,10 @@ static void wsdo_pending_unlink(struct wsgw_gw *gw, struct wsdo_pending *p)
 	for(pp = &wsdo_state(gw)->pending; *pp; pp = &(*pp)->next){
 		if(*pp == p){
 			*pp = p->next;
-			return;
+			break;
 		}
 	}
+	pendtab_remove(core_pending(gw), &p->pr);
 }
 
 static json_t *target_ids(const struct wsdo_pending *p, int acked)
@@ -521,16 +500,17 @@ static json_t *target_ids(const struct wsdo_pending *p, int acked)
 /* Replies if the emit is settled; frees it once replied. */
 static void wsdo_pending_settle(struct wsgw_gw *gw, struct wsdo_pending *p, bool timed_out)
 {
+	struct wsgw_http *h;
 	json_t *o;
 	int status;
 
 	if(!timed_out){
-		if(p->nmids) return;
+		if(p->pr.nmids) return;
 		if(!p->forbidden && p->require_ack){
 			for(size_t i = 0; i < p->ntargets; i++) if(!p->targets[i].acked) return;
 		}
 	}
-	if(timed_out && p->nmids){
+	if(timed_out && p->pr.nmids){
 		status = 503;
 		o = json_pack("{s:s,s:s}", "error", "BROKER_UNAVAILABLE", "message", "the broker did not confirm the publish");
 	}else if(p->forbidden){
@@ -546,10 +526,8 @@ static void wsdo_pending_settle(struct wsgw_gw *gw, struct wsdo_pending *p, bool
 				"clients", p->broadcast ? json_null() : target_ids(p, -1), "unknown", p->unknown);
 		if(o && p->require_ack) json_object_set_new(o, "acked", target_ids(p, 1));
 	}
-	if(p->h){
-		p->h->priv = NULL;
-		http_reply(p->h, status, o ? json_dumps(o, JSON_COMPACT) : NULL);
-	}
+	h = kit_http_take(&p->w);
+	if(h) http_reply(h, status, o ? json_dumps(o, JSON_COMPACT) : NULL);
 	json_decref(o);
 	wsdo_pending_unlink(gw, p);
 	wsdo_pending_free(p);
@@ -566,62 +544,67 @@ static int add_target(struct wsdo_pending *p, const char *id)
 /* Chooses the recipients from the presence mirror. Returns 0, or an HTTP status. */
 static int choose_targets(struct wsgw_gw *gw, const char *key, const struct wsdo_emit *e, struct wsdo_pending *p)
 {
-	struct mirror_channel *ch = mirror_channel_find(&gw->mirror, key);
-	size_t n = ch ? ch->count : 0;
-	struct mirror_member *m, *tmp;
-	size_t cap = e->nids > n ? e->nids : n;
+	const struct mirror_member **all;
+	size_t n, cap, *idx, k;
+	int rc = 0;
 
 	p->broadcast = !e->clients_n && !e->nids;
 	if(p->broadcast && !e->require_ack) return 0;
+	if(kit_members(gw, key, &all, &n)) return 503;
+	cap = e->nids > n ? e->nids : n;
 	p->targets = calloc(cap ? cap : 1, sizeof(*p->targets));
-	if(!p->targets) return 503;
-
-	if(e->nids){
-		for(size_t i = 0; i < e->nids; i++){
+	if(!p->targets) rc = 503;
+	else if(e->nids){
+		for(size_t i = 0; i < e->nids && !rc; i++){
 			bool dup = false;
-			for(size_t k = 0; k < p->ntargets; k++) dup = dup || !strcmp(p->targets[k].id, e->ids[i]);
+			for(size_t j = 0; j < p->ntargets; j++) dup = dup || !strcmp(p->targets[j].id, e->ids[i]);
 			if(dup) continue;
-			if(mirror_member_find(ch, e->ids[i])){
-				if(add_target(p, e->ids[i])) return 503;
-			}else{
-				json_array_append_new(p->unknown, json_string(e->ids[i]));
-			}
+			if(kit_member(gw, key, e->ids[i])) rc = add_target(p, e->ids[i]) ? 503 : 0;
+			else json_array_append_new(p->unknown, json_string(e->ids[i]));
 		}
-		return p->ntargets ? 0 : 404;
-	}
-	if(n == 0) return 0;
-	{
-		struct mirror_member **all = calloc(n, sizeof(*all));
-		size_t *idx = calloc(n, sizeof(*idx));
-		size_t i = 0, k = e->clients_n ? (e->clients_n < n ? e->clients_n : n) : n;
-		int rc = 0;
-		if(!all || !idx){
-			free(all);
-			free(idx);
-			return 503;
+		if(!rc && !p->ntargets) rc = 404;
+	}else if(n){
+		k = e->clients_n ? (e->clients_n < n ? e->clients_n : n) : n;
+		idx = calloc(n, sizeof(*idx));
+		if(!idx) rc = 503;
+		else{
+			wsdo_pick(n, k, idx, gw_random32, NULL);
+			for(size_t i = 0; i < k && !rc; i++) rc = add_target(p, all[idx[i]]->id) ? 503 : 0;
 		}
-		HASH_ITER(hh, ch->members, m, tmp) all[i++] = m;
-		wsdo_pick(n, k, idx, gw_random32, NULL);
-		for(i = 0; i < k && !rc; i++) rc = add_target(p, all[idx[i]]->id);
-		free(all);
 		free(idx);
-		return rc ? 503 : 0;
 	}
+	free(all);
+	return rc;
+}
+
+/* A PUBACK of the emit's publishes. */
+static void emit_answered(struct pending_req *r, size_t index, int reason)
+{
+	struct wsdo_pending *p = lws_container_of(r, struct wsdo_pending, pr);
+	(void)index;
+	if(reason >= 0x80) p->forbidden = true;
+	wsdo_pending_settle(p->gw, p, false);
+}
+
+static void emit_expired(struct pending_req *r)
+{
+	struct wsdo_pending *p = lws_container_of(r, struct wsdo_pending, pr);
+	wsdo_pending_settle(p->gw, p, true);
 }
 
 static int emit_publish(struct wsgw_gw *gw, struct wsdo_pending *p, const char *topic, const char *text)
 {
-	struct mqttw_prop props[2] = { mqttw_prop_user("eventID", p->event_id), mqttw_prop_user("requires_ack", "true") };
+	static const char *const names[] = {"eventID", "requires_ack"};
+	const char *values[] = {p->event_id, "true"};
+	struct mqttw_prop props[2];
+	size_t nprops = p->require_ack ? 2 : 1;
 	size_t count = p->broadcast ? 1 : p->ntargets;
 	int rc = 0;
 
-	p->mids = calloc(count ? count : 1, sizeof(int));
-	if(!p->mids) return -1;
+	kit_user_props_add(props, names, values, nprops);
 	for(size_t i = 0; i < count && !rc; i++){
 		char *t = p->broadcast ? strdup(topic) : topic_join(topic, "to", p->targets[i].id, (char *)NULL);
-		int mid = 0;
-		rc = t ? core_publish(gw, &mid, t, text, strlen(text), 1, false, props, p->require_ack ? 2 : 1) : -1;
-		if(!rc) p->mids[p->nmids++] = mid;
+		rc = t ? core_request(gw, &p->pr, i, t, text, strlen(text), props, nprops) : -1;
 		free(t);
 	}
 	return rc;
@@ -662,6 +645,7 @@ static void emit(struct wsgw_http *h, const char *channel)
 		goto out;
 	}
 	new_event_id(p->event_id);
+	p->gw = gw;
 	p->require_ack = e.require_ack;
 	status = choose_targets(gw, key, &e, p);
 	if(status){
@@ -669,13 +653,14 @@ static void emit(struct wsgw_http *h, const char *channel)
 		else http_reply_error(h, status, "OUT_OF_MEMORY", NULL);
 		goto out;
 	}
+	pendtab_add(core_pending(gw), &p->pr, gw_now_ms() + (int64_t)(WSDO_CFG(gw->cfg)->ack_timeout * 1000),
+			emit_answered, emit_expired);
 	if(emit_publish(gw, p, topic, text)){
+		pendtab_remove(core_pending(gw), &p->pr);
 		http_reply_error(h, 503, "BROKER_UNAVAILABLE", "the publish failed");
 		goto out;
 	}
-	p->deadline_ms = gw_now_ms() + (int64_t)(WSDO_CFG(gw->cfg)->ack_timeout * 1000);
-	p->h = h;
-	h->priv = p;
+	kit_http_wait(&p->w, h);
 	p->next = wsdo_state(gw)->pending;
 	wsdo_state(gw)->pending = p;
 	/* Nothing to wait for (clients=N on an empty channel: no target, no
@@ -721,13 +706,6 @@ static void wsdo_http(struct wsgw_http *h, const char *subpath)
 	free(channel);
 }
 
-static void wsdo_http_gone(struct wsgw_http *h)
-{
-	struct wsdo_pending *p = h->priv;
-	if(p) p->h = NULL;   /* settles (and frees) as usual, replying to no one */
-	h->priv = NULL;
-}
-
 /* ---- gateway-wide ---- */
 
 static void wsdo_core_up(struct wsgw_gw *gw)
@@ -765,28 +743,6 @@ static bool wsdo_core_message(struct wsgw_gw *gw, const struct wsgw_msg *msg)
 	return true;
 }
 
-static void wsdo_core_published(struct wsgw_gw *gw, int mid, int reason)
-{
-	for(struct wsdo_pending *p = wsdo_state(gw)->pending; p; p = p->next){
-		for(size_t i = 0; i < p->nmids; i++){
-			if(p->mids[i] != mid) continue;
-			p->mids[i] = p->mids[--p->nmids];
-			if(reason >= 0x80) p->forbidden = true;
-			wsdo_pending_settle(gw, p, false);
-			return;
-		}
-	}
-}
-
-static void wsdo_gw_tick(struct wsgw_gw *gw, int64_t now)
-{
-	struct wsdo_pending *p, *next;
-	for(p = wsdo_state(gw)->pending; p; p = next){
-		next = p->next;
-		if(now >= p->deadline_ms) wsdo_pending_settle(gw, p, true);
-	}
-}
-
 static int wsdo_gw_init(struct wsgw_gw *gw)
 {
 	struct wsdo_gw *st = calloc(1, sizeof(*st));
@@ -807,7 +763,8 @@ static void wsdo_gw_free(struct wsgw_gw *gw)
 	if(!st) return;
 	for(p = st->pending; p; p = next){
 		next = p->next;
-		if(p->h) p->h->priv = NULL;
+		pendtab_remove(core_pending(gw), &p->pr);
+		kit_http_take(&p->w);
 		wsdo_pending_free(p);
 	}
 	free(st->data.head);
@@ -827,11 +784,9 @@ const struct wsgw_dialect wsgw_dialect_wsdo = {
 	.ws_close = wsdo_ws_close,
 	.presence = wsdo_on_presence,
 	.http = wsdo_http,
-	.http_gone = wsdo_http_gone,
+	.http_gone = kit_http_gone,
 	.core_up = wsdo_core_up,
 	.core_message = wsdo_core_message,
-	.core_published = wsdo_core_published,
-	.gw_tick = wsdo_gw_tick,
 	.gw_init = wsdo_gw_init,
 	.gw_free = wsdo_gw_free,
 };

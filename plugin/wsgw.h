@@ -28,6 +28,7 @@
 #include "presence.h"
 #include "keys.h"
 #include "mqttw.h"
+#include "pending.h"
 
 #define WSGW_BOOT_ID_SIZE 17          /* 16 hex characters + NUL */
 #define WSGW_TICK_MS 100              /* housekeeping timer */
@@ -63,13 +64,15 @@ struct wsgw_dialect {
 	/* WebSocket upgrade on a path below the mount: returns 0 to accept (and may
 	 * set *route, a string handed to ws_open and then freed), or an HTTP status. */
 	int (*ws_filter)(struct wsgw_gw *gw, const char *subpath, char **route);
-	/* The socket is open: set up s->priv and the broker session. Nonzero closes. */
+	/* The socket is open: set up the dialect's state (kit_client_new) and
+	 * the broker session (kit_link_open). Nonzero closes. */
 	int (*ws_open)(struct wsgw_session *s, const char *route);
 	void (*ws_text)(struct wsgw_session *s, const char *buf, size_t len);
 	/* A frame the core refused (binary, too large, rate limited): send the error. */
 	void (*ws_error)(struct wsgw_session *s, const char *code, const char *message);
 	void (*ws_tick)(struct wsgw_session *s, int64_t now_ms);
-	/* The socket is gone: release s->priv and the broker session. */
+	/* The socket is gone: free the dialect's state (session_set_priv(s,
+	 * NULL)); the session closes its broker link afterwards. */
 	void (*ws_close)(struct wsgw_session *s);
 	void (*presence)(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
 			const struct mirror_member *m);
@@ -78,10 +81,9 @@ struct wsgw_dialect {
 	void (*http)(struct wsgw_http *h, const char *subpath);
 	void (*http_gone)(struct wsgw_http *h);
 	/* Gateway-wide: the core session came up (subscribe what the dialect needs),
-	 * a message or PUBACK on it, the housekeeping tick, and the end. */
+	 * a message on it, the housekeeping tick, and the end. */
 	void (*core_up)(struct wsgw_gw *gw);
 	bool (*core_message)(struct wsgw_gw *gw, const struct wsgw_msg *msg);
-	void (*core_published)(struct wsgw_gw *gw, int mid, int reason_code);
 	void (*gw_tick)(struct wsgw_gw *gw, int64_t now_ms);
 	int (*gw_init)(struct wsgw_gw *gw);
 	void (*gw_free)(struct wsgw_gw *gw);
@@ -101,52 +103,17 @@ struct wsgw_pss {
 	} u;
 };
 
-/* ---- session.c: one WebSocket client ---- */
-struct wsgw_frame {
-	struct wsgw_frame *next;
-	size_t len;
-	unsigned char buf[];            /* LWS_PRE bytes, then len bytes of text */
-};
-
-struct wsgw_session {
-	struct wsgw_gw *gw;
-	struct lws *wsi;
-	const struct wsgw_dialect *dialect;
-	void *priv;                      /* the dialect's, freed by ws_close */
-	struct wsgw_link *link;          /* the client's broker session, closed after ws_close */
-	bool link_will;                  /* close it with its will (e.g. presence clear) */
-	struct wsgw_watch *watches;      /* presence keys it gets events for */
-	struct wsgw_session *prev, *next;       /* gw->sessions */
-
-	struct wsgw_frame *qhead, *qtail;
-	size_t qbytes;                   /* memory the queued frames take (frame_cost) */
-	size_t qframes;
-	size_t lws_held;                 /* a frame lws holds after a partial write, or 0 */
-	bool cutting;                    /* cut as a slow consumer: its last frame goes past the limits */
-	bool ping_due;                   /* a WebSocket ping is to go out at the next write */
-	int pings_unanswered;
-	int64_t next_ping_ms;
-
-	char *rx;                        /* message being assembled */
-	size_t rxlen, rxcap;
-	bool rx_binary, rx_discard;
-
-	double tokens;                   /* rate limit bucket */
-	int64_t tokens_ms;
-	int64_t last_rate_error_ms;
-	int64_t last_rx_ms;
-
-	char peer[64];                   /* client address */
-	int64_t link_lost_ms;            /* when the broker session was lost, or 0 */
-	int link_lost_rc;                /* and why (an MQTT reason code, see link.h) */
-	bool opened;                     /* ESTABLISHED ran: ws_close is owed */
-	bool closing;
-	bool killed;
-	int64_t close_deadline_ms;
-	int close_code;
-	char close_reason[64];
-};
-
+/* ---- session.c: one WebSocket client (struct wsgw_session is private to
+ * session.c, the transport and the kit: plugin/session_int.h) ---- */
+struct wsgw_gw *session_gw(const struct wsgw_session *s);
+void *session_priv(const struct wsgw_session *s);   /* the dialect's state */
+void session_set_priv(struct wsgw_session *s, void *priv);
+const char *session_peer(const struct wsgw_session *s);   /* the client's address */
+/* The broker link the kit opened for it (kit_link_open), or NULL. */
+struct wsgw_link *session_link(const struct wsgw_session *s);
+bool session_closing(const struct wsgw_session *s);
+int64_t session_last_rx_ms(const struct wsgw_session *s);   /* any frame, taken or refused */
+bool session_link_was_lost(const struct wsgw_session *s);   /* session_link_lost ran */
 void session_send(struct wsgw_session *s, char *text);   /* takes ownership of text */
 /* Queues nothing more: flush what is queued, then close with code and reason. */
 void session_close(struct wsgw_session *s, int code, const char *reason);
@@ -214,6 +181,14 @@ bool core_is_up(const struct wsgw_gw *gw);
 /* link_publish on the core session: 0 or -errno (-ENOTCONN while it is down). */
 int core_publish(struct wsgw_gw *gw, int *mid, const char *topic, const void *payload,
 		size_t len, int qos, bool retain, const struct mqttw_prop *props, size_t nprops);
+/* A QoS 1 publish whose PUBACK answers req (in core_pending's table; its
+ * answer callback gets index and the reason code): one lookup per PUBACK.
+ * 0 or -errno (-ENOTCONN while the core session is down). */
+int core_request(struct wsgw_gw *gw, struct pending_req *req, size_t index, const char *topic,
+		const void *payload, size_t len, const struct mqttw_prop *props, size_t nprops);
+/* The table of requests waiting for the core session: swept by core_tick;
+ * packet ids of a lost core session are forgotten (no answer comes). */
+struct pending *core_pending(struct wsgw_gw *gw);
 int core_subscribe(struct wsgw_gw *gw, const char *topic);   /* 0 or -errno */
 /* Presence slots: this gateway's entries of channel key sit on
  * <presence_prefix>/<key>/<tag>-<n> (docs/TOPICS.md), <tag> a hash of
@@ -294,6 +269,7 @@ struct wsgw_gw {
 	unsigned mux_seq;
 	struct mirror mirror;
 	struct core_slots *slots;        /* presence slots (core.c) */
+	struct pending core_requests;    /* waiting for the core session's PUBACKs (core.c) */
 
 	void *dialect_state[WSGW_DIALECTS_MAX];   /* each dialect's, by registry index (gw_dialect_state) */
 

@@ -34,11 +34,8 @@ import tempfile
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
-# Bottom to top; a file may call files of its own layer and below. Names of
-# files the design has and the tree does not yet (link_api.c, kit_*.c,
-# dialects.c) are placed already; until they exist, their code is where it is
-# today: the link dispatch in link.c, the kit in the dialect files, the
-# registry in gateway.c (gw_start's mounts).
+# Bottom to top; a file may call files of its own layer and below
+# (HACKING.md, "Layers").
 # plugin/config.c sits with the pure code: it is built into wsgw_pure with
 # mapping/, does no I/O, and every layer reads the options through it
 # (config_origin_allowed from route.c). Reading the registry's option tables
@@ -49,7 +46,7 @@ LAYERS = [
     ("L2 link", ["plugin/link_api.c", "plugin/link.c", "plugin/mux.c"]),
     ("L3 transport", ["plugin/transport.c", "plugin/route.c", "plugin/session.c", "plugin/http.c"]),
     ("L4 services", ["plugin/core.c", "plugin/presence.c", "plugin/keys.c"]),
-    ("L5 dialect kit", ["plugin/kit_*.c"]),
+    ("L5 dialect kit", ["plugin/kit_*"]),
     ("L6 dialects", ["plugin/wsdo.c", "plugin/op.c", "plugin/telegraphy.c", "plugin/comet.c",
                      "plugin/dialects.c"]),
     ("L7 top", ["plugin/gateway.c", "plugin/plugin.c"]),
