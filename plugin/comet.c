@@ -325,10 +325,8 @@ static void comet_on_message(void *ud, const struct wsgw_msg *msg)
 }
 
 static const struct wsgw_link_ops client_ops = {
-	.connected = comet_on_connected,
-	.message = comet_on_message,
-	.subscribed = comet_on_subscribed,
-	.published = comet_on_published,
+	.connected = comet_on_connected, .message = comet_on_message,
+	.subscribed = comet_on_subscribed, .published = comet_on_published,
 };
 
 /* ---- WebSocket side ---- */
@@ -460,7 +458,7 @@ static void comet_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	struct comet_uplink u;
 	const char *msg = NULL, *err;
 
-	if(!c || session_closing(s)) return;
+	if(session_closing(s)) return;
 	c->last_up_ms = gw_now_ms();   /* any uplink counts as activity */
 	err = comet_parse_uplink(buf, len, &u, &msg);
 	if(err){
@@ -689,12 +687,7 @@ static void comet_http(struct wsgw_http *h, const char *subpath)
 		http_reply_error(h, 404, "NOT_FOUND", NULL);
 		return;
 	case COMET_ROUTE_SUBSCRIBE:
-		if(h->is_post || h->is_other_method){
-			h->allow = "GET";
-			http_reply_error(h, 405, "METHOD_NOT_ALLOWED", "Subscribe takes a WebSocket upgrade (GET)");
-		}else{
-			http_reply_error(h, 426, "UPGRADE_REQUIRED", "Subscribe is a WebSocket endpoint");
-		}
+		http_reply_ws_only(h, "Subscribe");
 		return;
 	default:
 		break;
@@ -834,23 +827,13 @@ static void comet_gw_free(struct wsgw_gw *gw)
 	free(st->claim_base);
 	free(st->mirror_key);
 	free(st);
-	gw_dialect_set_state(gw, &wsgw_dialect_comet, NULL);
 }
 
+/* The registry's entry (plugin/dialects.c); the protocol is docs/protocols/comet.md. */
 const struct wsgw_dialect wsgw_dialect_comet = {
-	.conf = &comet_conf,
-	.own_liveness = true,
-	.name = "Comet",
-	.ws_filter = comet_ws_filter,
-	.ws_open = comet_ws_open,
-	.ws_text = comet_ws_text,
-	.ws_error = comet_ws_error,
-	.ws_tick = comet_ws_tick,
-	.ws_close = comet_ws_close,
-	.http = comet_http,
-	.http_gone = kit_http_gone,
-	.core_up = comet_core_up,
-	.core_message = comet_core_message,
-	.gw_init = comet_gw_init,
+	.conf = &comet_conf, .own_liveness = true, .name = "Comet", .ws_filter = comet_ws_filter,
+	.ws_open = comet_ws_open, .ws_text = comet_ws_text, .ws_error = comet_ws_error,
+	.ws_tick = comet_ws_tick, .ws_close = comet_ws_close, .http = comet_http, .http_gone = kit_http_gone,
+	.core_up = comet_core_up, .core_message = comet_core_message, .gw_init = comet_gw_init,
 	.gw_free = comet_gw_free,
 };

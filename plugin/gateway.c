@@ -66,6 +66,18 @@ static void gateway_tick(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(gw->ctx, 0, &gw->tick_sul, gateway_tick, WSGW_TICK_MS * LWS_US_PER_MS);
 }
 
+/* Each mounted dialect frees its gateway-wide state (gw_free, which must
+ * cope with a gw_init that failed half-way); the registry's slot is cleared
+ * here, once for all. */
+static void gateway_free_dialects(struct wsgw_gw *gw)
+{
+	for(int i = 0; i < gw->nmounts; i++){
+		const struct wsgw_dialect *d = gw->mounts[i].dialect;
+		if(d->gw_free) d->gw_free(gw);
+		gw_dialect_set_state(gw, d, NULL);
+	}
+}
+
 static void *gw_thread(void *arg)
 {
 	struct wsgw_gw *gw = arg;
@@ -91,9 +103,7 @@ static void *gw_thread(void *arg)
 	lws_sul_cancel(&gw->connq_sul);
 	transport_stop(gw);
 	http_reap(gw);
-	for(int i = 0; i < gw->nmounts; i++){
-		if(gw->mounts[i].dialect->gw_free) gw->mounts[i].dialect->gw_free(gw);
-	}
+	gateway_free_dialects(gw);
 	mirror_clear(&gw->mirror);
 	core_slots_free(gw);
 	free(gw->link_rx);
@@ -212,9 +222,7 @@ int gw_start(struct wsgw_gw *gw)
 
 fail:
 	transport_stop(gw);
-	for(int i = 0; i < gw->nmounts; i++){
-		if(gw->mounts[i].dialect->gw_free) gw->mounts[i].dialect->gw_free(gw);
-	}
+	gateway_free_dialects(gw);
 	core_slots_free(gw);
 	gw_free_keys(gw);
 	return -1;

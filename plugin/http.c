@@ -161,6 +161,19 @@ void http_reply_error(struct wsgw_http *h, int status, const char *code, const c
 	http_reply(h, status, text);
 }
 
+void http_reply_ws_only(struct wsgw_http *h, const char *what)
+{
+	char message[128];
+	if(h->is_post || h->is_other_method){
+		h->allow = "GET";
+		snprintf(message, sizeof(message), "%s takes a WebSocket upgrade (GET)", what);
+		http_reply_error(h, 405, "METHOD_NOT_ALLOWED", message);
+	}else{
+		snprintf(message, sizeof(message), "%s is a WebSocket endpoint", what);
+		http_reply_error(h, 426, "UPGRADE_REQUIRED", message);
+	}
+}
+
 int http_header(struct wsgw_http *h, enum lws_token_indexes t, char *buf, size_t len)
 {
 	if(lws_hdr_total_length(h->wsi, t) <= 0 || (size_t)lws_hdr_total_length(h->wsi, t) >= len) return -1;

@@ -304,11 +304,7 @@ static void pending_done(struct pending_req *r, size_t i, int reason)
 static void op_state_free(struct kit_resumable *r)
 {
 	struct op_state *st = (struct op_state *)r;
-	struct op_sub *sub, *next;
-	for(sub = st->subs; sub; sub = next){
-		next = sub->next;
-		op_sub_free(sub);
-	}
+	while(st->subs) sub_remove(st, st->subs);
 	free(st->user_id);
 	free(st->user_name);
 	free(st);
@@ -452,11 +448,8 @@ static void op_on_hello_lost(void *ud, int rc)
 }
 
 static const struct wsgw_link_ops client_ops = {
-	.connected = op_on_connected,
-	.message = op_on_message,
-	.subscribed = op_on_subscribed,
-	.published = op_on_published,
-	.lost = op_on_hello_lost,
+	.connected = op_on_connected, .message = op_on_message, .subscribed = op_on_subscribed,
+	.published = op_on_published, .lost = op_on_hello_lost,
 };
 
 static int op_open_link(struct op_client *c, bool clean)
@@ -725,7 +718,6 @@ static void op_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	const char *msg = NULL;
 	int code;
 
-	if(!c) return;
 	code = op_parse(buf, len, &r, &msg);
 	if(code){
 		reply_error(c, r.op_name, r.id, code, msg);
@@ -845,20 +837,11 @@ static void op_gw_free(struct wsgw_gw *gw)
 	if(!og) return;
 	kit_store_free(&og->store);
 	free(og);
-	gw_dialect_set_state(gw, &wsgw_dialect_op, NULL);
 }
 
+/* The registry's entry (plugin/dialects.c); the protocol is docs/protocols/op-pubsub.md. */
 const struct wsgw_dialect wsgw_dialect_op = {
-	.conf = &op_conf,
-	.name = "op",
-	.ws_filter = gw_filter_mount_root,
-	.ws_open = op_ws_open,
-	.ws_text = op_ws_text,
-	.ws_error = op_ws_error,
-	.ws_tick = op_ws_tick,
-	.ws_close = op_ws_close,
-	.presence = op_on_presence,
-	.gw_tick = op_gw_tick,
-	.gw_init = op_gw_init,
-	.gw_free = op_gw_free,
+	.conf = &op_conf, .name = "op", .ws_filter = gw_filter_mount_root, .ws_open = op_ws_open,
+	.ws_text = op_ws_text, .ws_error = op_ws_error, .ws_tick = op_ws_tick, .ws_close = op_ws_close,
+	.presence = op_on_presence, .gw_tick = op_gw_tick, .gw_init = op_gw_init, .gw_free = op_gw_free,
 };

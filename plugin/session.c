@@ -401,7 +401,8 @@ static void receive(struct wsgw_session *s, struct lws *wsi, const void *in, siz
 	memcpy(s->rx + s->rxlen, in, len);
 	s->rxlen += len;
 	if(!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi)) return;
-	if(rate_ok(s, now)) s->dialect->ws_text(s, s->rx, s->rxlen);
+	/* No dialect state: its ws_open failed and the session is closing. */
+	if(s->priv && rate_ok(s, now)) s->dialect->ws_text(s, s->rx, s->rxlen);
 	s->rxlen = 0;
 	/* Keep small buffers; give back what one large message took. */
 	if(s->rxcap > 16384){

@@ -479,10 +479,8 @@ static void tele_on_hello_lost(void *ud, int rc)
 }
 
 static const struct wsgw_link_ops client_ops = {
-	.connected = tele_on_connected,
-	.message = tele_on_message,
-	.subscribed = tele_on_subscribed,
-	.lost = tele_on_hello_lost,
+	.connected = tele_on_connected, .message = tele_on_message,
+	.subscribed = tele_on_subscribed, .lost = tele_on_hello_lost,
 };
 
 static int tele_open_link(struct tg_client *c)
@@ -688,7 +686,6 @@ static void tele_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	struct tele_request r;
 	const char *msg = NULL, *status;
 
-	if(!c) return;
 	status = tele_parse(buf, len, &r, &msg);
 	/* Ids: CONNECT starts at 0, RECONNECT continues the client's numbering;
 	 * each next message carries the previous id + 1. A message with a usable
@@ -996,22 +993,12 @@ static void tele_gw_free(struct wsgw_gw *gw)
 	free(tg->base);
 	free(tg->registry);
 	free(tg);
-	gw_dialect_set_state(gw, &wsgw_dialect_telegraphy, NULL);
 }
 
+/* The registry's entry (plugin/dialects.c); the protocol is docs/protocols/telegraphy.md. */
 const struct wsgw_dialect wsgw_dialect_telegraphy = {
-	.conf = &tele_conf,
-	.name = "Telegraphy",
-	.ws_filter = gw_filter_mount_root,
-	.ws_open = tele_ws_open,
-	.ws_text = tele_ws_text,
-	.ws_error = tele_ws_error,
-	.ws_tick = tele_ws_tick,
-	.ws_close = tele_ws_close,
-	.http = tele_http,
-	.core_up = tele_core_up,
-	.core_message = tele_core_message,
-	.gw_tick = tele_gw_tick,
-	.gw_init = tele_gw_init,
-	.gw_free = tele_gw_free,
+	.conf = &tele_conf, .name = "Telegraphy", .ws_filter = gw_filter_mount_root, .ws_open = tele_ws_open,
+	.ws_text = tele_ws_text, .ws_error = tele_ws_error, .ws_tick = tele_ws_tick, .ws_close = tele_ws_close,
+	.http = tele_http, .core_up = tele_core_up, .core_message = tele_core_message, .gw_tick = tele_gw_tick,
+	.gw_init = tele_gw_init, .gw_free = tele_gw_free,
 };

@@ -272,10 +272,8 @@ static void wsdo_on_message(void *ud, const struct wsgw_msg *msg)
 }
 
 static const struct wsgw_link_ops client_ops = {
-	.connected = wsdo_on_connected,
-	.message = wsdo_on_message,
-	.subscribed = wsdo_on_subscribed,
-	.published = wsdo_on_published,
+	.connected = wsdo_on_connected, .message = wsdo_on_message,
+	.subscribed = wsdo_on_subscribed, .published = wsdo_on_published,
 };
 
 /* ---- WebSocket side ---- */
@@ -369,7 +367,6 @@ static void wsdo_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	struct wsdo_cframe f;
 	const char *msg = NULL, *err;
 
-	if(!c) return;
 	err = wsdo_parse_client(buf, len, &f, &msg);
 	if(err){
 		wsdo_send_error(c, err, msg);
@@ -682,12 +679,7 @@ static void wsdo_http(struct wsgw_http *h, const char *subpath)
 
 	switch(r){
 	case WSDO_ROUTE_LISTEN:
-		if(h->is_other_method || h->is_post){
-			h->allow = "GET";
-			http_reply_error(h, 405, "METHOD_NOT_ALLOWED", "listen takes a WebSocket upgrade (GET)");
-		}else{
-			http_reply_error(h, 426, "UPGRADE_REQUIRED", "listen is a WebSocket endpoint");
-		}
+		http_reply_ws_only(h, "listen");
 		break;
 	case WSDO_ROUTE_EMIT:
 		if(h->is_other_method){
@@ -770,23 +762,12 @@ static void wsdo_gw_free(struct wsgw_gw *gw)
 	free(st->data.head);
 	free(st->base);
 	free(st);
-	gw_dialect_set_state(gw, &wsgw_dialect_wsdo, NULL);
 }
 
+/* The registry's entry (plugin/dialects.c); the protocol is docs/protocols/websockets-do.md. */
 const struct wsgw_dialect wsgw_dialect_wsdo = {
-	.conf = &wsdo_conf,
-	.name = "websockets.do",
-	.ws_filter = wsdo_ws_filter,
-	.ws_open = wsdo_ws_open,
-	.ws_text = wsdo_ws_text,
-	.ws_error = wsdo_ws_error,
-	.ws_tick = wsdo_ws_tick,
-	.ws_close = wsdo_ws_close,
-	.presence = wsdo_on_presence,
-	.http = wsdo_http,
-	.http_gone = kit_http_gone,
-	.core_up = wsdo_core_up,
-	.core_message = wsdo_core_message,
-	.gw_init = wsdo_gw_init,
-	.gw_free = wsdo_gw_free,
+	.conf = &wsdo_conf, .name = "websockets.do", .ws_filter = wsdo_ws_filter, .ws_open = wsdo_ws_open,
+	.ws_text = wsdo_ws_text, .ws_error = wsdo_ws_error, .ws_tick = wsdo_ws_tick, .ws_close = wsdo_ws_close,
+	.presence = wsdo_on_presence, .http = wsdo_http, .http_gone = kit_http_gone, .core_up = wsdo_core_up,
+	.core_message = wsdo_core_message, .gw_init = wsdo_gw_init, .gw_free = wsdo_gw_free,
 };

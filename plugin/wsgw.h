@@ -86,6 +86,8 @@ struct wsgw_dialect {
 	bool (*core_message)(struct wsgw_gw *gw, const struct wsgw_msg *msg);
 	void (*gw_tick)(struct wsgw_gw *gw, int64_t now_ms);
 	int (*gw_init)(struct wsgw_gw *gw);
+	/* Frees the state gw_init set (gw_dialect_state), also after a gw_init
+	 * that failed half-way; the gateway clears the registry's slot after. */
 	void (*gw_free)(struct wsgw_gw *gw);
 };
 
@@ -156,6 +158,9 @@ struct wsgw_http {
 /* Sets the reply (takes the body) and asks lws to write it. */
 void http_reply(struct wsgw_http *h, int status, char *json_body);
 void http_reply_error(struct wsgw_http *h, int status, const char *code, const char *message);
+/* A plain HTTP request on a WebSocket endpoint (what: its name in the
+ * message): 405 with Allow: GET for other methods, else 426. */
+void http_reply_ws_only(struct wsgw_http *h, const char *what);
 /* Copies header t into buf (NUL-terminated); returns its length or -1. */
 int http_header(struct wsgw_http *h, enum lws_token_indexes t, char *buf, size_t len);
 /* Copies the decoded query parameters: returns a count, fills kv from buf. */
