@@ -5,7 +5,10 @@
  * The expected object is compared member by member with the rendering: every
  * member it has must be equal (null = the field is absent), members it leaves
  * out are not checked. A refusal must always carry a non-empty message.
- * Case directories without `input` (the frame sequences of
+ * Builder cases: `build` is a JSON object {"fn": <builder>, "args": [...]}
+ * naming one of the frame builders below with its arguments (JSON values;
+ * null for a NULL pointer), and `frame` the exact text it must produce.
+ * Case directories with neither (the frame sequences of
  * tests/integration/test_golden.py) are skipped. How to add a case:
  * tests/integration/README.md. */
 #include <dirent.h>
@@ -146,14 +149,96 @@ static struct render parse_comet(const char *buf, size_t len)
 	return r;
 }
 
+
+/* ---- builders: fn and args of a `build` file to the frame text ---- */
+
+static const char *arg_s(json_t *args, size_t i)
+{
+	return json_string_value(json_array_get(args, i));   /* NULL for null */
+}
+
+static json_t *arg_v(json_t *args, size_t i)
+{
+	json_t *v = json_array_get(args, i);
+	return v && !json_is_null(v) ? json_incref(v) : NULL;   /* a new reference */
+}
+
+static long long arg_i(json_t *args, size_t i)
+{
+	return json_integer_value(json_array_get(args, i));
+}
+
+/* The frame, or NULL with *known false when fn is no builder of this dialect. */
+static char *build_wsdo(const char *fn, json_t *a, bool *known)
+{
+	*known = true;
+	if(!strcmp(fn, "wsdo_frame")){
+		return wsdo_frame(arg_s(a, 0), arg_v(a, 1), arg_s(a, 2), arg_s(a, 3), arg_i(a, 4), (int)arg_i(a, 5));
+	}
+	if(!strcmp(fn, "wsdo_frame_head+finish")){
+		size_t hlen;
+		char *head = wsdo_frame_head(arg_s(a, 0), arg_v(a, 1), arg_s(a, 2), &hlen);
+		char *text = head ? wsdo_frame_finish(head, hlen, arg_s(a, 3), arg_i(a, 4), (int)arg_i(a, 5)) : NULL;
+		free(head);
+		return text;
+	}
+	if(!strcmp(fn, "wsdo_error_frame")) return wsdo_error_frame(arg_s(a, 0), arg_s(a, 1), arg_s(a, 2), arg_s(a, 3), arg_i(a, 4));
+	*known = false;
+	return NULL;
+}
+
+static char *build_op(const char *fn, json_t *a, bool *known)
+{
+	*known = true;
+	if(!strcmp(fn, "op_success")){
+		json_t *id = json_array_get(a, 1);
+		return op_success(arg_s(a, 0), json_is_null(id) ? NULL : id, arg_v(a, 2));
+	}
+	if(!strcmp(fn, "op_error")){
+		json_t *id = json_array_get(a, 1);
+		return op_error(arg_s(a, 0), json_is_null(id) ? NULL : id, (int)arg_i(a, 2), arg_s(a, 3));
+	}
+	if(!strcmp(fn, "op_mesg")) return op_mesg(arg_s(a, 0), arg_s(a, 1), arg_v(a, 2), arg_v(a, 3));
+	if(!strcmp(fn, "op_pres")) return op_pres(arg_s(a, 0), arg_s(a, 1), arg_s(a, 2), arg_v(a, 3));
+	*known = false;
+	return NULL;
+}
+
+static char *build_tele(const char *fn, json_t *a, bool *known)
+{
+	*known = true;
+	if(!strcmp(fn, "tele_response")){
+		json_t *id = json_array_get(a, 2);
+		return tele_response(json_is_true(json_array_get(a, 0)), arg_s(a, 1), !json_is_null(id),
+				json_integer_value(id), arg_v(a, 3));
+	}
+	if(!strcmp(fn, "tele_event")) return tele_event(arg_s(a, 0), arg_v(a, 1));
+	*known = false;
+	return NULL;
+}
+
+static char *build_comet(const char *fn, json_t *a, bool *known)
+{
+	*known = true;
+	if(!strcmp(fn, "comet_hb_frame")) return comet_hb_frame();
+	if(!strcmp(fn, "comet_push_frame")){
+		const char *evt = arg_s(a, 0);   /* the raw event text */
+		return evt ? comet_push_frame(evt, strlen(evt)) : NULL;
+	}
+	if(!strcmp(fn, "comet_error_frame")) return comet_error_frame(arg_s(a, 0), arg_s(a, 1), arg_s(a, 2));
+	*known = false;
+	return NULL;
+}
+
 static const struct dialect {
 	const char *dir;
 	struct render (*parse)(const char *buf, size_t len);
+	char *(*build)(const char *fn, json_t *args, bool *known);
 } dialects[] = {
-	{"wsdo", parse_wsdo},
-	{"op", parse_op},
-	{"telegraphy", parse_tele},
-	{"comet", parse_comet},
+	{"wsdo", parse_wsdo, build_wsdo},
+	{"op", parse_op, build_op},
+	{"telegraphy", parse_tele, build_tele},
+	{"comet", parse_comet, build_comet},
 };
 
 /* dir/name into out; false if it does not fit. */
@@ -204,6 +289,45 @@ static bool matches(const json_t *want, const json_t *got, const char **bad_key)
 	return true;
 }
 
+/* A builder case: 0 if it passes, 1 with a report, -1 if dir has no `build`. */
+static int run_build_case(const struct dialect *d, const char *dir)
+{
+	char path[4096];
+	size_t len = 0, flen = 0;
+	char *spec, *frame = NULL, *got = NULL;
+	json_t *root;
+	json_error_t jerr;
+	const char *fn;
+	bool known = false;
+	int failed = 0;
+
+	if(!path_join(path, sizeof(path), dir, "build")) return 1;
+	spec = slurp(path, &len);
+	if(!spec) return -1;
+	root = json_loadb(spec, len, JSON_REJECT_DUPLICATES, &jerr);
+	fn = json_string_value(json_object_get(root, "fn"));
+	if(path_join(path, sizeof(path), dir, "frame")) frame = slurp(path, &flen);
+	if(!fn || !json_is_array(json_object_get(root, "args")) || !frame){
+		fprintf(stderr, "FAIL %s: build needs {\"fn\", \"args\": [...]} and a frame file (%s)\n", dir,
+				root ? "" : jerr.text);
+		failed = 1;
+	}else{
+		got = d->build(fn, json_object_get(root, "args"), &known);
+		if(!known){
+			fprintf(stderr, "FAIL %s: %s is no %s builder\n", dir, fn, d->dir);
+			failed = 1;
+		}else if(!got || strlen(got) != flen || memcmp(got, frame, flen)){
+			fprintf(stderr, "FAIL %s: %s built\n  got:      %s\n  expected: %s\n", dir, fn, got ? got : "NULL", frame);
+			failed = 1;
+		}
+	}
+	free(got);
+	free(frame);
+	json_decref(root);
+	free(spec);
+	return failed;
+}
+
 /* 0 if the case passes, else 1 with a report on stderr. */
 static int run_case(const struct dialect *d, const char *dir)
 {
@@ -222,7 +346,7 @@ static int run_case(const struct dialect *d, const char *dir)
 		return 1;
 	}
 	input = slurp(path, &len);
-	if(!input) return -1;   /* a sequence case */
+	if(!input) return run_build_case(d, dir);   /* a builder case, or a sequence case (-1) */
 	expect = path_join(path, sizeof(path), dir, "output") ? slurp(path, &wlen) : NULL;
 	want_ok = expect != NULL;
 	if(!expect && path_join(path, sizeof(path), dir, "error")) expect = slurp(path, &wlen);
@@ -327,6 +451,6 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	printf("%d golden parser cases, %d failed\n", ran, failed);
+	printf("%d golden parser and builder cases, %d failed\n", ran, failed);
 	return failed ? 1 : 0;
 }
