@@ -459,7 +459,12 @@ static int add_at(struct op_ctx *c, json_t **root, const struct jsonpatch_ptr *p
 	}
 	s = &p->seg[p->n - 1];
 	if(json_is_object(parent)){
-		json_t *old = json_object_getn(parent, s->s, s->len);
+		json_t *old;
+		if(memchr(s->s, '\0', s->len)){
+			json_decref(v);
+			return fail(c, JSONPATCH_E_POINTER, "a member name cannot hold a NUL");
+		}
+		old = json_object_getn(parent, s->s, s->len);
 		if(old) c->nodes -= count_nodes(old);
 		if(json_object_setn_new(parent, s->s, s->len, v)) return fail(c, JSONPATCH_E_NOMEM, "out of memory");
 		return 0;

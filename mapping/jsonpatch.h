@@ -121,6 +121,9 @@ json_t *jsonpatch_normalise(json_t *patch);
  * shares nothing with doc or patch). The whole patch or nothing: on the first
  * failing operation it returns NULL and fills *err (when err is not NULL);
  * doc is never modified. lim NULL: the JSONPATCH_MAX_* defaults.
+ * A new member whose name holds a NUL ("/a\u0000") is refused as a bad
+ * pointer: jansson holds such a key but cannot parse it back, so the
+ * document could not be stored and read again.
  * "test" compares as RFC 6902 section 4.6 says: numbers by value (1 and 1.0
  * are equal, unlike jansson's json_equal, which also tells integer from
  * real), strings, arrays and objects as json_equal does, and true/false/null
