@@ -427,10 +427,12 @@ static int find(struct op_ctx *c, json_t *root, const struct jsonpatch_ptr *p, j
 	return 0;
 }
 
-/* Measures v for a place p->n deep; its node count in *n. 0 or -1. */
-static int fits(struct op_ctx *c, const json_t *v, const struct jsonpatch_ptr *p, size_t *n)
+/* Measures v for a place p->n deep, where a value of `freed` nodes goes; its
+ * node count in *n. 0 or -1. */
+static int fits(struct op_ctx *c, const json_t *v, const struct jsonpatch_ptr *p, size_t freed, size_t *n)
 {
-	size_t room = c->lim.max_nodes > c->nodes ? c->lim.max_nodes - c->nodes : 0;
+	size_t left = c->nodes - freed;
+	size_t room = c->lim.max_nodes > left ? c->lim.max_nodes - left : 0;
 
 	*n = 0;
 	if(p->n > c->lim.max_depth || measure(v, c->lim.max_depth - p->n, n, room) < 0)
@@ -586,7 +588,7 @@ static int apply_op(struct op_ctx *c, json_t **root, const json_t *op)
 
 	switch(kind){
 	case OP_ADD:
-		if(fits(c, value, &path, &n)) break;
+		if(fits(c, value, &path, 0, &n)) break;
 		if(!(v = json_deep_copy(value))){
 			fail(c, JSONPATCH_E_NOMEM, "out of memory");
 			break;
@@ -601,7 +603,7 @@ static int apply_op(struct op_ctx *c, json_t **root, const json_t *op)
 	case OP_REPLACE:
 		/* the target must exist; then it is an add (which replaces a member,
 		 * and for an array element a remove first) */
-		if(find(c, *root, &path, &parent, &idx, &v) || fits(c, value, &path, &n)) break;
+		if(find(c, *root, &path, &parent, &idx, &v) || fits(c, value, &path, count_nodes(v), &n)) break;
 		if(!(v = json_deep_copy(value))){
 			fail(c, JSONPATCH_E_NOMEM, "out of memory");
 			break;
@@ -648,7 +650,7 @@ static int apply_op(struct op_ctx *c, json_t **root, const json_t *op)
 		c->in_from = true;
 		if(find(c, *root, &from, &parent, &idx, &v)) break;
 		c->in_from = false;
-		if(fits(c, v, &path, &n)) break;
+		if(fits(c, v, &path, 0, &n)) break;
 		if(!(v = json_deep_copy(v))){
 			fail(c, JSONPATCH_E_NOMEM, "out of memory");
 			break;
@@ -968,7 +970,7 @@ static void diff_value(struct diff_ctx *d, const json_t *a, const json_t *b)
 	else diff_array(d, a, b);
 	if(d->failed) return;
 	/* {"op":"replace","path":"...","value":...} and a comma */
-	whole = 31 + d->path.len + text_size(b);
+	whole = 36 + d->path.len + text_size(b);
 	for(size_t i = mark; i < json_array_size(d->ops) && sub <= whole; i++)
 		sub += text_size(json_array_get(d->ops, i)) + 1;
 	if(sub <= whole) return;

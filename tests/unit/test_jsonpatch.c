@@ -609,6 +609,23 @@ static void test_limits(void **state)
 	json_decref(p);
 	json_decref(d);
 
+	/* a replace counts what it replaces: at the node limit, a value of the same
+	 * size still goes in, a bigger one does not */
+	{
+		struct jsonpatch_limits four = {10, 8, 4};
+		d = J("{\"a\":[1]}");
+		p = J("[{\"op\":\"replace\",\"path\":\"/a\",\"value\":[2]}]");
+		got = jsonpatch_apply(d, p, &four, &err);
+		assert_non_null(got);
+		json_decref(got);
+		json_decref(p);
+		p = J("[{\"op\":\"replace\",\"path\":\"/a\",\"value\":[2,3,4]}]");
+		assert_null(jsonpatch_apply(d, p, &four, &err));
+		assert_int_equal(err.code, JSONPATCH_E_LIMIT);
+		json_decref(p);
+		json_decref(d);
+	}
+
 	/* a document over the limits is refused whole */
 	d = J("[[[[[1]]]]]");
 	p = J("[]");
