@@ -10,7 +10,11 @@
  * null for a NULL pointer), and `frame` the exact text it must produce.
  * Case directories with neither (the frame sequences of
  * tests/integration/test_golden.py) are skipped. How to add a case:
- * tests/integration/README.md. */
+ * tests/integration/README.md.
+ * tests/golden/jsonpatch/ holds JSON Patch cases (mapping/jsonpatch.c) in the
+ * same shape: `input` is {"doc": D, "patch": P}, with P as a client sends it
+ * (one operation object is taken as a list of it, as content sync does);
+ * `output` is {"doc": the result}, `error` {"code", "index", "message"}. */
 #include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +25,8 @@
 #include <jansson.h>
 
 #include "comet_proto.h"
+#include "jsonpatch.h"
+#include "jsonutil.h"
 #include "op_proto.h"
 #include "tele_proto.h"
 #include "wsdo_proto.h"
@@ -149,6 +155,32 @@ static struct render parse_comet(const char *buf, size_t len)
 	return r;
 }
 
+static struct render parse_jsonpatch(const char *buf, size_t len)
+{
+	const char *msg = NULL;
+	json_t *in = jsonutil_parse_msg(buf, len, JSON_REJECT_DUPLICATES, &msg), *patch, *doc;
+	struct jsonpatch_error err;
+	struct render r;
+
+	if(!json_is_object(in) || !json_object_get(in, "doc") || !json_object_get(in, "patch")){
+		const char *why = in ? "the input is not {\"doc\", \"patch\"}" : msg;
+		json_decref(in);
+		return error_of(json_string("input"), why);
+	}
+	patch = jsonpatch_normalise(json_object_get(in, "patch"));
+	doc = jsonpatch_apply(json_object_get(in, "doc"), patch ? patch : json_object_get(in, "patch"), NULL, &err);
+	json_decref(patch);
+	json_decref(in);
+	if(!doc){
+		r = error_of(json_string(jsonpatch_code_name(err.code)), err.text);
+		json_object_set_new(r.value, "index", json_integer(err.index));
+		return r;
+	}
+	r.ok = true;
+	r.value = json_object();
+	json_object_set_new(r.value, "doc", doc);
+	return r;
+}
 
 /* ---- builders: fn and args of a `build` file to the frame text ---- */
 
@@ -239,6 +271,7 @@ static const struct dialect {
 	{"op", parse_op, build_op},
 	{"telegraphy", parse_tele, build_tele},
 	{"comet", parse_comet, build_comet},
+	{"jsonpatch", parse_jsonpatch, NULL},
 };
 
 /* dir/name into out; false if it does not fit. */
@@ -312,7 +345,7 @@ static int run_build_case(const struct dialect *d, const char *dir)
 				root ? "" : jerr.text);
 		failed = 1;
 	}else{
-		got = d->build(fn, json_object_get(root, "args"), &known);
+		got = d->build ? d->build(fn, json_object_get(root, "args"), &known) : NULL;
 		if(!known){
 			fprintf(stderr, "FAIL %s: %s is no %s builder\n", dir, fn, d->dir);
 			failed = 1;
@@ -451,6 +484,6 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	printf("%d golden parser and builder cases, %d failed\n", ran, failed);
+	printf("%d golden parser, builder and patch cases, %d failed\n", ran, failed);
 	return failed ? 1 : 0;
 }
