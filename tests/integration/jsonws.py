@@ -88,11 +88,7 @@ class JsonWsClient:
         await self.ws.send(data)
 
     async def close(self):
-        try:
-            await asyncio.wait_for(self.ws.close(), 2)
-        except (asyncio.TimeoutError, OSError, websockets.WebSocketException):
-            self.ws.transport.abort()
-        await self.closed.wait()
+        await wsgw.close_ws(self.ws, self.closed)
 
     def abort(self):
         self.ws.transport.abort()

@@ -201,11 +201,7 @@ class Comet:
         return err
 
     async def close(self):
-        try:
-            await asyncio.wait_for(self.ws.close(), 2)
-        except (asyncio.TimeoutError, OSError, websockets.WebSocketException):
-            self.ws.transport.abort()
-        await self.closed.wait()
+        await wsgw.close_ws(self.ws, self.closed)
 
 
 async def api(gw, method, body=None, token=SERVICE, raw=None, http_method="POST", path=None):

@@ -88,11 +88,7 @@ class WsClient:
             self.closed.set()
 
     async def close(self):
-        try:
-            await asyncio.wait_for(self.ws.close(), 2)
-        except (asyncio.TimeoutError, OSError, websockets.WebSocketException):
-            self.ws.transport.abort()
-        await self.closed.wait()
+        await wsgw.close_ws(self.ws, self.closed)
 
 
 class Runner:

@@ -86,6 +86,16 @@ def members(connected):
 EXTRA_OPTS = dict(kv.split("=", 1) for kv in os.environ.get("WSGW_TEST_OPTS", "").split(",") if "=" in kv)
 
 
+
+async def close_ws(ws, closed):
+    """Closes a client WebSocket (a close frame, or an abort after 2 s) and
+    waits for its reader to see the end (the asyncio.Event closed)."""
+    try:
+        await asyncio.wait_for(ws.close(), 2)
+    except (asyncio.TimeoutError, OSError, websockets.WebSocketException):
+        ws.transport.abort()
+    await closed.wait()
+
 class Broker:
     """One mosquitto process with the plugin, in its own temp dir."""
 
@@ -458,11 +468,7 @@ class Listener:
         return self.close_code
 
     async def close(self):
-        try:
-            await asyncio.wait_for(self.ws.close(), 2)
-        except (asyncio.TimeoutError, OSError, websockets.WebSocketException):
-            self.ws.transport.abort()
-        await self.closed.wait()
+        await close_ws(self.ws, self.closed)
 
 
 async def close_all_listeners():
