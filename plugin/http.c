@@ -29,6 +29,12 @@
  * deferred, lws hands the buffered bytes to the finished request again on
  * every loop (BODY_COMPLETION once more, or a GET's headers overwritten).
  *
+ * lws 4.3 (Debian 13) meets the same input differently: the body callback
+ * gets the request's body and every pipelined byte read with it as one
+ * piece, and lws then closes the connection without BODY_COMPLETION. A
+ * body callback that brings more than Content-Length is refused at once
+ * with the same 503 (http_handle), so the client learns to send again.
+ *
  * So: (1) a connection reads nothing from the end of a request until its
  * reply is written and the transaction completed (rx flow control), and
  * (2) a request with a body that lws parsed from its buffer, not from a
@@ -246,11 +252,23 @@ static void body_timeout(lws_sorted_usec_list_t *sul)
 }
 
 /* Content-Length > 0: lws will read a body after the headers. */
-static bool has_body(struct lws *wsi)
+static unsigned long long content_length(struct lws *wsi)
 {
 	char cl[32];
-	if(lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) return false;
-	return strtoull(cl, NULL, 10) > 0;
+	if(lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) return 0;
+	return strtoull(cl, NULL, 10);
+}
+
+/* Answers a request that pipelining keeps lws from serving with a retryable
+ * 503 and closes the connection (the caller returns -1): nothing of it is
+ * published, the client sends it again. */
+static int refuse_pipelined(struct wsgw_http *h, struct lws *wsi)
+{
+	h->status = 503;
+	h->reply = strdup("{\"error\":\"PIPELINED_BODY\",\"message\":"
+			"\"a pipelined request with a body is not served: send it again\"}");
+	if(h->reply) write_reply(h, wsi, true);
+	return -1;
 }
 
 static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, const char *path)
@@ -270,14 +288,11 @@ static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, cons
 	pss->u.http = h;
 	known = method_of(wsi, &h->is_post) == 0;
 	h->is_other_method = !known;
-	if(has_body(wsi) && from_pipeline(wsi)){
-		/* Answered now, before lws's body loop (see the top of the file),
-		 * and the connection is closed: the client sends it again. */
-		h->status = 503;
-		h->reply = strdup("{\"error\":\"PIPELINED_BODY\",\"message\":"
-				"\"a pipelined request with a body is not served: send it again\"}");
-		if(h->reply) write_reply(h, wsi, true);
-		return -1;
+	h->content_length = content_length(wsi);
+	if(h->content_length && from_pipeline(wsi)){
+		/* Answered now, before lws 4.1's body loop (see the top of the
+		 * file), and the connection is closed: the client sends it again. */
+		return refuse_pipelined(h, wsi);
 	}
 	if(gw->stopping){
 		http_reply_error(h, 503, "SHUTDOWN", NULL);
@@ -365,6 +380,11 @@ int http_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons r
 		return begin(gw, wsi, pss, in ? (const char *)in : "/");
 	case LWS_CALLBACK_HTTP_BODY:
 		if(!h || h->status || !len) return 0;
+		/* lws 4.3 hands a request's body and the pipelined requests read
+		 * with it to HTTP_BODY as one piece, then closes the connection
+		 * without BODY_COMPLETION: more bytes than Content-Length left. The
+		 * request cannot be answered later, so it is refused now. */
+		if(h->body_len + len > h->content_length) return refuse_pipelined(h, wsi);
 		if(h->body_len + len > (size_t)gw->cfg->max_frame_size){
 			h->body_too_large = true;
 			return 0;

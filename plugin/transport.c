@@ -5,6 +5,9 @@
 #include "wsgw.h"
 #include "session_int.h"
 
+#include <unistd.h>
+#include <errno.h>
+#include <netdb.h>
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <ifaddrs.h>
@@ -146,14 +149,15 @@ static int listen_resolve(const char *want, char *addr, size_t addrlen, uint64_t
 	return found_if ? -2 : -1;
 }
 
-/* The listening TCP sockets of this process on port (at most max). */
+/* The listening TCP sockets of this process on port (at most max), or -1
+ * when /proc cannot tell. */
 static int listen_fds(int port, int *fds, int max)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
 	int n = 0;
 
-	if(!d) return 0;
+	if(!d) return -1;
 	while((e = readdir(d)) && n < max){
 		int fd = atoi(e->d_name), on = 0, type = 0;
 		socklen_t ol = sizeof(on), tl = sizeof(type);
@@ -172,8 +176,10 @@ static int listen_fds(int port, int *fds, int max)
 
 /* Describes the socket lws really listens on: the one on our port that was
  * not there before the vhost (before[], nbefore). ifname: the interface
- * listen_address named, or NULL. */
-static void listen_describe(struct wsgw_gw *gw, const int *before, int nbefore, const char *ifname)
+ * listen_address named, or NULL. Returns -1 when there is no such socket:
+ * lws 4.1 fails lws_create_vhost when it cannot bind, lws 4.3 returns the
+ * vhost and keeps retrying the bind. */
+static int listen_describe(struct wsgw_gw *gw, const int *before, int nbefore, const char *ifname)
 {
 	char on[48] = "";
 
@@ -199,11 +205,41 @@ static void listen_describe(struct wsgw_gw *gw, const int *before, int nbefore, 
 			snprintf(gw->listen_desc, sizeof(gw->listen_desc), "[%s]:%d (%s%s)", host, gw->cfg->listen_port,
 					v6only ? "IPv6 only" : "IPv6 and IPv4", on);
 		}
-		return;
+		return 0;
 	}
-	/* Not found (no /proc?): what was asked for. */
+	if(n >= 0) return -1;   /* no socket of ours on the port */
+	/* /proc cannot tell: what was asked for. */
 	snprintf(gw->listen_desc, sizeof(gw->listen_desc), "%s:%d", gw->cfg->listen_address ? gw->cfg->listen_address : "*",
 			gw->cfg->listen_port);
+	return 0;
+}
+
+/* Binds a socket of our own to addr:port (NULL: every address) and lets it
+ * go: 0, or -errno. lws 4.3 retries a bind that fails in lws_create_vhost
+ * for good (the FAIL_UPON_UNABLE_TO_BIND option notwithstanding), so an
+ * address this host does not have, or a port in use, is found here first. */
+static int listen_probe(const char *addr, int port)
+{
+	struct addrinfo hints, *ai = NULL;
+	char service[8];
+	int fd, rc = 0, on = 1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = addr ? AF_UNSPEC : AF_INET6;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+	snprintf(service, sizeof(service), "%d", port);
+	if(getaddrinfo(addr, service, &hints, &ai) || !ai) return addr ? -EINVAL : 0;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if(fd < 0){
+		rc = addr ? -errno : 0;   /* no IPv6 at all: lws decides for "every address" */
+	}else{
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		if(bind(fd, ai->ai_addr, ai->ai_addrlen)) rc = -errno;
+		close(fd);
+	}
+	freeaddrinfo(ai);
+	return rc;
 }
 
 int transport_start(struct wsgw_gw *gw)
@@ -221,6 +257,12 @@ int transport_start(struct wsgw_gw *gw)
 		LOG_E("plugin_opt_listen_address: \"%s\" is %s", gw->cfg->listen_address,
 				rc == -2 ? "an interface without a usable address"
 				: "neither an IPv4 or IPv6 address nor the name of an interface of this host");
+		return -1;
+	}
+	rc = listen_probe(bind_addr[0] ? bind_addr : NULL, gw->cfg->listen_port);
+	if(rc){
+		LOG_E("cannot listen on %s:%d: %s", bind_addr[0] ? bind_addr : "*", gw->cfg->listen_port,
+				rc == -EADDRNOTAVAIL ? "not an address of this host" : strerror(-rc));
 		return -1;
 	}
 	info.iface = bind_addr[0] ? bind_addr : NULL;
@@ -275,13 +317,13 @@ int transport_start(struct wsgw_gw *gw)
 		return -1;
 	}
 	nbefore = listen_fds(gw->cfg->listen_port, before, 16);
+	if(nbefore < 0) nbefore = 0;
 	gw->vhost = lws_create_vhost(gw->ctx, &info);
-	if(!gw->vhost){
+	if(!gw->vhost || listen_describe(gw, before, nbefore, is_ifname ? gw->cfg->listen_address : NULL)){
 		LOG_E("cannot listen on %s:%d (in use, not this host's address, or not permitted?)",
 				bind_addr[0] ? bind_addr : "*", gw->cfg->listen_port);
 		return -1;
 	}
-	listen_describe(gw, before, nbefore, is_ifname ? gw->cfg->listen_address : NULL);
 	return 0;
 }
 

@@ -147,6 +147,7 @@ struct wsgw_http {
 	char *body;
 	size_t body_len;
 	bool body_too_large;
+	unsigned long long content_length;   /* the request's Content-Length, or 0 */
 	int status;                      /* 0 until the reply is ready */
 	char *reply;
 	const char *allow;               /* Allow header for 405 */

@@ -310,19 +310,10 @@ async def test_pings_off(start_gateway):
 
 # --------------------------------------------------------------------------- 11.8 masking
 
-def lws_major():
-    try:
-        out = subprocess.run(["pkg-config", "--modversion", "libwebsockets"], capture_output=True,
-                             text=True, timeout=10).stdout
-        return int(out.split(".")[0])
-    except (OSError, ValueError):
-        return 0
-
-
 # libwebsockets refuses unmasked client frames itself from 5.0 (upstream "Audit
 # fixes"); 4.1 (Debian 12) and 4.3 (Debian 13) accept them and do not expose the
 # mask bit (docs/SECURITY.md).
-@pytest.mark.xfail(lws_major() < 5, strict=True, reason="lws before 5.0 accepts unmasked client "
+@pytest.mark.xfail(wsgw.lws_version() < (5, 0), strict=True, reason="lws before 5.0 accepts unmasked client "
                    "frames and does not expose the mask bit (docs/SECURITY.md)")
 async def test_unmasked_frame_is_refused(start_gateway):
     gw = start_gateway(ws_ping_interval=0)

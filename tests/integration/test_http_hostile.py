@@ -13,6 +13,9 @@ import paho.mqtt.client as mqtt
 import wsgw
 from wsgw import MOSQUITTO
 
+# lws 4.3 (Debian 13) refuses a request whose body came with pipelined bytes.
+LWS_43 = wsgw.lws_version() >= (4, 3)
+
 
 def post(path, body, extra=b""):
     body = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -90,11 +93,13 @@ async def test_pipelined_requests(start_gateway):
 
     # POST + POST: the first is served; the second, which lws would read from its
     # buffer of pipelined bytes, is answered at once (503, Connection: close) and
-    # not published: the client sends it again.
+    # not published: the client sends it again. lws 4.3 hands the first one's body
+    # and the second request to the body callback as one piece and then closes:
+    # the first is refused the same way (http.c).
     rs, closed = await asyncio.to_thread(exchange, gw.ws_port, post(emit, {"n": 1}) + post(emit, {"n": 2}), 2)
-    assert [r[0] for r in rs] == [200, 503], rs
-    assert rs[1][2]["error"] == "PIPELINED_BODY" and rs[1][1]["connection"] == "close", rs
-    assert rs[1][1].get("retry-after") == "0", rs
+    assert [r[0] for r in rs] == ([503] if LWS_43 else [200, 503]), rs
+    assert rs[-1][2]["error"] == "PIPELINED_BODY" and rs[-1][1]["connection"] == "close", rs
+    assert rs[-1][1].get("retry-after") == "0", rs
     assert closed
 
     # GET + GET + 404 + POST: every GET answered in order, then the POST refused.
@@ -112,12 +117,12 @@ async def test_pipelined_requests(start_gateway):
     rs, _ = await asyncio.to_thread(
         exchange, gw.ws_port,
         post("/comet/Comet/Publish", {"uid": "u"}) + post("/comet/Comet/Publish", {"uid": "u"}), 2)
-    assert len(rs) == 2 and rs[1][0] == 503, rs
+    assert len(rs) == (1 if LWS_43 else 2) and rs[-1][0] == 503, rs
 
     # each emit that was answered 200 reached MQTT exactly once, the others never
     await asyncio.sleep(1)
     got = [m.json() for m in dev.all if m.topic == "wsgw/wsdo/pipe"]
-    assert got == [{"n": 1}, {"n": "3"}, {"n": "4"}], got
+    assert got == ([] if LWS_43 else [{"n": 1}]) + [{"n": "3"}, {"n": "4"}], got
 
     # keep-alive requests with bodies sent one after the other are all served
     with socket.create_connection(("127.0.0.1", gw.ws_port), timeout=5) as s:
@@ -152,6 +157,11 @@ async def test_pipelined_request_behind_a_pending_reply(start_gateway):
     await asyncio.sleep(0.3)
     await asyncio.to_thread(gateway_is_idle, gw, 1.2)
     rs, _ = await exchanging
+    if LWS_43:   # the POST's body came with the GET: refused, nothing published
+        assert [(r[0], r[2]["error"]) for r in rs] == [(503, "PIPELINED_BODY")], rs
+        await asyncio.sleep(1)
+        assert l.take_now("DATA", None) is None
+        return
     assert [r[0] for r in rs] == [408, 200], rs
     assert rs[0][2]["error"] == "ACK_TIMEOUT", rs
     frames = [(await l.recv_type("DATA"))["payload"] for _ in range(2)]

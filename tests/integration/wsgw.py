@@ -87,6 +87,16 @@ EXTRA_OPTS = dict(kv.split("=", 1) for kv in os.environ.get("WSGW_TEST_OPTS", ""
 
 
 
+def lws_version():
+    """libwebsockets' (major, minor) as pkg-config reports it, or (0, 0)."""
+    try:
+        out = subprocess.run(["pkg-config", "--modversion", "libwebsockets"], capture_output=True,
+                             text=True, timeout=10).stdout
+        return tuple(int(x) for x in out.split(".")[:2])
+    except (OSError, ValueError):
+        return (0, 0)
+
+
 async def close_ws(ws, closed):
     """Closes a client WebSocket (a close frame, or an abort after 2 s) and
     waits for its reader to see the end (the asyncio.Event closed)."""
