@@ -65,6 +65,11 @@ async def test_presence_crosses_bridges(cluster):
     lb = await b.listen("lobby")
     await la.recv_type("PRESENCE:JOINED", 5, has_id(lb.id))
     assert [m["clientID"] for m in members(lb.connected)] == [la.id]
+    # lb's entry travels b -> a -> c; la seeing it says nothing of the a -> c hop
+    # (a loaded host once had lc connect first): wait until c's broker holds it.
+    dc = c.mqtt()
+    dc.subscribe("wsgw/presence/#")
+    await dc.take(lambda m: lb.id.encode() in m.payload, 5, f"{lb.id}'s presence entry on c")
     lc = await c.listen("lobby")
     # c sees both, through a (b -> a -> c)
     assert sorted(m["clientID"] for m in members(lc.connected)) == sorted([la.id, lb.id])
