@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PKGS="build-essential cmake pkg-config mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev \
 libwebsockets-dev libwebsockets-evlib-ev libev-dev libjansson-dev libjwt-dev libssl-dev uthash-dev"
-TEST_PKGS="libcmocka-dev python3 python3-websockets python3-paho-mqtt python3-pytest python3-jwt python3-cryptography iproute2 valgrind clang"
+TEST_PKGS="libcmocka-dev python3 python3-websockets python3-paho-mqtt python3-pytest python3-jwt python3-cryptography iproute2 valgrind clang libclang-rt-14-dev"
 
 want="$PKGS"
 tests=OFF
