@@ -11,6 +11,8 @@
  *   6  a path below the mount (comet_route) */
 #include "fuzz.h"
 #include "comet_proto.h"
+#include "jsonutil.h"
+#include "topic.h"
 
 static void uplink(const uint8_t *data, size_t size)
 {
@@ -21,7 +23,9 @@ static void uplink(const uint8_t *data, size_t size)
 	if(code) FUZZ_CHECK(msg && *msg);
 	else{
 		FUZZ_CHECK(u.t >= COMET_HB && u.t <= COMET_PUSH);
-		if(u.has_join) FUZZ_CHECK(u.rid != NULL);
+		/* the room becomes a topic level */
+		if(u.has_join) FUZZ_CHECK(u.rid && (!*u.rid || (topic_level_valid(u.rid)
+				&& jsonutil_topic_text_ok(u.rid, strlen(u.rid)))));
 		comet_uplink_clear(&u);
 	}
 	free(buf);
@@ -50,6 +54,8 @@ static void request(const uint8_t *data, size_t size)
 	st = comet_parse_request(rt, buf, size - 1, &r, &code, &msg);
 	if(st) FUZZ_CHECK(st == 400 && code && msg && *msg);
 	else{
+		if(r.uid) FUZZ_CHECK(rt == COMET_ROUTE_PUBLISH ? topic_channel_valid(r.uid) : !*r.uid || topic_channel_valid(r.uid));
+		if(r.rid && *r.rid) FUZZ_CHECK(topic_level_valid(r.rid) && jsonutil_topic_text_ok(r.rid, strlen(r.rid)));
 		evt_checks(&r);
 		comet_req_clear(&r);
 	}
@@ -96,7 +102,17 @@ static void claim(const uint8_t *data, size_t size)
 	struct comet_claim c;
 
 	if(comet_claim_parse(buf, size, &c) == 0){
+		/* what a gateway builds from a claim reads back the same */
+		struct comet_claim again;
+		char *text;
 		FUZZ_CHECK(c.uid && c.gateway && c.boot && c.nonce);
+		text = comet_claim_build(c.uid, c.gateway, c.boot, c.birth_ms, c.nonce);
+		FUZZ_CHECK(text && comet_claim_parse(text, strlen(text), &again) == 0);
+		FUZZ_CHECK(!strcmp(again.uid, c.uid) && !strcmp(again.gateway, c.gateway)
+				&& !strcmp(again.boot, c.boot) && !strcmp(again.nonce, c.nonce)
+				&& again.birth_ms == c.birth_ms);
+		comet_claim_clear(&again);
+		free(text);
 		comet_claim_clear(&c);
 	}
 	free(buf);

@@ -47,7 +47,10 @@ static void body(uint8_t type, uint8_t flags, const uint8_t *b, size_t blen)
 
 	switch(type){
 	case MQTTW_CONNACK:
-		if(!mqttw_parse_connack(copy, blen, &sp, &reason, &pr)) props(pr);
+		if(!mqttw_parse_connack(copy, blen, &sp, &reason, &pr)){
+			FUZZ_CHECK(*mqttw_reason_string(reason));
+			props(pr);
+		}
 		break;
 	case MQTTW_PUBLISH:
 		if(!mqttw_parse_publish(flags, copy, blen, &pub)){
@@ -65,7 +68,8 @@ static void body(uint8_t type, uint8_t flags, const uint8_t *b, size_t blen)
 		}
 		break;
 	case MQTTW_DISCONNECT:
-		mqttw_parse_disconnect(copy, blen, &reason);
+		/* the broker's reason reaches clients as its name */
+		if(!mqttw_parse_disconnect(copy, blen, &reason)) FUZZ_CHECK(*mqttw_reason_string(reason));
 		break;
 	default:
 		break;

@@ -46,8 +46,10 @@ static void name(const uint8_t *data, size_t size)
 
 	if(path){
 		char *back = tele_event_name(path);
-		/* a name without wildcards maps back to itself */
-		if(!w) FUZZ_CHECK(back && !strcmp(back, s));
+		/* a name without wildcards maps back to itself, and to a topic the
+		 * broker takes */
+		FUZZ_CHECK(jsonutil_topic_text_ok(path, strlen(path)));
+		if(!w) FUZZ_CHECK(back && !strcmp(back, s) && !strpbrk(path, "+#"));
 		free(back);
 	}
 	free(path);

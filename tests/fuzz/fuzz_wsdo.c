@@ -6,6 +6,7 @@
  *      second byte's low bit says POST
  *   2  a path below the mount (wsdo_route) */
 #include "fuzz.h"
+#include "topic.h"
 #include "wsdo_proto.h"
 
 #define QUERY_MAX 16   /* plugin/wsdo.c's limit */
@@ -75,6 +76,7 @@ static void route(const uint8_t *data, size_t size)
 	enum wsdo_route r = wsdo_route(path, &channel);
 
 	if(r == WSDO_ROUTE_NONE) FUZZ_CHECK(channel == NULL);
+	if(channel) FUZZ_CHECK(topic_channel_valid(channel));
 	free(channel);
 	free(path);
 }

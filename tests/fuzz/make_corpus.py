@@ -91,6 +91,10 @@ def sequences(dialect):
                 yield line.rstrip("\n").split(" ", 3)
 
 
+def b64(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=")
+
+
 def json_literals(path):
     for s in c_literals(path):
         if s[:1] in (b"{", b"["):
@@ -127,7 +131,8 @@ for w in sequences("op"):
     if w[0] == "ws-send" and len(w) >= 3:
         add("op", b"\0" + " ".join(w[2:]).encode())
 for t in ["com.myapp.room1", "com.myapp.chats/me", "com.myapp.room1/presence", "a..b", "com.app/x/me\0alice",
-          "me", ".a", "com.app.room/presence/presence"]:
+          "me", ".a", "com.app.room/presence/presence",
+          "com.qpp/x/me\0a\x01ce"]:   # a user id that cannot be a level (found by fuzzing)
     add("op", b"\1" + t.encode())
 
 for s in golden_inputs("telegraphy"):
@@ -169,6 +174,12 @@ for w in sequences("comet"):
         add("comet", b"\3" + body)
 for h in ["Bearer abc.def.ghi", "bearer  tok  ", "Basic xyz", "Bearer"]:
     add("comet", b"\5" + h.encode())
+for c in ['{"uid":"alice","gateway":"gw:1","boot":"b1","birth":1700000000000,"nonce":"0123456789abcdef"}',
+          '{"uid":"","gateway":"","boot":"","birth":-1,"nonce":""}',
+          '{"uid":"a","gateway":"g","boot":"b","birth":1.5,"nonce":"n"}']:
+    add("comet", b"\4" + c.encode())
+for c in [b'{"type":"service"}', b'{"scopes":["a","service"]}', b'{"scopes":"service"}', b'{"sub":"x"}']:
+    add("comet", b"\5Bearer " + b64(b'{"alg":"HS256"}') + b"." + b64(c) + b".sig")
 for p in ["Comet/Subscribe", "subscribe", "Comet/Publish/", "broadcast", "dumpsession", "Comet/Nope"]:
     add("comet", b"\6" + p.encode())
 for p in [b"plain text", b"", b"\xff\xfe", b"12345678901234567890123"]:
@@ -187,10 +198,6 @@ for s in [b"eyJhIjoxfQ", b"_-_-", b"abc", b"a", b"\xc3\xa9", b"\xed\xa0\x80", b"
 
 
 # ---- tokens ----
-def b64(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=")
-
-
 HS = b"fuzz-hs256-secret-0123456789abcd"
 claims = [s for s in json_literals(os.path.join(UNIT, "test_jwtauth.c")) if s.startswith(b"{")]
 claims += [b'{"sub":"alice","name":"Alice","exp":1700000060}',
