@@ -535,7 +535,7 @@ static void test_path_invalid(void **state)
  * subscribes to one). Found by tests/fuzz/fuzz_op. */
 static void test_path_me_bad_user(void **state)
 {
-	static const char *const bad[] = {"a\x01" "ce", "x\x7F", "\xC2\x85", "a/b", "a+", "#", "", "\xFF"};
+	static const char *const bad[] = {"a\001ce", "x\x7F", "\xC2\x85", "a/b", "a+", "#", "", "\xFF"};
 	bool presence;
 	char *p;
 	(void)state;
