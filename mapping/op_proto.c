@@ -172,6 +172,9 @@ char *op_topic_path(const char *name, const char *user_id, bool *presence)
 		*w++ = '/';
 		if(n == 2 && !memcmp(p, "me", 2)){
 			size_t ulen = strlen(user_id);
+			/* A token's sub may hold a control character, which Mosquitto
+			 * refuses in a SUBSCRIBE by dropping the session. */
+			if(!segment_ok(user_id, ulen, false) || !jsonutil_topic_text_ok(user_id, ulen)) goto bad;
 			if((size_t)(w - out) + ulen > cap) goto bad;
 			memcpy(w, user_id, ulen);
 			w += ulen;

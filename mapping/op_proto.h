@@ -52,7 +52,9 @@ void op_request_clear(struct op_request *r);
  * "com.myapp.room1/presence") to its MQTT path below the dialect's root:
  * dots of the name become levels, "/"-separated suffix levels follow, and a
  * suffix level "me" becomes user_id. A final "/presence" is removed and sets
- * *presence. Returns a new string, or NULL if the name is invalid. */
+ * *presence. Returns a new string, or NULL if the name is invalid or has a
+ * "me" that user_id cannot stand for (not one topic level the broker takes:
+ * empty, '/', '+', '#', control characters). */
 char *op_topic_path(const char *name, const char *user_id, bool *presence);
 
 /* Replies and pushes as compact JSON text (caller frees). `extra` (an object,

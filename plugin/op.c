@@ -608,7 +608,12 @@ static void do_sub(struct op_client *c, const struct op_request *r)
 		struct op_sub *sub = op_sub_find(c->st, name);
 		if(sub) continue;   /* already subscribed: a no-op */
 		sub = sub_new(gw, c->st, name);
-		if(!sub) continue;   /* validated by op_parse; only out of memory */
+		if(!sub){
+			/* out of memory, or a "me" the user id cannot stand for
+			 * (op_topic_path): refused, as a pub to it is */
+			if(!p->denied) p->denied = strdup(name);
+			continue;
+		}
 		sub->next = c->st->subs;
 		c->st->subs = sub;
 		if(sub->presence) continue;   /* watched after the reply: start_watching */

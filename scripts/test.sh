@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs every test twice: a normal build
 # (unit + integration, plus a valgrind shutdown check) and an AddressSanitizer +
 # UBSan build (unit + integration with the sanitizer runtime preloaded into
-# mosquitto). ctest prints its summary line for each.
+# mosquitto). ctest prints its summary line for each. Then every libFuzzer
+# harness of tests/fuzz/ for 20 s from its corpus (scripts/fuzz.sh).
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
@@ -21,3 +22,6 @@ ASAN_LIB=$(gcc -print-file-name=libasan.so)
 	UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0" \
 	ctest --output-on-failure -E bench_smoke)
 # (bench_smoke checks the load tool, built and run in the normal build above.)
+
+echo "== fuzzing: 20 s per harness =="
+scripts/fuzz.sh 20

@@ -530,6 +530,32 @@ static void test_path_invalid(void **state)
 	free(s);
 }
 
+/* A "me" stands only for a user id that is one topic level the broker takes
+ * (a JWT's sub may hold a control character; Mosquitto drops a session that
+ * subscribes to one). Found by tests/fuzz/fuzz_op. */
+static void test_path_me_bad_user(void **state)
+{
+	static const char *const bad[] = {"a\001ce", "x\x7F", "\xC2\x85", "a/b", "a+", "#", "", "\xFF"};
+	bool presence;
+	char *p;
+	(void)state;
+	for(size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++){
+		p = op_topic_path("com.qpp/x/me", bad[i], &presence);
+		if(p){
+			free(p);
+			fail_msg("user id %zu: \"me\" mapped, expected NULL", i);
+		}
+		assert_null(op_topic_path("a.b/me/presence", bad[i], &presence));
+		/* without a "me" the user id is not used */
+		p = op_topic_path("com.qpp/x", bad[i], &presence);
+		assert_non_null(p);
+		assert_string_equal(p, "com/qpp/x");
+		free(p);
+	}
+	path_ok("com.qpp/x/me", "caf\xC3\xA9", "com/qpp/x/caf\xC3\xA9", false);
+	path_ok("com.qpp/x/me", "$a", "com/qpp/x/$a", false);
+}
+
 /* A name is made of dot-separated segments; an empty name part in front of
  * the suffix levels is as empty as "" (so "/x" is not "x", and "/presence"
  * is not a topic at all). */
@@ -893,6 +919,7 @@ int main(void)
 		cmocka_unit_test(test_path_invalid),
 		cmocka_unit_test(test_path_empty_name_part),
 		cmocka_unit_test(test_path_long_user),
+		cmocka_unit_test(test_path_me_bad_user),
 		cmocka_unit_test(test_success),
 		cmocka_unit_test(test_error),
 		cmocka_unit_test(test_mesg),
