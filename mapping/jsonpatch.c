@@ -490,6 +490,23 @@ static int add_at(struct op_ctx *c, json_t **root, const struct jsonpatch_ptr *p
 	return 0;
 }
 
+/* add and copy: a deep copy of value (borrowed) at p, if it fits the
+ * limits; the node count grows by its size. 0 or -1. */
+static int add_copy_at(struct op_ctx *c, json_t **root, const struct jsonpatch_ptr *p, const json_t *value)
+{
+	size_t n;
+	json_t *v;
+
+	if(fits(c, value, p, 0, &n)) return -1;
+	if(!(v = json_deep_copy(value))){
+		fail(c, JSONPATCH_E_NOMEM, "out of memory");
+		return -1;
+	}
+	if(add_at(c, root, p, v)) return -1;
+	c->nodes += n;
+	return 0;
+}
+
 /* RFC 6902 4.2 remove; the removed value into *out (a new reference) when out
  * is not NULL. 0 or -1. */
 static int remove_at(struct op_ctx *c, json_t *root, const struct jsonpatch_ptr *p, json_t **out)
@@ -588,14 +605,7 @@ static int apply_op(struct op_ctx *c, json_t **root, const json_t *op)
 
 	switch(kind){
 	case OP_ADD:
-		if(fits(c, value, &path, 0, &n)) break;
-		if(!(v = json_deep_copy(value))){
-			fail(c, JSONPATCH_E_NOMEM, "out of memory");
-			break;
-		}
-		if(add_at(c, root, &path, v)) break;
-		c->nodes += n;
-		rc = 0;
+		rc = add_copy_at(c, root, &path, value);
 		break;
 	case OP_REMOVE:
 		rc = remove_at(c, *root, &path, NULL);
@@ -650,14 +660,7 @@ static int apply_op(struct op_ctx *c, json_t **root, const json_t *op)
 		c->in_from = true;
 		if(find(c, *root, &from, &parent, &idx, &v)) break;
 		c->in_from = false;
-		if(fits(c, v, &path, 0, &n)) break;
-		if(!(v = json_deep_copy(v))){
-			fail(c, JSONPATCH_E_NOMEM, "out of memory");
-			break;
-		}
-		if(add_at(c, root, &path, v)) break;
-		c->nodes += n;
-		rc = 0;
+		rc = add_copy_at(c, root, &path, v);
 		break;
 	case OP_TEST:
 		if(find(c, *root, &path, &parent, &idx, &v)) break;
