@@ -1,7 +1,7 @@
-/* wsbench: load tool for mosquitto_wsgw and Mosquitto's own WebSockets
- * listener (docs/PERFORMANCE.md). One thread, one epoll set, no libraries:
- * the WebSocket client framing, the MQTT 3.1.1 codec and the HTTP/1.1 client
- * are the few hundred lines in wsb_proto.c. */
+/* wsbench: load tool for mosquitto_wsgw, Mosquitto's own WebSockets listener
+ * and nchan (docs/PERFORMANCE.md). N threads, each with its own epoll set, no
+ * libraries: the WebSocket client framing, the MQTT 3.1.1 codec, the HTTP/1.1
+ * client and the HS256 JWTs are the few hundred lines in wsb_proto.c. */
 #ifndef WSB_H
 #define WSB_H
 
@@ -63,14 +63,18 @@ ssize_t mqtt_parse(const uint8_t *p, size_t n, int *type, int *flags, const uint
 int mqtt_publish_split(const uint8_t *body, size_t blen, int qos, const uint8_t **topic, size_t *tlen,
 		uint16_t *pid, const uint8_t **payload, size_t *plen);
 
-/* HTTP/1.1 client */
-void http_post(struct buf *out, const char *host, const char *path, const void *body, size_t n);
+/* HTTP/1.1 client; bearer (may be NULL) goes in an Authorization header. */
+void http_post(struct buf *out, const char *host, const char *path, const char *bearer, const void *body, size_t n);
 /* One response: returns the bytes it took (>0), 0 if incomplete, -1 if malformed. */
 ssize_t http_response(const uint8_t *p, size_t n, int *status);
 
 /* Reads an unsigned decimal after the first occurrence of key (e.g. "\"t\":").
  * Returns false if the key is missing. */
 bool json_find_u64(const uint8_t *p, size_t n, const char *key, uint64_t *out);
+
+/* An HS256 JWT {"sub":sub,"exp":exp} signed with secret, NUL-terminated in
+ * out. Returns its length, or -1 if it does not fit. */
+int jwt_hs256(char *out, size_t cap, const char *secret, const char *sub, long long exp);
 
 /* ---- wsb_stats.c ---- */
 #define HIST_BUCKETS 3840
@@ -82,6 +86,7 @@ struct hist {
 void hist_add(struct hist *h, uint64_t v);
 uint64_t hist_pct(const struct hist *h, double pct);   /* pct in [0, 100] */
 void hist_reset(struct hist *h);
+void hist_merge(struct hist *into, const struct hist *from);
 
 long proc_rss_kb(pid_t pid);          /* VmRSS, -1 if unknown */
 double proc_cpu_s(pid_t pid);         /* utime + stime of every thread, -1 if unknown */

@@ -1,6 +1,7 @@
-/* Buffers and the three client codecs wsbench speaks: WebSocket (RFC 6455,
- * client side), MQTT 3.1.1 (the packets a subscriber and a publisher need)
- * and HTTP/1.1 (a POST with Content-Length, keep-alive). */
+/* Buffers and the client codecs wsbench speaks: WebSocket (RFC 6455, client
+ * side), MQTT 3.1.1 (the packets a subscriber and a publisher need), HTTP/1.1
+ * (a POST with Content-Length, keep-alive) and HS256 JWTs (SHA-256, HMAC) for
+ * the dialects that authenticate with one. */
 #include "wsb.h"
 
 #include <stdio.h>
@@ -298,11 +299,12 @@ int mqtt_publish_split(const uint8_t *body, size_t blen, int qos, const uint8_t 
 
 /* ---- HTTP/1.1 ---- */
 
-void http_post(struct buf *out, const char *host, const char *path, const void *body, size_t n)
+void http_post(struct buf *out, const char *host, const char *path, const char *bearer, const void *body, size_t n)
 {
-	char hdr[512];
+	char hdr[768];
 	int h = snprintf(hdr, sizeof(hdr), "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-			"Content-Length: %zu\r\n\r\n", path, host, n);
+			"%s%s%sContent-Length: %zu\r\n\r\n", path, host, bearer ? "Authorization: Bearer " : "",
+			bearer ? bearer : "", bearer ? "\r\n" : "", n);
 	buf_reserve(out, (size_t)h + n);
 	buf_append(out, hdr, (size_t)h);
 	buf_append(out, body, n);
@@ -338,4 +340,142 @@ bool json_find_u64(const uint8_t *p, size_t n, const char *key, uint64_t *out)
 	while(d < e && *d >= '0' && *d <= '9') v = v * 10 + (uint64_t)(*d++ - '0');
 	*out = v;
 	return true;
+}
+
+/* ---- SHA-256 (FIPS 180-4), HMAC (RFC 2104), JWT (RFC 7519) ---- */
+
+struct sha256 {
+	uint32_t h[8];
+	uint8_t block[64];
+	size_t fill;
+	uint64_t total;
+};
+
+static const uint32_t sha256_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+#define ROR(x, n) ((x) >> (n) | (x) << (32 - (n)))
+
+static void sha256_block(struct sha256 *s, const uint8_t *p)
+{
+	uint32_t w[64], v[8];
+	for(int i = 0; i < 16; i++) w[i] = (uint32_t)p[4*i] << 24 | (uint32_t)p[4*i+1] << 16 | (uint32_t)p[4*i+2] << 8 | p[4*i+3];
+	for(int i = 16; i < 64; i++){
+		uint32_t s0 = ROR(w[i-15], 7) ^ ROR(w[i-15], 18) ^ (w[i-15] >> 3);
+		uint32_t s1 = ROR(w[i-2], 17) ^ ROR(w[i-2], 19) ^ (w[i-2] >> 10);
+		w[i] = w[i-16] + s0 + w[i-7] + s1;
+	}
+	memcpy(v, s->h, sizeof(v));
+	for(int i = 0; i < 64; i++){
+		uint32_t t1 = v[7] + (ROR(v[4], 6) ^ ROR(v[4], 11) ^ ROR(v[4], 25)) + ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha256_k[i] + w[i];
+		uint32_t t2 = (ROR(v[0], 2) ^ ROR(v[0], 13) ^ ROR(v[0], 22)) + ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+		memmove(v + 1, v, 7 * sizeof(v[0]));
+		v[4] += t1;
+		v[0] = t1 + t2;
+	}
+	for(int i = 0; i < 8; i++) s->h[i] += v[i];
+}
+
+static void sha256_init(struct sha256 *s)
+{
+	static const uint32_t h0[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+	memcpy(s->h, h0, sizeof(h0));
+	s->fill = 0;
+	s->total = 0;
+}
+
+static void sha256_update(struct sha256 *s, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+	s->total += n;
+	while(n){
+		size_t take = 64 - s->fill < n ? 64 - s->fill : n;
+		memcpy(s->block + s->fill, p, take);
+		s->fill += take;
+		p += take;
+		n -= take;
+		if(s->fill == 64){
+			sha256_block(s, s->block);
+			s->fill = 0;
+		}
+	}
+}
+
+static void sha256_final(struct sha256 *s, uint8_t out[32])
+{
+	uint64_t bits = s->total * 8;
+	uint8_t pad = 0x80, zero = 0, len[8];
+	sha256_update(s, &pad, 1);
+	while(s->fill != 56) sha256_update(s, &zero, 1);
+	for(int i = 0; i < 8; i++) len[i] = (uint8_t)(bits >> (56 - 8 * i));
+	sha256_update(s, len, 8);
+	for(int i = 0; i < 8; i++){
+		out[4*i] = (uint8_t)(s->h[i] >> 24); out[4*i+1] = (uint8_t)(s->h[i] >> 16);
+		out[4*i+2] = (uint8_t)(s->h[i] >> 8); out[4*i+3] = (uint8_t)s->h[i];
+	}
+}
+
+static void hmac_sha256(const char *key, const void *msg, size_t n, uint8_t out[32])
+{
+	uint8_t k[64] = {0}, ipad[64], opad[64], inner[32];
+	size_t kl = strlen(key);
+	struct sha256 s;
+	if(kl > 64){
+		sha256_init(&s);
+		sha256_update(&s, key, kl);
+		sha256_final(&s, k);
+	}else{
+		memcpy(k, key, kl);
+	}
+	for(int i = 0; i < 64; i++){
+		ipad[i] = k[i] ^ 0x36;
+		opad[i] = k[i] ^ 0x5c;
+	}
+	sha256_init(&s);
+	sha256_update(&s, ipad, 64);
+	sha256_update(&s, msg, n);
+	sha256_final(&s, inner);
+	sha256_init(&s);
+	sha256_update(&s, opad, 64);
+	sha256_update(&s, inner, 32);
+	sha256_final(&s, out);
+}
+
+/* base64url without padding; returns the characters written. */
+static size_t base64url(const uint8_t *in, size_t n, char *out)
+{
+	size_t o;
+	base64(in, n, out);
+	for(o = 0; out[o] && out[o] != '='; o++){
+		if(out[o] == '+') out[o] = '-';
+		else if(out[o] == '/') out[o] = '_';
+	}
+	out[o] = '\0';
+	return o;
+}
+
+int jwt_hs256(char *out, size_t cap, const char *secret, const char *sub, long long exp)
+{
+	static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	char claims[256];
+	uint8_t mac[32];
+	int cl = snprintf(claims, sizeof(claims), "{\"sub\":\"%s\",\"exp\":%lld}", sub, exp);
+	if(cl < 0 || (size_t)cl >= sizeof(claims)) return -1;
+	size_t need = (sizeof(header) + (size_t)cl + 32) * 4 / 3 + 16;
+	if(cap < need) return -1;
+	size_t o = base64url((const uint8_t *)header, sizeof(header) - 1, out);
+	out[o++] = '.';
+	o += base64url((const uint8_t *)claims, (size_t)cl, out + o);
+	hmac_sha256(secret, out, o, mac);
+	out[o++] = '.';
+	o += base64url(mac, sizeof(mac), out + o);
+	return (int)o;
 }

@@ -56,6 +56,13 @@ void hist_reset(struct hist *h)
 	memset(h, 0, sizeof(*h));
 }
 
+void hist_merge(struct hist *into, const struct hist *from)
+{
+	for(int i = 0; i < HIST_BUCKETS; i++) into->b[i] += from->b[i];
+	into->count += from->count;
+	if(from->max > into->max) into->max = from->max;
+}
+
 long proc_rss_kb(pid_t pid)
 {
 	char path[64], line[256];

@@ -1,18 +1,28 @@
 /* wsbench: drives one scenario against one system and prints its numbers.
  *
- *   wsbench --system gw|native --scenario idle|fanout|channels|device
- *           --ws 127.0.0.1:PORT [--mqtt 127.0.0.1:PORT] [--pid BROKER_PID] [options]
+ *   wsbench --system gw|native|nchan --scenario NAME
+ *           --ws 127.0.0.1:PORT [--mqtt 127.0.0.1:PORT] [--pid PID[,PID...]] [options]
  *   wsbench report RESULTS.tsv     the comparison table (wsb_report.c)
+ *   wsbench scenarios              the scenarios and the systems each runs against
  *   wsbench freeport               prints a free TCP port on 127.0.0.1
  *   wsbench waitport PORT [SECS]   waits until 127.0.0.1:PORT accepts
  *
- * The gateway's subscribers are websockets.do listeners (ws://.../<channel>/listen,
- * ready at CONNECTED); Mosquitto's are MQTT 3.1.1 clients over WebSocket
- * (subprotocol "mqtt", ready at SUBACK) subscribed to the same topic the
- * gateway maps the channel to, wsgw/wsdo/<channel>. Publishers: HTTP POST
- * /<channel>/emit (the gateway's web publish), MQTT over WebSocket (the native
- * web publish) or MQTT over TCP (devices, either system). Every payload carries
- * its send time: {"t":<CLOCK_MONOTONIC ns>,"s":<seq>,"c":<channel>,"p":"..."}.
+ * Systems. "gw": the gateway; its subscribers speak the scenario's dialect
+ * (websockets.do listeners, op clients, Telegraphy clients, Comet streams).
+ * "native": Mosquitto's own WebSockets listener; its subscribers are MQTT 3.1.1
+ * clients over WebSocket (subprotocol "mqtt", ready at SUBACK) subscribed to the
+ * topic the gateway maps the dialect's channel to, so both brokers route the
+ * same MQTT traffic. "nchan": nginx + nchan, subscribers on /sub/<channel>
+ * (WebSocket, ready at the 101), publishers POST /pub/<channel>. Publishers:
+ * HTTP POST (the gateway's emit or Comet API, nchan's publisher), MQTT over
+ * WebSocket (the native web publish) or MQTT over TCP (a device or backend,
+ * either broker). Every payload carries its send time:
+ * {"t":<CLOCK_MONOTONIC ns>,"s":<seq>,"c":<channel>,"p":"..."}.
+ *
+ * Threads (--threads, default: the cores): each has its own epoll set and its
+ * share of the connections (subscriber i on thread i % N, a channel and its
+ * publishers on thread channel % N); every thread runs the same steps, and
+ * the counts and latency histograms are merged at the end of each phase.
  *
  * Everything connects to 127.0.0.0/8 only; every wait has a deadline. */
 #include "wsb.h"
@@ -21,30 +31,40 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MS 1000000ull
 #define SEC 1000000000ull
 #define RING 256                       /* closed-loop window slots per channel */
 #define LOST_AFTER_NS (5 * SEC)        /* a closed-loop message not complete by then is lost */
+#define MAX_THREADS 64
+#define MAX_PIDS 16
 
-enum kind { K_NONE = -1, K_WSDO, K_MQTTWS, K_MQTT, K_HTTP };
+enum kind { K_NONE = -1, K_WSDO, K_MQTTWS, K_MQTT, K_HTTP, K_NCHAN, K_OP, K_TG, K_COMET };
 enum role { R_SUB, R_PUB };
-enum state { S_NEW, S_CONNECTING, S_UPGRADING, S_MQTT_CONNECTING, S_SUBSCRIBING, S_READY, S_DEAD };
+enum state { S_NEW, S_CONNECTING, S_UPGRADING, S_AUTHENTICATING, S_MQTT_CONNECTING, S_SUBSCRIBING, S_READY, S_DEAD };
 enum phase { P_NONE, P_RATE, P_CLOSED };
+enum sys { SYS_GW = 1, SYS_NATIVE = 2, SYS_NCHAN = 4 };
+/* What the gateway's subscribers speak, and so which topic the native ones take. */
+enum dialect { D_WSDO, D_OP, D_TG, D_COMET_ROOM, D_COMET_UID };
 
 struct conn {
 	int fd;
 	uint8_t kind, role, state;
 	bool out_armed, busy, want_restart, upgraded;
+	uint16_t owner;                    /* the thread that serves it */
 	uint32_t id, chan;
 	int msg_opcode;
 	struct buf rx, tx, msg, mq;
@@ -52,30 +72,56 @@ struct conn {
 	uint16_t pid;
 };
 
+/* A channel, and its closed-loop window. Only its owner thread (index % threads)
+ * publishes on it; subscribers on any thread count deliveries into cnt[]. */
 struct chan {
-	uint32_t nsubs;                    /* ready subscribers */
-	uint32_t next_seq, done_seq;       /* closed loop: every seq below done_seq is complete */
+	_Atomic uint32_t nsubs;            /* ready subscribers */
+	_Atomic uint32_t next_seq, done_seq;   /* closed loop: every seq below done_seq is complete */
+	atomic_bool poked;                 /* queued for its owner (pokes) */
 	uint64_t next_due;                 /* rate mode */
 	uint32_t pub0, npub, rr;           /* publisher connections */
-	char name[32], topic[64], path[64];
-	uint16_t cnt[RING], want[RING];
+	char name[32], topic[80], path[80], pre[80];   /* pre: the HTTP body before the payload */
+	_Atomic uint32_t cnt[RING], want[RING];
 	uint64_t sent_ns[RING];
 };
 
+/* A scenario's defaults; --options override them. */
+struct defaults {
+	int subs, chan, pub_conns, pub_qos;   /* chan: -1 = one per subscriber, -10 = ten subscribers each */
+	enum kind pub;
+	const char *window;
+	double rate;
+};
+
+struct scenario {
+	const char *name;
+	unsigned systems;                  /* SYS_* it runs against */
+	enum dialect dialect;
+	void (*preset)(struct defaults *d);
+	const char *what;
+};
+
 static struct {
-	const char *system, *scenario, *out;
-	bool gw;
+	const char *system, *label, *scenario, *out, *secret, *token;
+	enum sys sys;
+	const struct scenario *sc;
 	struct sockaddr_in ws, mqtt;
 	char host[64];
-	pid_t pid;
-	int subs, channels, pub_conns, pub_kind, sub_qos, pub_qos, window, size, conc, src_count, keepalive;
+	pid_t pids[MAX_PIDS];
+	int npids;
+	int subs, channels, pub_conns, pub_kind, sub_qos, pub_qos, window, size, conc, src_count, keepalive, threads;
 	int windows[8], nwindows;          /* closed-loop sweep */
 	double rate;                       /* deliveries per second offered */
 	int duration_ms, warmup_ms, settle_ms, settle_max_ms, connect_max_ms, rest_ms, sat_ms, sat_warmup_ms, timeline_ms;
 	bool verbose;
 } cfg;
 
-static struct {
+/* ---- per-thread state ---- */
+
+#define TL_MAX 2000
+struct tslice { uint64_t n, max, over; };
+
+struct rstate {
 	enum phase phase;
 	uint64_t win_start, win_end;
 	uint64_t deliveries, win_deliveries, expected, published, skipped, lost, bad_payload, pub_acks;
@@ -83,16 +129,40 @@ static struct {
 	uint64_t last_ctrl_ns, last_delivery_ns, last_sweep_ns, last_keepalive_ns;
 	int inflight, subs_ready, pubs_ready, failed, dropped, reconnects, last_http_status;
 	struct hist lat;
-	double conn_p50_us, conn_p99_us, conn_max_us;   /* handshake to ready, last connect_all() */
-} R;
+	struct hist conn;                  /* handshake to ready, last connect_all() */
+	uint64_t conn_t0, conn_last;
+	int conn_ready, conn_missing;
+	struct tslice tl[TL_MAX];          /* --timeline */
+	int tl_n;
+};
 
-static int ep = -1;
+static _Thread_local struct rstate R;
+static _Thread_local int self;         /* this thread's index */
+static _Thread_local int ep = -1;
+static _Thread_local uint8_t rbuf[1 << 18];
+static _Thread_local uint32_t rng = 0x9E3779B9u;
+static struct rstate *Rs[MAX_THREADS];
+
+/* Cross-thread: the newest control frame and delivery (settle, drain). */
+static _Atomic uint64_t g_last_ctrl, g_last_delivery;
+/* The phase deliveries count in: set before any thread publishes, since a
+ * thread still leaving the step before may already receive. */
+static atomic_int g_phase;
+static atomic_int complaints;
+
+/* A subscriber's thread that completes the head of another thread's channel
+ * queues the channel there and wakes that thread's epoll. */
+static struct {
+	pthread_mutex_t mu;
+	uint32_t *ids;
+	size_t n, cap;
+	int efd;
+} pokes[MAX_THREADS];
+
 static struct conn *conns;
 static int nconns;
 static struct chan *chans;
-static uint8_t rbuf[1 << 18];
-static uint32_t rng = 0x9E3779B9u;
-static int complaints;
+static FILE *outf;
 
 static uint32_t rnd32(void)
 {
@@ -100,14 +170,113 @@ static uint32_t rnd32(void)
 	return rng;
 }
 
+static uint32_t ld(_Atomic uint32_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
 static void complain(const char *what, const struct conn *c, const char *detail)
 {
-	if(complaints++ < 8){
-		fprintf(stderr, "wsbench[%s/%s]: %s (conn %u kind %d state %d)%s%s\n", cfg.scenario, cfg.system,
+	int k = atomic_fetch_add(&complaints, 1);
+	if(k < 8){
+		fprintf(stderr, "wsbench[%s/%s]: %s (conn %u kind %d state %d)%s%s\n", cfg.scenario, cfg.label,
 				what, c ? c->id : 0, c ? c->kind : -1, c ? c->state : -1, detail ? ": " : "", detail ? detail : "");
-	}else if(complaints == 9){
-		fprintf(stderr, "wsbench[%s/%s]: more problems; not shown\n", cfg.scenario, cfg.system);
+	}else if(k == 8){
+		fprintf(stderr, "wsbench[%s/%s]: more problems; not shown\n", cfg.scenario, cfg.label);
 	}
+}
+
+/* Publishes a thread's newest time to a shared one once it is 1 ms ahead:
+ * settle and drain need the newest to within a millisecond, and a store per
+ * delivery would bounce one cache line between the threads. */
+static void note_time(_Atomic uint64_t *shared, uint64_t *mine, uint64_t now)
+{
+	if(now - *mine < MS && *mine) return;
+	*mine = now;
+	uint64_t cur = atomic_load_explicit(shared, memory_order_relaxed);
+	while(cur < now && !atomic_compare_exchange_weak(shared, &cur, now)){}
+}
+
+static void ctrl_seen(uint64_t now)
+{
+	note_time(&g_last_ctrl, &R.last_ctrl_ns, now);
+}
+
+/* ---- thread steps ---- */
+
+static void loop_once(int timeout_ms);
+
+static atomic_uint sync_count, sync_gen;
+static pthread_barrier_t quiet;
+
+/* Every thread reaches this point before any goes on; the ones that wait
+ * keep serving their connections. */
+static void sync_all(void)
+{
+	if(cfg.threads == 1) return;
+	unsigned gen = atomic_load(&sync_gen);
+	if(atomic_fetch_add(&sync_count, 1) == (unsigned)cfg.threads - 1){
+		atomic_store(&sync_count, 0);
+		atomic_fetch_add(&sync_gen, 1);
+	}else{
+		while(atomic_load(&sync_gen) == gen) loop_once(1);
+	}
+}
+
+/* Every thread stops here, serving nothing, so that thread 0 can read the
+ * others' state; a second call lets them go on. */
+static void quiet_point(void)
+{
+	if(cfg.threads > 1) pthread_barrier_wait(&quiet);
+}
+
+/* A value thread 0 chose, for every thread. */
+static uint64_t shared_u64(uint64_t mine)
+{
+	static _Atomic uint64_t v;
+	if(self == 0) atomic_store(&v, mine);
+	sync_all();
+	uint64_t got = atomic_load(&v);
+	sync_all();
+	return got;
+}
+
+/* ---- broker processes (--pid, several for nginx's workers) ---- */
+
+static double broker_cpu_s(void)
+{
+	double s = 0;
+	if(!cfg.npids) return -1;
+	for(int i = 0; i < cfg.npids; i++){
+		double v = proc_cpu_s(cfg.pids[i]);
+		if(v < 0) return -1;
+		s += v;
+	}
+	return s;
+}
+
+static long broker_rss_kb(void)
+{
+	long s = 0;
+	if(!cfg.npids) return -1;
+	for(int i = 0; i < cfg.npids; i++){
+		long v = proc_rss_kb(cfg.pids[i]);
+		if(v < 0) return -1;
+		s += v;
+	}
+	return s;
+}
+
+static int broker_fds(void)
+{
+	int s = 0;
+	if(!cfg.npids) return -1;
+	for(int i = 0; i < cfg.npids; i++){
+		int v = proc_fds(cfg.pids[i]);
+		if(v < 0) return -1;
+		s += v;
+	}
+	return s;
 }
 
 /* ---- connections ---- */
@@ -126,7 +295,7 @@ static void conn_kill(struct conn *c, const char *why)
 	if(c->state == S_READY){
 		if(c->role == R_SUB){
 			R.subs_ready--;
-			chans[c->chan].nsubs--;
+			atomic_fetch_sub(&chans[c->chan].nsubs, 1);
 			R.dropped++;
 			complain("subscriber dropped", c, why);
 		}else{
@@ -171,7 +340,8 @@ static void set_ready(struct conn *c, uint64_t now)
 	R.inflight--;
 	if(c->role == R_SUB){
 		R.subs_ready++;
-		chans[c->chan].nsubs++;
+		atomic_fetch_add(&chans[c->chan].nsubs, 1);
+		ctrl_seen(now);
 	}else{
 		R.pubs_ready++;
 	}
@@ -180,6 +350,11 @@ static void set_ready(struct conn *c, uint64_t now)
 static void send_ws(struct conn *c, int opcode, const void *p, size_t n)
 {
 	ws_frame(&c->tx, opcode, p, n, rnd32());
+}
+
+static void send_text(struct conn *c, const char *s)
+{
+	send_ws(c, WS_TEXT, s, strlen(s));
 }
 
 static void send_mqtt(struct conn *c, const struct buf *pkt)
@@ -200,27 +375,81 @@ static void send_connect(struct conn *c)
 	c->state = S_MQTT_CONNECTING;
 }
 
-static void on_connected(struct conn *c)
+/* The JWT of a subscriber (op's jwt provider, Comet's AUTH): a day ahead. */
+static void sub_token(char *out, size_t cap, const char *sub)
 {
+	if(jwt_hs256(out, cap, cfg.secret, sub, (long long)time(NULL) + 86400) < 0) out[0] = '\0';
+}
+
+/* The Comet uid of a subscriber: its channel when the channels are uids. */
+static void comet_uid(const struct conn *c, char *out, size_t n)
+{
+	if(cfg.sc->dialect == D_COMET_UID) snprintf(out, n, "%s", chans[c->chan].name);
+	else snprintf(out, n, "u%u", c->id);
+}
+
+/* After the 101: the first frame each kind of subscriber sends. */
+static void on_upgraded(struct conn *c, uint64_t now)
+{
+	char msg[1024], tok[512], who[48];
 	switch(c->kind){
-	case K_WSDO: {
-		char path[96];
-		snprintf(path, sizeof(path), "/%s/listen", chans[c->chan].name);
-		ws_upgrade_request(&c->tx, cfg.host, path, NULL, c->id);
-		c->state = S_UPGRADING;
-		break;
-	}
 	case K_MQTTWS:
-		ws_upgrade_request(&c->tx, cfg.host, "/mqtt", "mqtt", c->id);
-		c->state = S_UPGRADING;
-		break;
-	case K_MQTT:
 		send_connect(c);
 		break;
-	case K_HTTP:
-		set_ready(c, now_ns());
+	case K_NCHAN:
+		set_ready(c, now);
 		break;
+	case K_OP:
+		snprintf(who, sizeof(who), "b%u", c->id);
+		sub_token(tok, sizeof(tok), who);
+		snprintf(msg, sizeof(msg), "{\"op\":\"connect\",\"id\":1,\"auth\":{\"provider\":\"jwt\",\"access_token\":\"%s\"}}", tok);
+		send_text(c, msg);
+		c->state = S_AUTHENTICATING;
+		break;
+	case K_TG:
+		send_text(c, "{\"message\":\"CONNECT\",\"id\":0,\"args\":{\"auth_token\":\"\"}}");
+		c->state = S_AUTHENTICATING;
+		break;
+	case K_COMET:
+		comet_uid(c, who, sizeof(who));
+		sub_token(tok, sizeof(tok), who);
+		if(cfg.sc->dialect == D_COMET_ROOM){
+			snprintf(msg, sizeof(msg), "{\"t\":1,\"auth\":{\"token\":\"%s\"},\"join\":{\"rid\":\"%s\"}}", tok,
+					chans[c->chan].name);
+		}else{
+			snprintf(msg, sizeof(msg), "{\"t\":1,\"auth\":{\"token\":\"%s\"}}", tok);
+		}
+		send_text(c, msg);
+		c->state = S_AUTHENTICATING;
+		break;
+	default:
+		break;   /* websockets.do: the CONNECTED frame follows by itself */
 	}
+}
+
+static void on_connected(struct conn *c)
+{
+	char path[96];
+	const char *sub = NULL;
+	switch(c->kind){
+	case K_WSDO: snprintf(path, sizeof(path), "/%s/listen", chans[c->chan].name); break;
+	case K_NCHAN: snprintf(path, sizeof(path), "/sub/%s", chans[c->chan].name); break;
+	case K_OP: snprintf(path, sizeof(path), "/pubsub"); break;
+	case K_TG: snprintf(path, sizeof(path), "/telegraphy"); break;
+	case K_COMET: snprintf(path, sizeof(path), "/comet/Comet/Subscribe"); break;
+	case K_MQTTWS: snprintf(path, sizeof(path), "/mqtt"); sub = "mqtt"; break;
+	case K_MQTT:
+		send_connect(c);
+		flush(c);
+		return;
+	case K_HTTP:
+	default:
+		set_ready(c, now_ns());
+		flush(c);
+		return;
+	}
+	ws_upgrade_request(&c->tx, cfg.host, path, sub, c->id);
+	c->state = S_UPGRADING;
 	flush(c);
 }
 
@@ -261,7 +490,7 @@ static void conn_start(struct conn *c)
 	}
 }
 
-/* ---- publishing ---- */
+/* ---- publishing (the channel's owner thread only) ---- */
 
 static struct conn *pick_publisher(struct chan *ch)
 {
@@ -280,22 +509,26 @@ static bool publish(struct chan *ch)
 	struct conn *c = pick_publisher(ch);
 	char payload[4096];
 	if(!c) return false;
-	uint32_t seq = ch->next_seq++;
+	uint32_t seq = ld(&ch->next_seq);
 	uint32_t slot = seq % RING;
 	uint64_t t = now_ns();
-	ch->cnt[slot] = 0;
-	ch->want[slot] = (uint16_t)ch->nsubs;
+	uint32_t nsubs = ld(&ch->nsubs);
+	atomic_store_explicit(&ch->cnt[slot], 0, memory_order_relaxed);
+	atomic_store_explicit(&ch->want[slot], nsubs, memory_order_relaxed);
 	ch->sent_ns[slot] = t;
-	int n = snprintf(payload, sizeof(payload), "{\"t\":%llu,\"s\":%u,\"c\":%u,\"p\":\"",
+	atomic_store(&ch->next_seq, seq + 1);
+	int n = snprintf(payload, sizeof(payload), "%s{\"t\":%llu,\"s\":%u,\"c\":%u,\"p\":\"", ch->pre,
 			(unsigned long long)t, seq, (unsigned)(ch - chans));
-	int pad = cfg.size - n - 2;
-	if(pad > (int)sizeof(payload) - n - 3) pad = (int)sizeof(payload) - n - 3;
+	int pad = cfg.size - (n - (int)strlen(ch->pre)) - 2;
+	if(pad > (int)sizeof(payload) - n - 4) pad = (int)sizeof(payload) - n - 4;
 	for(int i = 0; i < pad; i++) payload[n++] = 'x';
 	payload[n++] = '"';
 	payload[n++] = '}';
+	if(ch->pre[0]) payload[n++] = '}';
 	switch(c->kind){
 	case K_HTTP:
-		http_post(&c->tx, cfg.host, ch->path, payload, (size_t)n);
+		http_post(&c->tx, cfg.host, ch->path, cfg.sys == SYS_GW && cfg.sc->dialect >= D_COMET_ROOM ? cfg.token : NULL,
+				payload, (size_t)n);
 		c->busy = true;
 		break;
 	case K_MQTTWS:
@@ -311,7 +544,7 @@ static bool publish(struct chan *ch)
 		break;
 	}
 	R.published++;
-	R.expected += ch->nsubs;
+	R.expected += nsubs;
 	flush(c);
 	return true;
 }
@@ -319,24 +552,64 @@ static bool publish(struct chan *ch)
 static void try_publish(struct chan *ch)
 {
 	if(R.phase != P_CLOSED) return;
-	while(ch->next_seq - ch->done_seq < (uint32_t)cfg.window && publish(ch)){}
+	while(ld(&ch->next_seq) - ld(&ch->done_seq) < (uint32_t)cfg.window && publish(ch)){}
 }
 
 static void advance(struct chan *ch)
 {
 	bool moved = false;
-	while(ch->done_seq != ch->next_seq && ch->cnt[ch->done_seq % RING] >= ch->want[ch->done_seq % RING]){
-		ch->done_seq++;
+	uint32_t done = ld(&ch->done_seq), next = ld(&ch->next_seq);
+	while(done != next && ld(&ch->cnt[done % RING]) >= ld(&ch->want[done % RING])){
+		done++;
 		moved = true;
 	}
-	if(moved) try_publish(ch);
+	if(moved){
+		atomic_store(&ch->done_seq, done);
+		try_publish(ch);
+	}
+}
+
+static void poke(struct chan *ch)
+{
+	int owner = (int)((ch - chans) % cfg.threads);
+	if(atomic_exchange(&ch->poked, true)) return;
+	pthread_mutex_lock(&pokes[owner].mu);
+	if(pokes[owner].n == pokes[owner].cap){
+		pokes[owner].cap = pokes[owner].cap ? pokes[owner].cap * 2 : 64;
+		pokes[owner].ids = realloc(pokes[owner].ids, pokes[owner].cap * sizeof(uint32_t));
+		if(!pokes[owner].ids){
+			fprintf(stderr, "wsbench: out of memory\n");
+			exit(2);
+		}
+	}
+	pokes[owner].ids[pokes[owner].n++] = (uint32_t)(ch - chans);
+	bool wake = pokes[owner].n == 1;
+	pthread_mutex_unlock(&pokes[owner].mu);
+	uint64_t one = 1;
+	if(wake && write(pokes[owner].efd, &one, sizeof(one)) < 0) complain("eventfd", NULL, strerror(errno));
+}
+
+static void on_pokes(void)
+{
+	uint64_t v;
+	uint32_t ids[256];
+	if(read(pokes[self].efd, &v, sizeof(v)) < 0 && errno != EAGAIN) complain("eventfd", NULL, strerror(errno));
+	for(;;){
+		size_t n = 0;
+		pthread_mutex_lock(&pokes[self].mu);
+		n = pokes[self].n < 256 ? pokes[self].n : 256;
+		pokes[self].n -= n;
+		memcpy(ids, pokes[self].ids + pokes[self].n, n * sizeof(ids[0]));
+		pthread_mutex_unlock(&pokes[self].mu);
+		if(!n) break;
+		for(size_t i = 0; i < n; i++){
+			atomic_store(&chans[ids[i]].poked, false);
+			advance(&chans[ids[i]]);
+		}
+	}
 }
 
 /* ---- --timeline MS: per-slice count and worst latency, by publish time ---- */
-
-#define TL_MAX 2000
-static struct { uint64_t n, max, over; } tl[TL_MAX];
-static int tl_n;
 
 static void timeline_add(uint64_t t, uint64_t lat)
 {
@@ -344,21 +617,28 @@ static void timeline_add(uint64_t t, uint64_t lat)
 	if(!cfg.timeline_ms || t < R.win_start) return;
 	slice = (t - R.win_start) / ((uint64_t)cfg.timeline_ms * MS);
 	if(slice >= TL_MAX) return;
-	if((int)slice >= tl_n) tl_n = (int)slice + 1;
-	tl[slice].n++;
-	if(lat > tl[slice].max) tl[slice].max = lat;
-	if(lat > 2 * MS) tl[slice].over++;
+	if((int)slice >= R.tl_n) R.tl_n = (int)slice + 1;
+	R.tl[slice].n++;
+	if(lat > R.tl[slice].max) R.tl[slice].max = lat;
+	if(lat > 2 * MS) R.tl[slice].over++;
 }
 
+/* Thread 0, every thread quiet: the merged timeline. */
 static void timeline_print(const char *phase)
 {
-	for(int i = 0; i < tl_n; i++){
+	int n = 0;
+	for(int t = 0; t < cfg.threads; t++) if(Rs[t]->tl_n > n) n = Rs[t]->tl_n;
+	for(int i = 0; i < n; i++){
+		struct tslice s = {0};
+		for(int t = 0; t < cfg.threads; t++){
+			s.n += Rs[t]->tl[i].n;
+			s.over += Rs[t]->tl[i].over;
+			if(Rs[t]->tl[i].max > s.max) s.max = Rs[t]->tl[i].max;
+		}
 		fprintf(stderr, "wsbench[%s/%s] %s slice %d (+%d ms): %llu delivered, %llu over 2 ms, worst %llu us\n",
-				cfg.scenario, cfg.system, phase, i, i * cfg.timeline_ms, (unsigned long long)tl[i].n,
-				(unsigned long long)tl[i].over, (unsigned long long)(tl[i].max / 1000));
+				cfg.scenario, cfg.label, phase, i, i * cfg.timeline_ms, (unsigned long long)s.n,
+				(unsigned long long)s.over, (unsigned long long)(s.max / 1000));
 	}
-	memset(tl, 0, sizeof(tl));
-	tl_n = 0;
 }
 
 /* ---- receiving ---- */
@@ -371,20 +651,48 @@ static void on_delivery(struct conn *c, const uint8_t *p, size_t n, uint64_t now
 		return;
 	}
 	R.deliveries++;
-	R.last_delivery_ns = now;
+	note_time(&g_last_delivery, &R.last_delivery_ns, now);
 	if(now >= R.win_start && now < R.win_end){
 		R.win_deliveries++;
 		hist_add(&R.lat, now > t ? now - t : 0);
 		timeline_add(t, now > t ? now - t : 0);
 	}
-	if(R.phase == P_CLOSED){
+	if(atomic_load_explicit(&g_phase, memory_order_relaxed) == P_CLOSED){
 		struct chan *ch = &chans[c->chan];
-		uint32_t seq = (uint32_t)s;
-		if(seq - ch->done_seq < ch->next_seq - ch->done_seq){
-			ch->cnt[seq % RING]++;
-			if(seq == ch->done_seq) advance(ch);
+		uint32_t seq = (uint32_t)s, done = ld(&ch->done_seq);
+		if(seq - done < ld(&ch->next_seq) - done){
+			uint32_t got = atomic_fetch_add_explicit(&ch->cnt[seq % RING], 1, memory_order_relaxed) + 1;
+			if(seq == done && got >= ld(&ch->want[seq % RING])){
+				if((int)(c->chan % (uint32_t)cfg.threads) == self) advance(ch);
+				else poke(ch);
+			}
 		}
 	}
+}
+
+/* A delivery whose payload is the value of key (op's data, Comet's evt). */
+static void on_delivery_in(struct conn *c, const uint8_t *p, size_t n, const char *key, uint64_t now)
+{
+	const uint8_t *k = memmem(p, n, key, strlen(key));
+	if(!k){
+		R.bad_payload++;
+		return;
+	}
+	on_delivery(c, k, n - (size_t)(k - p), now);
+}
+
+static void unexpected(struct conn *c, const uint8_t *p, size_t n, uint64_t now)
+{
+	char text[200];
+	R.frames_error++;
+	ctrl_seen(now);
+	snprintf(text, sizeof(text), "%.*s", (int)(n < 190 ? n : 190), (const char *)p);
+	complain("unexpected frame", c, text);
+}
+
+static bool has(const uint8_t *p, size_t n, const char *s)
+{
+	return memmem(p, n, s, strlen(s)) != NULL;
 }
 
 static void on_wsdo_text(struct conn *c, const uint8_t *p, size_t n, uint64_t now)
@@ -402,7 +710,7 @@ static void on_wsdo_text(struct conn *c, const uint8_t *p, size_t n, uint64_t no
 		on_delivery(c, p, n, now);
 	}else if(IS("CONNECTED")){
 		R.frames_connected++;
-		R.last_ctrl_ns = now;
+		ctrl_seen(now);
 		if(c->state == S_UPGRADING) set_ready(c, now);
 	}else if(IS("PING")){
 		static const char pong[] = "{\"type\":\"PONG\"}";
@@ -410,15 +718,67 @@ static void on_wsdo_text(struct conn *c, const uint8_t *p, size_t n, uint64_t no
 		send_ws(c, WS_TEXT, pong, sizeof(pong) - 1);
 	}else if(left > 9 && !memcmp(type, "PRESENCE:", 9)){
 		R.frames_presence++;
-		R.last_ctrl_ns = now;
+		ctrl_seen(now);
 	}else{
-		R.frames_error++;
-		R.last_ctrl_ns = now;
-		char text[200];
-		snprintf(text, sizeof(text), "%.*s", (int)(n < 190 ? n : 190), (const char *)p);
-		complain("unexpected frame", c, text);
+		unexpected(c, p, n, now);
 	}
 #undef IS
+}
+
+/* op (docs/protocols/op-pubsub.md): connect, then sub, ready at its success. */
+static void on_op_text(struct conn *c, const uint8_t *p, size_t n, uint64_t now)
+{
+	if(has(p, n, "\"op\":\"mesg\"")){
+		on_delivery_in(c, p, n, "\"data\":", now);
+	}else if(has(p, n, "\"type\":\"success\"") && c->state == S_AUTHENTICATING){
+		char msg[160];
+		snprintf(msg, sizeof(msg), "{\"op\":\"sub\",\"id\":2,\"topics\":[\"bench.%s\"]}", chans[c->chan].name);
+		send_text(c, msg);
+		c->state = S_SUBSCRIBING;
+		ctrl_seen(now);
+	}else if(has(p, n, "\"type\":\"success\"") && c->state == S_SUBSCRIBING){
+		set_ready(c, now);
+	}else if(has(p, n, "\"op\":\"pres\"")){
+		R.frames_presence++;
+		ctrl_seen(now);
+	}else{
+		unexpected(c, p, n, now);
+	}
+}
+
+/* Telegraphy (docs/protocols/telegraphy.md): CONNECT with the empty token
+ * (telegraphy_auth false), a lazy SUBSCRIBE, ready at SUBSCRIBED. */
+static void on_tg_text(struct conn *c, const uint8_t *p, size_t n, uint64_t now)
+{
+	if(has(p, n, "\"event\":\"")){
+		on_delivery_in(c, p, n, "\"data\":", now);
+	}else if(has(p, n, "\"status\":\"CONNECTED\"") && c->state == S_AUTHENTICATING){
+		char msg[200];
+		snprintf(msg, sizeof(msg), "{\"message\":\"SUBSCRIBE\",\"id\":1,\"args\":{\"event_name\":\"bench.%s\",\"lazy\":true}}",
+				chans[c->chan].name);
+		send_text(c, msg);
+		c->state = S_SUBSCRIBING;
+		ctrl_seen(now);
+	}else if(has(p, n, "\"status\":\"SUBSCRIBED\"") && c->state == S_SUBSCRIBING){
+		set_ready(c, now);
+	}else{
+		unexpected(c, p, n, now);
+	}
+}
+
+/* Comet (docs/protocols/comet.md): AUTH (with the room's JOIN), ready at the
+ * first HB; every HB is answered with one. */
+static void on_comet_text(struct conn *c, const uint8_t *p, size_t n, uint64_t now)
+{
+	if(has(p, n, "\"t\":\"PUSH\"")){
+		on_delivery_in(c, p, n, "\"evt\":", now);
+	}else if(has(p, n, "\"t\":\"HB\"")){
+		R.frames_ping++;
+		send_text(c, "{\"t\":0}");
+		if(c->state == S_AUTHENTICATING) set_ready(c, now);
+	}else{
+		unexpected(c, p, n, now);
+	}
 }
 
 static void on_mqtt(struct conn *c, int type, int flags, const uint8_t *body, size_t blen, uint64_t now)
@@ -444,7 +804,7 @@ static void on_mqtt(struct conn *c, int type, int flags, const uint8_t *body, si
 			return;
 		}
 		if(c->state == S_SUBSCRIBING) set_ready(c, now);
-		R.last_ctrl_ns = now;
+		ctrl_seen(now);
 		break;
 	case MQTT_PUBLISH: {
 		int qos = (flags >> 1) & 3;
@@ -491,8 +851,16 @@ static ssize_t mqtt_stream(struct conn *c, const uint8_t *p, size_t n, uint64_t 
 
 static void on_ws_message(struct conn *c, int opcode, uint8_t *p, size_t n, uint64_t now)
 {
-	if(c->kind == K_WSDO){
-		if(opcode == WS_TEXT) on_wsdo_text(c, p, n, now);
+	if(c->kind != K_MQTTWS){
+		if(opcode != WS_TEXT) return;
+		switch(c->kind){
+		case K_WSDO: on_wsdo_text(c, p, n, now); break;
+		case K_OP: on_op_text(c, p, n, now); break;
+		case K_TG: on_tg_text(c, p, n, now); break;
+		case K_COMET: on_comet_text(c, p, n, now); break;
+		case K_NCHAN: on_delivery(c, p, n, now); break;
+		default: break;
+		}
 		return;
 	}
 	/* MQTT over WebSocket: the frames carry a byte stream. */
@@ -526,7 +894,8 @@ static ssize_t consume(struct conn *c, uint8_t *p, size_t n, uint64_t now)
 			if(r == 0) break;
 			used += (size_t)r;
 			c->busy = false;
-			if(status == 200) R.http_ok++;
+			/* nchan answers 201 (or 202 with no subscriber); the gateway 200. */
+			if(status >= 200 && status < 300) R.http_ok++;
 			else{
 				R.http_err++;
 				R.last_http_status = status;
@@ -549,7 +918,7 @@ static ssize_t consume(struct conn *c, uint8_t *p, size_t n, uint64_t now)
 		if(r == 0) return 0;
 		used = (size_t)r;
 		c->upgraded = true;
-		if(c->kind == K_MQTTWS) send_connect(c);
+		on_upgraded(c, now);
 	}
 	while(used < n && c->state != S_DEAD){
 		int opcode;
@@ -633,7 +1002,7 @@ static void on_event(struct conn *c, uint32_t events)
 static void sweep(uint64_t now)
 {
 	if(R.phase == P_RATE){
-		for(int i = 0; i < cfg.channels; i++){
+		for(int i = self; i < cfg.channels; i += cfg.threads){
 			struct chan *ch = &chans[i];
 			double per_chan = cfg.rate / (double)cfg.subs;       /* publishes/s on each channel */
 			uint64_t interval = (uint64_t)(1e9 / per_chan);
@@ -645,12 +1014,13 @@ static void sweep(uint64_t now)
 			if(now > ch->next_due + SEC) ch->next_due = now;
 		}
 	}else if(R.phase == P_CLOSED){
-		for(int i = 0; i < cfg.channels; i++){
+		for(int i = self; i < cfg.channels; i += cfg.threads){
 			struct chan *ch = &chans[i];
-			if(ch->done_seq != ch->next_seq && now - ch->sent_ns[ch->done_seq % RING] > LOST_AFTER_NS){
-				uint32_t slot = ch->done_seq % RING;
-				R.lost += ch->want[slot] > ch->cnt[slot] ? ch->want[slot] - ch->cnt[slot] : 0;
-				ch->cnt[slot] = ch->want[slot];
+			uint32_t done = ld(&ch->done_seq);
+			if(done != ld(&ch->next_seq) && now - ch->sent_ns[done % RING] > LOST_AFTER_NS){
+				uint32_t slot = done % RING, want = ld(&ch->want[slot]), got = ld(&ch->cnt[slot]);
+				R.lost += want > got ? want - got : 0;
+				atomic_store(&ch->cnt[slot], want);
 				advance(ch);
 			}
 			try_publish(ch);
@@ -658,7 +1028,7 @@ static void sweep(uint64_t now)
 	}
 	/* Publishers the server closed (HTTP keep-alive ends) come back. */
 	for(int i = cfg.subs; i < nconns; i++){
-		if(conns[i].want_restart && R.phase != P_NONE){
+		if(conns[i].owner == self && conns[i].want_restart && R.phase != P_NONE){
 			R.reconnects++;
 			conn_start(&conns[i]);
 		}
@@ -670,7 +1040,7 @@ static void keepalive(uint64_t now)
 	uint64_t every = (uint64_t)cfg.keepalive * SEC / 2;
 	for(int i = 0; i < nconns; i++){
 		struct conn *c = &conns[i];
-		if(c->state != S_READY || (c->kind != K_MQTT && c->kind != K_MQTTWS)) continue;
+		if(c->owner != self || c->state != S_READY || (c->kind != K_MQTT && c->kind != K_MQTTWS)) continue;
 		if(now - c->last_tx >= every){
 			struct buf b = {0};
 			mqtt_pingreq(&b);
@@ -687,7 +1057,8 @@ static void loop_once(int timeout_ms)
 	int n = epoll_wait(ep, ev, 1024, timeout_ms);
 	for(int i = 0; i < n; i++){
 		struct conn *c = ev[i].data.ptr;
-		if(c->state != S_DEAD) on_event(c, ev[i].events);
+		if(!c) on_pokes();
+		else if(c->state != S_DEAD) on_event(c, ev[i].events);
 	}
 	uint64_t now = now_ns();
 	if(now - R.last_sweep_ns >= 250000){
@@ -706,65 +1077,127 @@ static void run_for(uint64_t ns)
 	while(now_ns() < end) loop_once(1);
 }
 
-/* Opens conns[first..first+count) with at most cfg.conc handshakes in flight.
- * Returns the seconds from the first connect to the last ready connection. */
-static double connect_all(int first, int count, int *ready_out)
+struct connect_result {
+	int ready;
+	double secs, p50_us, p99_us, max_us;
+};
+
+/* Opens conns[first..first+count) with at most cfg.conc handshakes in flight
+ * (each thread its share and cfg.conc / threads of them). Thread 0 gets, in
+ * *out, the seconds from the first connect to the last ready connection. */
+static void connect_all(int first, int count, struct connect_result *out)
 {
-	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)cfg.connect_max_ms * MS, last_ready = t0;
+	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)cfg.connect_max_ms * MS;
+	int conc = cfg.conc / cfg.threads > 0 ? cfg.conc / cfg.threads : 1;
 	int next = first;
 	while(now_ns() < deadline){
-		while(next < first + count && R.inflight < cfg.conc) conn_start(&conns[next++]);
+		while(next < first + count && R.inflight < conc){
+			if(conns[next].owner == self) conn_start(&conns[next]);
+			next++;
+		}
 		if(next == first + count && R.inflight == 0) break;
 		loop_once(1);
 	}
-	int ready = 0;
-	struct hist h;
-	hist_reset(&h);
+	R.conn_t0 = t0;
+	R.conn_last = t0;
+	R.conn_ready = 0;
+	R.conn_missing = (next < first + count || R.inflight) ? 1 : 0;
+	hist_reset(&R.conn);
 	for(int i = first; i < first + count; i++){
-		if(conns[i].state == S_READY){
-			ready++;
-			if(conns[i].t_ready > last_ready) last_ready = conns[i].t_ready;
-			hist_add(&h, conns[i].t_ready - conns[i].t_start);
+		if(conns[i].owner == self && conns[i].state == S_READY){
+			R.conn_ready++;
+			if(conns[i].t_ready > R.conn_last) R.conn_last = conns[i].t_ready;
+			hist_add(&R.conn, conns[i].t_ready - conns[i].t_start);
 		}
 	}
-	R.conn_p50_us = (double)hist_pct(&h, 50) / 1000.0;
-	R.conn_p99_us = (double)hist_pct(&h, 99) / 1000.0;
-	R.conn_max_us = (double)h.max / 1000.0;
-	*ready_out = ready;
-	if(next < first + count || R.inflight) fprintf(stderr, "wsbench[%s/%s]: connect deadline: %d of %d ready\n",
-			cfg.scenario, cfg.system, ready, count);
-	return (double)(last_ready - t0) / 1e9;
+	sync_all();
+	quiet_point();
+	if(self == 0){
+		struct hist h;
+		uint64_t t_first = R.conn_t0, t_last = R.conn_last;
+		int missing = 0;
+		hist_reset(&h);
+		out->ready = 0;
+		for(int t = 0; t < cfg.threads; t++){
+			hist_merge(&h, &Rs[t]->conn);
+			out->ready += Rs[t]->conn_ready;
+			missing += Rs[t]->conn_missing;
+			if(Rs[t]->conn_t0 < t_first) t_first = Rs[t]->conn_t0;
+			if(Rs[t]->conn_last > t_last) t_last = Rs[t]->conn_last;
+		}
+		out->p50_us = (double)hist_pct(&h, 50) / 1000.0;
+		out->p99_us = (double)hist_pct(&h, 99) / 1000.0;
+		out->max_us = (double)h.max / 1000.0;
+		out->secs = t_last > t_first ? (double)(t_last - t_first) / 1e9 : 0;
+		if(missing) fprintf(stderr, "wsbench[%s/%s]: connect deadline: %d of %d ready\n",
+				cfg.scenario, cfg.label, out->ready, count);
+	}
+	quiet_point();
 }
 
-/* Waits until no presence/CONNECTED/SUBACK frame came for settle_ms. */
+/* Waits until no presence/CONNECTED/SUBACK (or other set-up) frame came, on
+ * any thread, for settle_ms. Returns the seconds until the last one. */
 static double settle(void)
 {
-	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)cfg.settle_max_ms * MS;
-	R.last_ctrl_ns = R.last_ctrl_ns ? R.last_ctrl_ns : t0;
+	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)cfg.settle_max_ms * MS, none = 0;
+	atomic_compare_exchange_strong(&g_last_ctrl, &none, t0);
 	while(now_ns() < deadline){
 		loop_once(5);
-		if(now_ns() - R.last_ctrl_ns >= (uint64_t)cfg.settle_ms * MS) break;
+		if(now_ns() - atomic_load(&g_last_ctrl) >= (uint64_t)cfg.settle_ms * MS) break;
 	}
-	uint64_t quiet_from = R.last_ctrl_ns > t0 ? R.last_ctrl_ns : t0;
-	return (double)(quiet_from - t0) / 1e9;
+	sync_all();
+	uint64_t last = atomic_load(&g_last_ctrl);
+	return last > t0 ? (double)(last - t0) / 1e9 : 0;
 }
 
-/* Runs until nothing was delivered for 500 ms (at most max_ns). */
+/* Runs until nothing was delivered on any thread for 500 ms (at most max_ns). */
 static void drain(uint64_t max_ns)
 {
 	uint64_t t0 = now_ns(), end = t0 + max_ns;
-	R.last_delivery_ns = t0;
-	while(now_ns() < end && now_ns() - R.last_delivery_ns < 500 * MS) loop_once(5);
+	R.last_delivery_ns = 0;
+	note_time(&g_last_delivery, &R.last_delivery_ns, t0);
+	while(now_ns() < end && now_ns() - atomic_load(&g_last_delivery) < 500 * MS) loop_once(5);
+	sync_all();
 }
 
-/* ---- results ---- */
-
-static FILE *outf;
+/* ---- results (thread 0) ---- */
 
 static void result(const char *metric, double v)
 {
-	printf("%s\t%s\t%s\t%.6g\n", cfg.scenario, cfg.system, metric, v);
-	if(outf) fprintf(outf, "%s\t%s\t%s\t%.6g\n", cfg.scenario, cfg.system, metric, v);
+	printf("%s\t%s\t%s\t%.6g\n", cfg.scenario, cfg.label, metric, v);
+	if(outf) fprintf(outf, "%s\t%s\t%s\t%.6g\n", cfg.scenario, cfg.label, metric, v);
+}
+
+/* Every thread's counters added up (thread 0, every thread quiet). */
+static struct rstate *totals(void)
+{
+	static struct rstate s;
+	memset(&s, 0, sizeof(s));
+	for(int t = 0; t < cfg.threads; t++){
+		const struct rstate *r = Rs[t];
+		s.deliveries += r->deliveries;
+		s.win_deliveries += r->win_deliveries;
+		s.expected += r->expected;
+		s.published += r->published;
+		s.skipped += r->skipped;
+		s.lost += r->lost;
+		s.bad_payload += r->bad_payload;
+		s.pub_acks += r->pub_acks;
+		s.http_ok += r->http_ok;
+		s.http_err += r->http_err;
+		s.frames_connected += r->frames_connected;
+		s.frames_presence += r->frames_presence;
+		s.frames_error += r->frames_error;
+		s.frames_ping += r->frames_ping;
+		s.subs_ready += r->subs_ready;
+		s.pubs_ready += r->pubs_ready;
+		s.failed += r->failed;
+		s.dropped += r->dropped;
+		s.reconnects += r->reconnects;
+		if(r->last_http_status) s.last_http_status = r->last_http_status;
+		hist_merge(&s.lat, &r->lat);
+	}
+	return &s;
 }
 
 struct phase_result {
@@ -774,7 +1207,7 @@ struct phase_result {
 
 static void run_phase(enum phase ph, struct phase_result *pr, int warmup_ms, int duration_ms)
 {
-	uint64_t t0 = now_ns();
+	uint64_t t0 = shared_u64(now_ns());
 	hist_reset(&R.lat);
 	R.win_deliveries = 0;
 	R.deliveries = 0;
@@ -782,33 +1215,182 @@ static void run_phase(enum phase ph, struct phase_result *pr, int warmup_ms, int
 	R.published = 0;
 	R.skipped = 0;
 	R.lost = 0;
-	for(int i = 0; i < cfg.channels; i++){
+	memset(R.tl, 0, sizeof(R.tl));
+	R.tl_n = 0;
+	for(int i = self; i < cfg.channels; i += cfg.threads){
 		struct chan *ch = &chans[i];
-		ch->done_seq = ch->next_seq;
+		atomic_store(&ch->done_seq, ld(&ch->next_seq));
 		if(cfg.rate > 0) ch->next_due = t0 + (uint64_t)((double)i / cfg.channels * (1e9 * cfg.subs / cfg.rate));
 	}
 	R.win_start = t0 + (uint64_t)warmup_ms * MS;
 	R.win_end = R.win_start + (uint64_t)duration_ms * MS;
+	if(self == 0) atomic_store(&g_phase, ph);
+	sync_all();
 	R.phase = ph;
-	for(int i = 0; i < cfg.channels; i++) try_publish(&chans[i]);
+	for(int i = self; i < cfg.channels; i += cfg.threads) try_publish(&chans[i]);
 	while(now_ns() < R.win_start) loop_once(1);
-	double b0 = proc_cpu_s(cfg.pid), s0 = self_cpu_s();
+	double b0 = broker_cpu_s(), s0 = self_cpu_s();
 	while(now_ns() < R.win_end) loop_once(1);
-	double b1 = proc_cpu_s(cfg.pid), s1 = self_cpu_s();
+	double b1 = broker_cpu_s(), s1 = self_cpu_s();
 	R.phase = P_NONE;
-	uint64_t published = R.published, skipped = R.skipped;
+	sync_all();
+	if(self == 0) atomic_store(&g_phase, P_NONE);
 	drain(5 * SEC);
-	pr->delivered_s = (double)R.win_deliveries / (duration_ms / 1000.0);
-	pr->p50 = (double)hist_pct(&R.lat, 50) / 1000.0;
-	pr->p99 = (double)hist_pct(&R.lat, 99) / 1000.0;
-	pr->p999 = (double)hist_pct(&R.lat, 99.9) / 1000.0;
-	pr->max = (double)R.lat.max / 1000.0;
-	pr->broker_cpu = b0 >= 0 && b1 >= 0 ? (b1 - b0) / (duration_ms / 1000.0) * 100.0 : -1;
-	pr->tool_cpu = (s1 - s0) / (duration_ms / 1000.0) * 100.0;
-	if(cfg.timeline_ms) timeline_print(ph == P_RATE ? "rate" : "closed");
-	pr->lost = (double)(R.expected > R.deliveries ? R.expected - R.deliveries : 0);
-	pr->published = published;
-	pr->skipped = skipped;
+	quiet_point();
+	if(self == 0){
+		const struct rstate *s = totals();
+		pr->delivered_s = (double)s->win_deliveries / (duration_ms / 1000.0);
+		pr->p50 = (double)hist_pct(&s->lat, 50) / 1000.0;
+		pr->p99 = (double)hist_pct(&s->lat, 99) / 1000.0;
+		pr->p999 = (double)hist_pct(&s->lat, 99.9) / 1000.0;
+		pr->max = (double)s->lat.max / 1000.0;
+		pr->broker_cpu = b0 >= 0 && b1 >= 0 ? (b1 - b0) / (duration_ms / 1000.0) * 100.0 : -1;
+		pr->tool_cpu = (s1 - s0) / (duration_ms / 1000.0) * 100.0;
+		if(cfg.timeline_ms) timeline_print(ph == P_RATE ? "rate" : "closed");
+		pr->lost = (double)(s->expected > s->deliveries ? s->expected - s->deliveries : 0);
+		pr->published = s->published;
+		pr->skipped = s->skipped;
+	}
+	quiet_point();
+}
+
+/* ---- the scenarios ---- */
+
+static void sc_idle(struct defaults *d)
+{
+	d->subs = 10000; d->chan = -10; d->pub = K_NONE; d->rate = 0; d->window = "";
+}
+
+/* Connection bursts: many handshakes at once, nothing measured at rest. */
+static void sc_burst(struct defaults *d)
+{
+	d->subs = 1000; d->chan = -10; d->pub = K_NONE; d->rate = 0; d->window = "";
+	if(cfg.conc < 0) cfg.conc = 500;
+	cfg.rest_ms = 0;
+}
+
+/* The same MQTT publisher for both brokers: the comparison is the WebSocket fan-out. */
+static void sc_fanout(struct defaults *d)
+{
+	d->subs = 1000; d->chan = 1; d->pub = K_MQTT; d->window = "2,4,8,16,32"; d->pub_qos = 1;
+}
+
+/* Each system's own web publisher: HTTP emit / nchan's POST vs MQTT over WebSocket. */
+static void sc_fanout_web(struct defaults *d)
+{
+	d->subs = 1000; d->chan = 1; d->pub = cfg.sys == SYS_NATIVE ? K_MQTTWS : K_HTTP; d->window = "1,2,4,8";
+	d->pub_conns = 8;
+}
+
+static void sc_channels(struct defaults *d)
+{
+	d->subs = 1000; d->chan = -1; d->pub = cfg.sys == SYS_NATIVE ? K_MQTTWS : K_HTTP; d->window = "1";
+}
+
+static void sc_device(struct defaults *d)
+{
+	d->subs = 1000; d->chan = 100; d->pub = K_MQTT; d->window = "1,2,4,8,16";
+}
+
+/* op and Telegraphy: a backend's MQTT publisher (QoS 1), the same for both brokers. */
+static void sc_dialect_fanout(struct defaults *d)
+{
+	d->subs = 1000; d->chan = 1; d->pub = K_MQTT; d->window = "2,4,8,16,32"; d->pub_qos = 1;
+}
+
+static void sc_dialect_channels(struct defaults *d)
+{
+	d->subs = 1000; d->chan = -1; d->pub = K_MQTT; d->window = "1"; d->pub_qos = 1;
+}
+
+/* Comet: the HTTP API (Broadcast to a room, Publish to a uid) vs MQTT over WebSocket, QoS 1. */
+static void sc_comet_room(struct defaults *d)
+{
+	d->subs = 1000; d->chan = 1; d->pub = cfg.sys == SYS_NATIVE ? K_MQTTWS : K_HTTP; d->window = "1,2,4,8";
+	d->pub_conns = 8;
+}
+
+static void sc_comet_uids(struct defaults *d)
+{
+	d->subs = 1000; d->chan = -1; d->pub = cfg.sys == SYS_NATIVE ? K_MQTTWS : K_HTTP; d->window = "1";
+}
+
+#define ALL (SYS_GW | SYS_NATIVE | SYS_NCHAN)
+#define BROKERS (SYS_GW | SYS_NATIVE)
+
+static const struct scenario scenarios[] = {
+	{"idle", ALL, D_WSDO, sc_idle, "10,000 idle sessions, 10 per channel"},
+	{"idle_full", SYS_NATIVE, D_WSDO, sc_idle, "idle at the full count, when the gateway had to run fewer"},
+	{"burst", ALL, D_WSDO, sc_burst, "1,000 sessions, 500 handshakes at once"},
+	{"fanout", BROKERS, D_WSDO, sc_fanout, "1,000 listeners of one channel, one MQTT publisher"},
+	{"fanout_web", ALL, D_WSDO, sc_fanout_web, "1,000 listeners of one channel, web publishers"},
+	{"channels", ALL, D_WSDO, sc_channels, "1,000 channels of one listener, a web publisher each"},
+	{"device", BROKERS, D_WSDO, sc_device, "100 channels of 10, an MQTT device each, QoS 0"},
+	{"op_fanout", BROKERS, D_OP, sc_dialect_fanout, "op: 1,000 subscribers of one topic, mesg pushes"},
+	{"op_channels", BROKERS, D_OP, sc_dialect_channels, "op: 1,000 topics of one subscriber"},
+	{"tg_fanout", BROKERS, D_TG, sc_dialect_fanout, "Telegraphy: 1,000 subscribers of one event"},
+	{"tg_channels", BROKERS, D_TG, sc_dialect_channels, "Telegraphy: 1,000 events of one subscriber"},
+	{"comet_room", BROKERS, D_COMET_ROOM, sc_comet_room, "Comet: Broadcast to a room of 1,000"},
+	{"comet_uids", BROKERS, D_COMET_UID, sc_comet_uids, "Comet: Publish to 1,000 uids"},
+};
+
+static const struct scenario *find_scenario(const char *name)
+{
+	for(size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++){
+		if(!strcmp(scenarios[i].name, name)) return &scenarios[i];
+	}
+	return NULL;
+}
+
+static int cmd_scenarios(void)
+{
+	for(size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++){
+		const struct scenario *s = &scenarios[i];
+		printf("%s\t%s%s%s\t%s\n", s->name, s->systems & SYS_GW ? "gw " : "", s->systems & SYS_NATIVE ? "native " : "",
+				s->systems & SYS_NCHAN ? "nchan " : "", s->what);
+	}
+	return 0;
+}
+
+/* A channel's names on the system under test: the MQTT topic (native
+ * subscribers, MQTT publishers), the HTTP publish path and body prefix. */
+static void chan_names(struct chan *ch, int i)
+{
+	const char *n = ch->name;
+	snprintf(ch->name, sizeof(ch->name), "%s%d", cfg.scenario, i);
+	ch->pre[0] = '\0';
+	switch(cfg.sc->dialect){
+	case D_WSDO:
+		snprintf(ch->topic, sizeof(ch->topic), "wsgw/wsdo/%s", n);
+		if(cfg.sys == SYS_NCHAN) snprintf(ch->path, sizeof(ch->path), "/pub/%s", n);
+		else snprintf(ch->path, sizeof(ch->path), "/%s/emit", n);
+		break;
+	case D_OP:
+		snprintf(ch->topic, sizeof(ch->topic), "wsgw/op/bench/%s", n);
+		break;
+	case D_TG:
+		snprintf(ch->topic, sizeof(ch->topic), "wsgw/telegraphy/bench/%s", n);
+		break;
+	case D_COMET_ROOM:
+		snprintf(ch->topic, sizeof(ch->topic), "wsgw/comet/room/%s", n);
+		snprintf(ch->path, sizeof(ch->path), "/comet/Comet/Broadcast");
+		snprintf(ch->pre, sizeof(ch->pre), "{\"rid\":\"%s\",\"evt\":", n);
+		break;
+	case D_COMET_UID:
+		snprintf(ch->topic, sizeof(ch->topic), "wsgw/comet/user/%s", n);
+		snprintf(ch->path, sizeof(ch->path), "/comet/Comet/Publish");
+		snprintf(ch->pre, sizeof(ch->pre), "{\"uid\":\"%s\",\"evt\":", n);
+		break;
+	}
+}
+
+static enum kind sub_kind(void)
+{
+	static const enum kind gw[] = { [D_WSDO] = K_WSDO, [D_OP] = K_OP, [D_TG] = K_TG, [D_COMET_ROOM] = K_COMET,
+		[D_COMET_UID] = K_COMET };
+	if(cfg.sys == SYS_NATIVE) return K_MQTTWS;
+	if(cfg.sys == SYS_NCHAN) return K_NCHAN;
+	return gw[cfg.sc->dialect];
 }
 
 /* ---- set-up ---- */
@@ -832,11 +1414,17 @@ static int parse_addr(const char *s, struct sockaddr_in *a)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: wsbench --system gw|native --scenario idle|burst|fanout|fanout_web|channels|device\n"
-		"               --ws 127.0.0.1:PORT [--mqtt 127.0.0.1:PORT] [--pid BROKER_PID] [options]\n"
-		"       wsbench report RESULTS.tsv... (medians over files) | freeport | waitport PORT [SECS]\n"
+		"usage: wsbench --system gw|native|nchan --scenario NAME (wsbench scenarios lists them)\n"
+		"               --ws 127.0.0.1:PORT [--mqtt 127.0.0.1:PORT] [--pid PID[,PID...]] [options]\n"
+		"       wsbench report RESULTS.tsv... (medians over files) | scenarios | freeport | waitport PORT [SECS]\n"
 		"       wsbench waitready PORT [SECS] (the gateway answers an emit with 200)\n"
 		"options (the scenario sets the defaults):\n"
+		"  --threads N       load threads, each with its own epoll and share of the\n"
+		"                    connections (default: the cores)\n"
+		"  --label NAME      the system's name in the results (default: --system)\n"
+		"  --pid P,P,...     the server's processes (CPU, RSS and descriptors are summed)\n"
+		"  --secret S        the gateway's jwt_hs256_secret (op and Comet subscribers)\n"
+		"  --token T         the gateway's comet_service_token (Comet's HTTP API)\n"
 		"  --subs N          subscribers (WebSocket sessions)\n"
 		"  --channels N      channels; subscriber i joins channel i %% N\n"
 		"  --pub KIND        http | mqttws | mqtt | none (publisher per channel)\n"
@@ -873,52 +1461,48 @@ static void parse_windows(const char *list)
 	if(!cfg.nwindows) cfg.nwindows = -1;   /* given, and empty: no closed loop */
 }
 
+static void parse_pids(const char *list)
+{
+	char copy[256], *save = NULL;
+	snprintf(copy, sizeof(copy), "%s", list);
+	cfg.npids = 0;
+	for(char *t = strtok_r(copy, ",", &save); t && cfg.npids < MAX_PIDS; t = strtok_r(NULL, ",", &save)){
+		if(atoi(t) > 0) cfg.pids[cfg.npids++] = (pid_t)atoi(t);
+	}
+}
+
 static void preset(void)
 {
-	const char *s = cfg.scenario;
-	int d_subs, d_chan, d_pubconns = 1;
-	const char *d_window;
-	enum kind d_pub;
-	double d_rate = 10000;
-	if(!strncmp(s, "idle", 4)){
-		d_subs = 10000; d_chan = -10; d_pub = K_NONE; d_rate = 0; d_window = "";
-	}else if(!strcmp(s, "burst")){
-		/* Connection bursts: many handshakes at once, nothing measured at rest. */
-		d_subs = 1000; d_chan = -10; d_pub = K_NONE; d_rate = 0; d_window = "";
-		if(cfg.conc < 0) cfg.conc = 500;
-		cfg.rest_ms = 0;
-	}else if(!strcmp(s, "fanout")){
-		/* The same MQTT publisher for both: the comparison is the WebSocket fan-out. */
-		d_subs = 1000; d_chan = 1; d_pub = K_MQTT; d_window = "2,4,8,16,32";
-		if(cfg.pub_qos < 0) cfg.pub_qos = 1;
-	}else if(!strcmp(s, "fanout_web")){
-		/* Each system's own web publisher: HTTP emit vs MQTT over WebSocket. */
-		d_subs = 1000; d_chan = 1; d_pub = cfg.gw ? K_HTTP : K_MQTTWS; d_window = "1,2,4,8"; d_pubconns = 8;
-	}else if(!strcmp(s, "channels")){
-		d_subs = 1000; d_chan = -1; d_pub = cfg.gw ? K_HTTP : K_MQTTWS; d_window = "1";
-	}else if(!strcmp(s, "device")){
-		d_subs = 1000; d_chan = 100; d_pub = K_MQTT; d_window = "1,2,4,8,16";
-	}else{
-		fprintf(stderr, "wsbench: unknown scenario %s\n", s);
-		exit(2);
-	}
-	if(cfg.subs < 0) cfg.subs = d_subs;
-	/* d_chan: -1 = one channel per subscriber, -10 = ten subscribers per channel. */
-	if(cfg.channels < 0) cfg.channels = d_chan == -1 ? cfg.subs : d_chan < 0 ? (cfg.subs + 9) / 10 : d_chan;
+	struct defaults d = { .pub_conns = 1, .pub_qos = -1, .rate = 10000 };
+	cfg.sc->preset(&d);
+	if(cfg.subs < 0) cfg.subs = d.subs;
+	if(cfg.channels < 0) cfg.channels = d.chan == -1 ? cfg.subs : d.chan < 0 ? (cfg.subs + 9) / 10 : d.chan;
 	if(cfg.channels < 1) cfg.channels = 1;
-	if(cfg.pub_kind == -2) cfg.pub_kind = d_pub;
-	if(cfg.pub_conns < 0) cfg.pub_conns = cfg.pub_kind == K_HTTP ? d_pubconns : 1;
+	if(cfg.pub_kind == -2) cfg.pub_kind = d.pub;
+	if(cfg.pub_conns < 0) cfg.pub_conns = cfg.pub_kind == K_HTTP ? d.pub_conns : 1;
 	if(cfg.pub_kind != K_HTTP) cfg.pub_conns = 1;
-	if(cfg.rate < 0) cfg.rate = d_rate;
-	if(!cfg.nwindows) parse_windows(d_window);
+	if(cfg.rate < 0) cfg.rate = d.rate;
+	if(!cfg.nwindows) parse_windows(d.window);
 	if(cfg.conc < 0) cfg.conc = 8;
-	if(cfg.pub_qos < 0) cfg.pub_qos = cfg.pub_kind == K_MQTT ? 0 : 1;
+	if(cfg.pub_qos < 0) cfg.pub_qos = d.pub_qos >= 0 ? d.pub_qos : cfg.pub_kind == K_MQTT ? 0 : 1;
 	if(cfg.pub_kind == K_NONE){
 		cfg.rate = 0;
 		cfg.nwindows = 0;
 	}
-	if(cfg.pub_kind == K_HTTP && !cfg.gw){
-		fprintf(stderr, "wsbench: the native system has no HTTP emit\n");
+	if(cfg.pub_kind == K_HTTP && (cfg.sys == SYS_NATIVE || (cfg.sc->dialect != D_WSDO && cfg.sc->dialect < D_COMET_ROOM))){
+		fprintf(stderr, "wsbench: %s has no HTTP publisher in %s\n", cfg.system, cfg.scenario);
+		exit(2);
+	}
+	if(cfg.sys == SYS_NCHAN && (cfg.sc->dialect != D_WSDO || (cfg.pub_kind != K_HTTP && cfg.pub_kind != K_NONE))){
+		fprintf(stderr, "wsbench: nchan runs the websockets.do scenarios with HTTP publishers only\n");
+		exit(2);
+	}
+	if(cfg.sys == SYS_GW && (cfg.sc->dialect == D_OP || cfg.sc->dialect >= D_COMET_ROOM) && !cfg.secret){
+		fprintf(stderr, "wsbench: %s needs --secret (the gateway's jwt_hs256_secret)\n", cfg.scenario);
+		exit(2);
+	}
+	if(cfg.sys == SYS_GW && cfg.pub_kind == K_HTTP && cfg.sc->dialect >= D_COMET_ROOM && !cfg.token){
+		fprintf(stderr, "wsbench: %s needs --token (the gateway's comet_service_token)\n", cfg.scenario);
 		exit(2);
 	}
 }
@@ -984,9 +1568,142 @@ static int cmd_waitready(int argc, char **argv)
 	return 1;
 }
 
+/* One thread's run of the scenario; thread 0 prints the results. */
+static void *worker(void *arg)
+{
+	self = (int)(intptr_t)arg;
+	rng ^= (uint32_t)getpid() * 2654435761u + (uint32_t)self * 40503u;
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event pev = { .events = EPOLLIN, .data.ptr = NULL };
+	epoll_ctl(ep, EPOLL_CTL_ADD, pokes[self].efd, &pev);
+	Rs[self] = &R;
+	int npubs = nconns - cfg.subs;
+	sync_all();
+
+	/* Subscribers. */
+	run_for(200 * MS);
+	long rss0 = self == 0 ? broker_rss_kb() : -1;
+	int fds0 = self == 0 ? broker_fds() : -1;
+	struct connect_result cr = {0};
+	connect_all(0, cfg.subs, &cr);
+	double settle_s = settle();
+	quiet_point();
+	if(self == 0){
+		const struct rstate *s = totals();
+		result("subscribers", cr.ready);
+		result("connect_s", cr.secs);
+		result("connect_rate", cr.secs > 0 ? cr.ready / cr.secs : 0);
+		result("connect_p50_us", cr.p50_us);
+		result("connect_p99_us", cr.p99_us);
+		result("connect_max_us", cr.max_us);
+		result("settle_s", settle_s);
+		result("failed", s->failed);
+		if(cfg.verbose) fprintf(stderr, "wsbench: presence frames %llu, CONNECTED %llu\n",
+				(unsigned long long)s->frames_presence, (unsigned long long)s->frames_connected);
+	}
+	quiet_point();
+
+	if(!strncmp(cfg.scenario, "idle", 4) || !strcmp(cfg.scenario, "burst")){
+		long rss1 = self == 0 ? broker_rss_kb() : -1;
+		int fds1 = self == 0 ? broker_fds() : -1;
+		double c0 = broker_cpu_s(), s0 = self_cpu_s();
+		run_for((uint64_t)cfg.rest_ms * MS);
+		double c1 = broker_cpu_s(), s1 = self_cpu_s();
+		sync_all();
+		quiet_point();
+		if(self == 0){
+			const struct rstate *s = totals();
+			long rss2 = broker_rss_kb();
+			result("rss_before_kb", (double)rss0);
+			result("rss_after_kb", (double)rss1);
+			result("rss_rest_end_kb", (double)rss2);
+			if(rss0 >= 0 && rss1 >= 0 && cr.ready) result("rss_per_session_kb", (double)(rss1 - rss0) / cr.ready);
+			if(fds0 >= 0 && fds1 >= 0 && cr.ready) result("fds_per_session", (double)(fds1 - fds0) / cr.ready);
+			if(c0 >= 0 && c1 >= 0 && cfg.rest_ms > 0) result("cpu_rest_pct", (c1 - c0) / (cfg.rest_ms / 1000.0) * 100.0);
+			if(cfg.rest_ms > 0) result("tool_cpu_rest_pct", (s1 - s0) / (cfg.rest_ms / 1000.0) * 100.0);
+			result("still_connected", s->subs_ready);
+			result("dropped", s->dropped);
+		}
+		quiet_point();
+	}else{
+		struct connect_result pc = {0};
+		if(npubs){
+			connect_all(cfg.subs, npubs, &pc);
+			run_for(300 * MS);
+			sync_all();
+		}
+		if(self == 0) result("publishers", pc.ready);
+		struct phase_result pr = {0};
+		if(cfg.rate > 0){
+			run_phase(P_RATE, &pr, cfg.warmup_ms, cfg.duration_ms);
+			if(self == 0){
+				result("rate_offered", cfg.rate);
+				result("rate_delivered", pr.delivered_s);
+				result("rate_p50_us", pr.p50);
+				result("rate_p99_us", pr.p99);
+				result("rate_p999_us", pr.p999);
+				result("rate_max_us", pr.max);
+				result("rate_lost", pr.lost);
+				result("rate_skipped", (double)pr.skipped);
+				result("rate_broker_cpu_pct", pr.broker_cpu);
+				result("rate_tool_cpu_pct", pr.tool_cpu);
+			}
+		}
+		if(cfg.nwindows > 0){
+			/* Closed loop: the largest delivered rate over the window sweep. */
+			struct phase_result best = {0};
+			int best_w = 0;
+			for(int i = 0; i < cfg.nwindows; i++){
+				cfg.window = cfg.windows[i];
+				run_phase(P_CLOSED, &pr, cfg.sat_warmup_ms, cfg.sat_ms);
+				if(self) continue;
+				fprintf(stderr, "wsbench[%s/%s]: window %d: %.0f msg/s, p50 %.0f us, broker CPU %.0f%%, tool CPU %.0f%%\n",
+						cfg.scenario, cfg.label, cfg.window, pr.delivered_s, pr.p50, pr.broker_cpu, pr.tool_cpu);
+				if(pr.delivered_s > best.delivered_s){
+					best = pr;
+					best_w = cfg.window;
+				}
+			}
+			if(self == 0){
+				pr = best;
+				result("sat_window", best_w);
+				result("sat_delivered", pr.delivered_s);
+				result("sat_p50_us", pr.p50);
+				result("sat_p99_us", pr.p99);
+				result("sat_lost", pr.lost);
+				result("sat_broker_cpu_pct", pr.broker_cpu);
+				result("sat_tool_cpu_pct", pr.tool_cpu);
+				if(pr.broker_cpu > 0) result("sat_per_broker_cpu_s", pr.delivered_s / (pr.broker_cpu / 100.0));
+			}
+		}
+		quiet_point();
+		if(self == 0){
+			const struct rstate *s = totals();
+			result("http_errors", (double)s->http_err);
+			if(s->http_err) fprintf(stderr, "wsbench[%s/%s]: %llu HTTP errors, last status %d\n", cfg.scenario,
+					cfg.label, (unsigned long long)s->http_err, s->last_http_status);
+			result("dropped", s->dropped);
+			result("bad_payloads", (double)s->bad_payload);
+		}
+		quiet_point();
+	}
+	if(self == 0){
+		/* The tool's own CPU over the whole run, all threads: a figure near
+		 * threads x 100% of the run's time is the tool's, not the server's. */
+		struct rusage ru;
+		getrusage(RUSAGE_SELF, &ru);
+		result("tool_threads", cfg.threads);
+		result("tool_cpu_user_s", (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6);
+		result("tool_cpu_sys_s", (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+	}
+	quiet_point();
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	if(argc > 1 && !strcmp(argv[1], "report")) return report_main(argc - 1, argv + 1);
+	if(argc > 1 && !strcmp(argv[1], "scenarios")) return cmd_scenarios();
 	if(argc > 1 && !strcmp(argv[1], "freeport")) return cmd_freeport();
 	if(argc > 1 && !strcmp(argv[1], "waitport")) return cmd_waitport(argc, argv);
 	if(argc > 1 && !strcmp(argv[1], "waitready")) return cmd_waitready(argc, argv);
@@ -997,7 +1714,9 @@ int main(int argc, char **argv)
 		{"pub-conns", 1, 0, 'k'}, {"rate", 1, 0, 'r'}, {"window", 1, 0, 'W'}, {"qos", 1, 0, 'q'},
 		{"sub-qos", 1, 0, 'Q'}, {"size", 1, 0, 'z'}, {"duration", 1, 0, 'd'}, {"warmup", 1, 0, 'u'},
 		{"conc", 1, 0, 'x'}, {"src", 1, 0, 's'}, {"rest", 1, 0, 'R'}, {"settle-ms", 1, 0, 'T'},
-		{"out", 1, 0, 'o'}, {"verbose", 0, 0, 'v'}, {"sat-duration", 1, 0, 'D'}, {"timeline", 1, 0, 'L'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}
+		{"out", 1, 0, 'o'}, {"verbose", 0, 0, 'v'}, {"sat-duration", 1, 0, 'D'}, {"timeline", 1, 0, 'L'},
+		{"threads", 1, 0, 'j'}, {"label", 1, 0, 'l'}, {"secret", 1, 0, 'K'}, {"token", 1, 0, 'A'},
+		{"help", 0, 0, 'h'}, {0, 0, 0, 0}
 	};
 	cfg.subs = cfg.channels = cfg.pub_conns = cfg.pub_qos = -1;
 	cfg.pub_kind = -2;
@@ -1015,15 +1734,16 @@ int main(int argc, char **argv)
 	cfg.rest_ms = 10000;
 	cfg.sat_ms = 4000;
 	cfg.sat_warmup_ms = 1000;
+	cfg.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	bool have_ws = false, have_mqtt = false;
 	int o;
 	while((o = getopt_long(argc, argv, "", lo, NULL)) != -1){
 		switch(o){
-		case 'S': cfg.system = optarg; cfg.gw = !strcmp(optarg, "gw"); break;
+		case 'S': cfg.system = optarg; break;
 		case 'c': cfg.scenario = optarg; break;
 		case 'w': if(parse_addr(optarg, &cfg.ws)) usage(); have_ws = true; break;
 		case 'm': if(parse_addr(optarg, &cfg.mqtt)) usage(); have_mqtt = true; break;
-		case 'p': cfg.pid = (pid_t)atoi(optarg); break;
+		case 'p': parse_pids(optarg); break;
 		case 'n': cfg.subs = atoi(optarg); break;
 		case 'C': cfg.channels = atoi(optarg); break;
 		case 'P':
@@ -1047,17 +1767,33 @@ int main(int argc, char **argv)
 		case 'v': cfg.verbose = true; break;
 		case 'D': cfg.sat_ms = (int)(atof(optarg) * 1000); break;
 		case 'L': cfg.timeline_ms = atoi(optarg); break;
+		case 'j': cfg.threads = atoi(optarg); break;
+		case 'l': cfg.label = optarg; break;
+		case 'K': cfg.secret = optarg; break;
+		case 'A': cfg.token = optarg; break;
 		default: usage();
 		}
 	}
-	if(!cfg.system || !cfg.scenario || !have_ws || (strcmp(cfg.system, "gw") && strcmp(cfg.system, "native"))) usage();
+	if(!cfg.system || !cfg.scenario || !have_ws) usage();
+	cfg.sys = !strcmp(cfg.system, "gw") ? SYS_GW : !strcmp(cfg.system, "native") ? SYS_NATIVE
+		: !strcmp(cfg.system, "nchan") ? SYS_NCHAN : 0;
+	if(!cfg.sys) usage();
+	if(!cfg.label) cfg.label = cfg.system;
+	if(!(cfg.sc = find_scenario(cfg.scenario))){
+		fprintf(stderr, "wsbench: unknown scenario %s (wsbench scenarios lists them)\n", cfg.scenario);
+		return 2;
+	}
+	if(!(cfg.sc->systems & cfg.sys)){
+		fprintf(stderr, "wsbench: %s does not run against %s\n", cfg.scenario, cfg.system);
+		return 2;
+	}
 	preset();
 	if(cfg.pub_kind == K_MQTT && !have_mqtt){
 		fprintf(stderr, "wsbench: --mqtt is needed for MQTT publishers\n");
 		return 2;
 	}
 	if(cfg.subs < 1 || cfg.duration_ms < 100 || cfg.conc < 1 || cfg.src_count < 1 || cfg.src_count > 250
-			|| cfg.size < 40 || cfg.size > 4000 || cfg.rate > 1e7){
+			|| cfg.size < 40 || cfg.size > 4000 || cfg.rate > 1e7 || cfg.threads < 1 || cfg.threads > MAX_THREADS){
 		usage();
 	}
 	if(cfg.out && !(outf = fopen(cfg.out, "a"))){
@@ -1066,134 +1802,66 @@ int main(int argc, char **argv)
 	}
 	snprintf(cfg.host, sizeof(cfg.host), "127.0.0.1:%d", ntohs(cfg.ws.sin_port));
 	signal(SIGPIPE, SIG_IGN);
-	rng ^= (uint32_t)getpid();
 
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	int npubs = cfg.pub_kind == K_NONE ? 0 : cfg.channels * cfg.pub_conns;
-	if((rlim_t)(cfg.subs + npubs + 64) > rl.rlim_cur){
+	if((rlim_t)(cfg.subs + npubs + 64 + 2 * cfg.threads) > rl.rlim_cur){
 		fprintf(stderr, "wsbench: %d connections need more descriptors than ulimit -n (%llu)\n",
 				cfg.subs + npubs, (unsigned long long)rl.rlim_cur);
 		return 2;
 	}
 
-	ep = epoll_create1(EPOLL_CLOEXEC);
 	nconns = cfg.subs + npubs;
 	conns = calloc((size_t)nconns, sizeof(*conns));
 	chans = calloc((size_t)cfg.channels, sizeof(*chans));
 	if(!conns || !chans) return 2;
 	for(int i = 0; i < cfg.channels; i++){
 		struct chan *ch = &chans[i];
-		snprintf(ch->name, sizeof(ch->name), "%s%d", cfg.scenario, i);
-		snprintf(ch->topic, sizeof(ch->topic), "wsgw/wsdo/%s", ch->name);
-		snprintf(ch->path, sizeof(ch->path), "/%s/emit", ch->name);
+		chan_names(ch, i);
 		ch->pub0 = (uint32_t)(cfg.subs + i * cfg.pub_conns);
 		ch->npub = npubs ? (uint32_t)cfg.pub_conns : 0;
 	}
+	enum kind sk = sub_kind();
 	for(int i = 0; i < nconns; i++){
 		struct conn *c = &conns[i];
 		c->fd = -1;
 		c->id = (uint32_t)i;
 		if(i < cfg.subs){
 			c->role = R_SUB;
-			c->kind = cfg.gw ? K_WSDO : K_MQTTWS;
+			c->kind = (uint8_t)sk;
 			c->chan = (uint32_t)(i % cfg.channels);
+			c->owner = (uint16_t)(i % cfg.threads);
 		}else{
 			c->role = R_PUB;
 			c->kind = (uint8_t)cfg.pub_kind;
 			c->chan = (uint32_t)((i - cfg.subs) / cfg.pub_conns);
+			c->owner = (uint16_t)(c->chan % (uint32_t)cfg.threads);
 		}
 	}
-	fprintf(stderr, "wsbench[%s/%s]: %d subscribers on %d channels, publisher %s x%d, rate %.0f/s, %d windows\n",
-			cfg.scenario, cfg.system, cfg.subs, cfg.channels,
+	for(int t = 0; t < cfg.threads; t++){
+		pthread_mutex_init(&pokes[t].mu, NULL);
+		pokes[t].efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if(pokes[t].efd < 0){
+			perror("eventfd");
+			return 2;
+		}
+	}
+	if(cfg.threads > 1) pthread_barrier_init(&quiet, NULL, (unsigned)cfg.threads);
+	fprintf(stderr, "wsbench[%s/%s]: %d subscribers on %d channels, publisher %s x%d, rate %.0f/s, %d windows, %d threads\n",
+			cfg.scenario, cfg.label, cfg.subs, cfg.channels,
 			cfg.pub_kind == K_HTTP ? "http" : cfg.pub_kind == K_MQTTWS ? "mqttws" : cfg.pub_kind == K_MQTT ? "mqtt" : "none",
-			cfg.pub_conns, cfg.rate, cfg.nwindows > 0 ? cfg.nwindows : 0);
+			cfg.pub_conns, cfg.rate, cfg.nwindows > 0 ? cfg.nwindows : 0, cfg.threads);
 
-	/* Subscribers. */
-	run_for(200 * MS);
-	long rss0 = cfg.pid ? proc_rss_kb(cfg.pid) : -1;
-	int fds0 = cfg.pid ? proc_fds(cfg.pid) : -1;
-	int ready = 0;
-	double conn_s = connect_all(0, cfg.subs, &ready);
-	double settle_s = settle();
-	result("subscribers", ready);
-	result("connect_s", conn_s);
-	result("connect_rate", conn_s > 0 ? ready / conn_s : 0);
-	result("connect_p50_us", R.conn_p50_us);
-	result("connect_p99_us", R.conn_p99_us);
-	result("connect_max_us", R.conn_max_us);
-	result("settle_s", settle_s);
-	result("failed", R.failed);
-	if(cfg.verbose) fprintf(stderr, "wsbench: presence frames %llu, CONNECTED %llu\n",
-			(unsigned long long)R.frames_presence, (unsigned long long)R.frames_connected);
-
-	if(!strncmp(cfg.scenario, "idle", 4) || !strcmp(cfg.scenario, "burst")){
-		long rss1 = cfg.pid ? proc_rss_kb(cfg.pid) : -1;
-		int fds1 = cfg.pid ? proc_fds(cfg.pid) : -1;
-		double c0 = proc_cpu_s(cfg.pid), s0 = self_cpu_s();
-		run_for((uint64_t)cfg.rest_ms * MS);
-		double c1 = proc_cpu_s(cfg.pid), s1 = self_cpu_s();
-		long rss2 = cfg.pid ? proc_rss_kb(cfg.pid) : -1;
-		result("rss_before_kb", (double)rss0);
-		result("rss_after_kb", (double)rss1);
-		result("rss_rest_end_kb", (double)rss2);
-		if(rss0 >= 0 && rss1 >= 0 && ready) result("rss_per_session_kb", (double)(rss1 - rss0) / ready);
-		if(fds0 >= 0 && fds1 >= 0 && ready) result("fds_per_session", (double)(fds1 - fds0) / ready);
-		if(c0 >= 0 && c1 >= 0 && cfg.rest_ms > 0) result("cpu_rest_pct", (c1 - c0) / (cfg.rest_ms / 1000.0) * 100.0);
-		if(cfg.rest_ms > 0) result("tool_cpu_rest_pct", (s1 - s0) / (cfg.rest_ms / 1000.0) * 100.0);
-		result("still_connected", R.subs_ready);
-		result("dropped", R.dropped);
-	}else{
-		int pready = 0;
-		if(npubs){
-			connect_all(cfg.subs, npubs, &pready);
-			run_for(300 * MS);
+	pthread_t th[MAX_THREADS];
+	for(int t = 1; t < cfg.threads; t++){
+		if(pthread_create(&th[t], NULL, worker, (void *)(intptr_t)t)){
+			fprintf(stderr, "wsbench: cannot start thread %d\n", t);
+			return 2;
 		}
-		result("publishers", pready);
-		struct phase_result pr;
-		if(cfg.rate > 0){
-			run_phase(P_RATE, &pr, cfg.warmup_ms, cfg.duration_ms);
-			result("rate_offered", cfg.rate);
-			result("rate_delivered", pr.delivered_s);
-			result("rate_p50_us", pr.p50);
-			result("rate_p99_us", pr.p99);
-			result("rate_p999_us", pr.p999);
-			result("rate_max_us", pr.max);
-			result("rate_lost", pr.lost);
-			result("rate_skipped", (double)pr.skipped);
-			result("rate_broker_cpu_pct", pr.broker_cpu);
-			result("rate_tool_cpu_pct", pr.tool_cpu);
-		}
-		if(cfg.nwindows > 0){
-			/* Closed loop: the largest delivered rate over the window sweep. */
-			struct phase_result best = {0};
-			int best_w = 0;
-			for(int i = 0; i < cfg.nwindows; i++){
-				cfg.window = cfg.windows[i];
-				run_phase(P_CLOSED, &pr, cfg.sat_warmup_ms, cfg.sat_ms);
-				fprintf(stderr, "wsbench[%s/%s]: window %d: %.0f msg/s, p50 %.0f us, broker CPU %.0f%%, tool CPU %.0f%%\n",
-						cfg.scenario, cfg.system, cfg.window, pr.delivered_s, pr.p50, pr.broker_cpu, pr.tool_cpu);
-				if(pr.delivered_s > best.delivered_s){
-					best = pr;
-					best_w = cfg.window;
-				}
-			}
-			pr = best;
-			result("sat_window", best_w);
-			result("sat_delivered", pr.delivered_s);
-			result("sat_p50_us", pr.p50);
-			result("sat_p99_us", pr.p99);
-			result("sat_lost", pr.lost);
-			result("sat_broker_cpu_pct", pr.broker_cpu);
-			result("sat_tool_cpu_pct", pr.tool_cpu);
-			if(pr.broker_cpu > 0) result("sat_per_broker_cpu_s", pr.delivered_s / (pr.broker_cpu / 100.0));
-		}
-		result("http_errors", (double)R.http_err);
-		if(R.http_err) fprintf(stderr, "wsbench[%s/%s]: %llu HTTP errors, last status %d\n", cfg.scenario,
-				cfg.system, (unsigned long long)R.http_err, R.last_http_status);
-		result("dropped", R.dropped);
-		result("bad_payloads", (double)R.bad_payload);
 	}
+	worker((void *)(intptr_t)0);
+	for(int t = 1; t < cfg.threads; t++) pthread_join(th[t], NULL);
 	if(outf) fclose(outf);
 	/* Leave the way a client does: the kernel closes every socket. */
 	return 0;
