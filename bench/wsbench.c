@@ -897,8 +897,13 @@ static ssize_t consume(struct conn *c, uint8_t *p, size_t n, uint64_t now)
 			/* nchan answers 201 (or 202 with no subscriber); the gateway 200. */
 			if(status >= 200 && status < 300) R.http_ok++;
 			else{
+				char text[200];
+				const uint8_t *body = memmem(p + used - (size_t)r, (size_t)r, "\r\n\r\n", 4);
 				R.http_err++;
 				R.last_http_status = status;
+				snprintf(text, sizeof(text), "HTTP %d %.*s", status, body ? (int)((p + used) - (body + 4)) : 0,
+						body ? (const char *)body + 4 : "");
+				complain("publish refused", c, text);
 			}
 			try_publish(&chans[c->chan]);
 		}
