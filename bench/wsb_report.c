@@ -1,5 +1,7 @@
-/* wsbench report RESULTS.tsv: the side-by-side table (markdown) with the
- * gateway/native ratios and the targets of docs/PERFORMANCE.md. */
+/* wsbench report RESULTS.tsv: the side-by-side table (markdown) of the
+ * gateway, native Mosquitto, nchan with one worker and nchan with a worker per
+ * core, the gateway/nchan and gateway/native ratios, and the targets of
+ * docs/PERFORMANCE.md (checked against native). */
 #include "wsb.h"
 
 #include <math.h>
@@ -62,13 +64,28 @@ struct line {
 	{s, "rate_p99_us", "  p99 latency (us)", RATIO_MAX, 2.0, "<= 2.0x"}, \
 	{s, "rate_p999_us", "  p99.9 latency (us)", NONE, 0, ""}, \
 	{s, "rate_broker_cpu_pct", "  broker CPU %", NONE, 0, ""}, \
-	{s, "rate_lost", "  messages lost", NONE, 0, ""}
+	{s, "rate_tool_cpu_pct", "  wsbench CPU %", NONE, 0, ""}, \
+	{s, "rate_lost", "  messages lost", NONE, 0, ""}, \
+	TOOL(s)
+
+/* The load tool's own CPU (all its threads, the whole run), to tell whether a
+ * figure is the tool's. */
+#define TOOL(s) \
+	{s, "tool_threads", "wsbench threads", NONE, 0, ""}, \
+	{s, "tool_cpu_user_s", "  wsbench user CPU (s), whole run", NONE, 0, ""}, \
+	{s, "tool_cpu_sys_s", "  wsbench system CPU (s), whole run", NONE, 0, ""}
 
 static const struct line lines[] = {
 	LOAD("fanout", RATIO_MIN, ">= 1.0x"),
 	LOAD("fanout_web", RATIO_MIN, ">= 1.0x"),
 	LOAD("channels", NONE, ""),
 	LOAD("device", NONE, ""),
+	LOAD("op_fanout", RATIO_MIN, ">= 1.0x"),
+	LOAD("op_channels", NONE, ""),
+	LOAD("tg_fanout", RATIO_MIN, ">= 1.0x"),
+	LOAD("tg_channels", NONE, ""),
+	LOAD("comet_room", RATIO_MIN, ">= 1.0x"),
+	LOAD("comet_uids", NONE, ""),
 	{"idle", "subscribers", "idle sessions connected", NONE, 0, ""},
 	{"idle", "connect_s", "time to connect them (s)", NONE, 0, ""},
 	{"idle", "connect_rate", "sessions connected per second", GW_MIN, 1000, ">= 1,000/s (10,000 in 10 s)"},
@@ -78,12 +95,16 @@ static const struct line lines[] = {
 	{"idle", "fds_per_session", "broker descriptors per session", NONE, 0, ""},
 	{"idle", "cpu_rest_pct", "broker CPU % at rest", NONE, 0, ""},
 	{"idle", "settle_s", "presence settle after connecting (s)", NONE, 0, ""},
+	{"idle", "tool_cpu_rest_pct", "wsbench CPU % at rest", NONE, 0, ""},
+	TOOL("idle"),
 	{"idle_full", "subscribers", "idle sessions connected", NONE, 0, ""},
 	{"idle_full", "connect_rate", "sessions connected per second", NONE, 0, ""},
 	{"idle_full", "rss_per_session_kb", "broker RSS per idle session (KB)", NONE, 0, ""},
 	{"idle_full", "cpu_rest_pct", "broker CPU % at rest", NONE, 0, ""},
 	{"burst", "subscribers", "sessions up, of 1,000 opened 500 at a time", NONE, 0, ""},
 	{"burst", "failed", "sessions refused or failed", NONE, 0, ""},
+	{"burst", "connect_rate", "sessions connected per second", NONE, 0, ""},
+	TOOL("burst"),
 };
 
 static void fmt(char *out, size_t n, double v)
@@ -122,19 +143,28 @@ int report_main(int argc, char **argv)
 	}
 
 	int met = 0, missed = 0;
-	printf("| scenario | metric | gateway | native | gateway/native | target | met |\n");
-	printf("|---|---|---:|---:|---:|---|---|\n");
+	static const char *const sys[] = { "gw", "native", "nchan", "nchan_all" };
+	printf("| scenario | metric | gateway | native | nchan | nchan, a worker per core | gateway/nchan | gateway/native | target | met |\n");
+	printf("|---|---|---:|---:|---:|---:|---:|---:|---|---|\n");
 	for(size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++){
 		const struct line *l = &lines[i];
-		double g = NAN, n = NAN;
-		bool hg = lookup(l->scenario, "gw", l->metric, &g);
-		bool hn = lookup(l->scenario, "native", l->metric, &n);
-		if(!hg && !hn) continue;
-		char gs[32] = "-", ns[32] = "-", rs[32] = "-";
-		if(hg) fmt(gs, sizeof(gs), g);
-		if(hn) fmt(ns, sizeof(ns), n);
-		double ratio = hg && hn && n != 0 ? g / n : NAN;
+		double v[4];
+		bool h[4], any = false;
+		char vs[4][32], rn[32] = "-", rs[32] = "-";
+		for(int k = 0; k < 4; k++){
+			v[k] = NAN;
+			h[k] = lookup(l->scenario, sys[k], l->metric, &v[k]);
+			any |= h[k];
+			snprintf(vs[k], sizeof(vs[k]), "-");
+			if(h[k]) fmt(vs[k], sizeof(vs[k]), v[k]);
+		}
+		if(!any) continue;
+		double g = v[0], n = v[1];
+		bool hg = h[0];
+		double ratio = hg && h[1] && n != 0 ? g / n : NAN;
+		double rnchan = hg && h[2] && v[2] != 0 ? g / v[2] : NAN;
 		if(!isnan(ratio)) snprintf(rs, sizeof(rs), "%.2fx", ratio);
+		if(!isnan(rnchan)) snprintf(rn, sizeof(rn), "%.2fx", rnchan);
 		const char *ok = "";
 		switch(l->check){
 		case RATIO_MIN: ok = isnan(ratio) ? "?" : ratio >= l->bound ? "yes" : "no"; break;
@@ -145,7 +175,8 @@ int report_main(int argc, char **argv)
 		}
 		if(!strcmp(ok, "yes")) met++;
 		else if(*ok) missed++;
-		printf("| %s | %s | %s | %s | %s | %s | %s |\n", l->scenario, l->label, gs, ns, rs, l->target, ok);
+		printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", l->scenario, l->label, vs[0], vs[1], vs[2], vs[3],
+				rn, rs, l->target, ok);
 	}
 	printf("\ntargets met: %d, not met: %d\n", met, missed);
 	return 0;
