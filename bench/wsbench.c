@@ -66,6 +66,7 @@ struct conn {
 	bool out_armed, busy, want_restart, upgraded;
 	uint16_t owner;                    /* the thread that serves it */
 	uint32_t id, chan;
+	uint32_t http_seq;                 /* the message of the request in flight */
 	int msg_opcode;
 	struct buf rx, tx, msg, mq;
 	uint64_t t_start, t_ready, last_tx;
@@ -530,6 +531,7 @@ static bool publish(struct chan *ch)
 		http_post(&c->tx, cfg.host, ch->path, cfg.sys == SYS_GW && cfg.sc->dialect >= D_COMET_ROOM ? cfg.token : NULL,
 				payload, (size_t)n);
 		c->busy = true;
+		c->http_seq = seq;
 		break;
 	case K_MQTTWS:
 	case K_MQTT: {
@@ -567,6 +569,19 @@ static void advance(struct chan *ch)
 		atomic_store(&ch->done_seq, done);
 		try_publish(ch);
 	}
+}
+
+/* A publish the server refused (an HTTP error) will not be delivered: its
+ * deliveries are lost at once, so that the window goes on instead of waiting
+ * LOST_AFTER_NS for them. */
+static void refused(struct chan *ch, uint32_t seq)
+{
+	uint32_t done = ld(&ch->done_seq);
+	if(R.phase != P_CLOSED || seq - done >= ld(&ch->next_seq) - done) return;
+	uint32_t slot = seq % RING, want = ld(&ch->want[slot]), got = ld(&ch->cnt[slot]);
+	R.lost += want > got ? want - got : 0;
+	atomic_store(&ch->cnt[slot], want);
+	if(seq == done) advance(ch);
 }
 
 static void poke(struct chan *ch)
@@ -904,6 +919,7 @@ static ssize_t consume(struct conn *c, uint8_t *p, size_t n, uint64_t now)
 				snprintf(text, sizeof(text), "HTTP %d %.*s", status, body ? (int)((p + used) - (body + 4)) : 0,
 						body ? (const char *)body + 4 : "");
 				complain("publish refused", c, text);
+				refused(&chans[c->chan], c->http_seq);
 			}
 			try_publish(&chans[c->chan]);
 		}
