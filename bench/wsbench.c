@@ -430,7 +430,7 @@ static void on_upgraded(struct conn *c, uint64_t now)
 
 static void on_connected(struct conn *c)
 {
-	char path[96];
+	char path[96] = "";
 	const char *sub = NULL;
 	switch(c->kind){
 	case K_WSDO: snprintf(path, sizeof(path), "/%s/listen", chans[c->chan].name); break;
@@ -444,7 +444,6 @@ static void on_connected(struct conn *c)
 		flush(c);
 		return;
 	case K_HTTP:
-	default:
 		set_ready(c, now_ns());
 		flush(c);
 		return;
