@@ -154,7 +154,7 @@ static int set_opt(void *base, const struct wsgw_option *o, const char *dialect,
 		}
 		break;
 	case WSGW_OPT_PATH:
-		if(!value[0]){
+		if(!strcmp(value, "off")){
 			free(*(char **)field);
 			*(char **)field = NULL;
 			return 0;

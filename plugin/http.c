@@ -346,9 +346,8 @@ static void dispatch(struct wsgw_http *h)
 		http_reply_error(h, 413, "PAYLOAD_TOO_LARGE", "the body is larger than max_frame_size");
 		return;
 	}
-	h->endpoint = own_endpoint(h->gw, h->subpath);
-	if(h->endpoint){
-		if(!strcmp(h->endpoint, "health")) health(h);
+	if(own_endpoint(h->gw, h->subpath)){
+		if(!strcmp(own_endpoint(h->gw, h->subpath), "health")) health(h);
 		else metrics(h);
 		return;
 	}
@@ -358,7 +357,6 @@ static void dispatch(struct wsgw_http *h)
 		return;
 	}
 	h->dialect = m->dialect;
-	h->endpoint = m->dialect->name;
 	if(!m->dialect->http){
 		http_reply_error(h, 404, "NOT_FOUND", NULL);
 		return;
@@ -511,6 +509,7 @@ static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, cons
 	h->cors_origin = cors_origin(gw, wsi);
 	/* Health and metrics answer while the gateway is not ready too. */
 	own = own_endpoint(gw, path);
+	h->endpoint = own ? own : dialect_at(gw, path);
 	if(gw->stopping && !own){
 		http_count_refusal(gw, wsi, "http", "SHUTDOWN");
 		http_reply_error(h, 503, "SHUTDOWN", NULL);

@@ -154,7 +154,7 @@ struct wsgw_http {
 	const char *allow;               /* Allow header for 405 */
 	const char *retry_after;         /* Retry-After header (seconds) for 503 */
 	const char *content_type;        /* of the reply; NULL: application/json */
-	const char *endpoint;            /* for the metrics: a dialect's name, "health", "metrics", or NULL */
+	const char *endpoint;            /* for the metrics: "health", "metrics", the name of the dialect its path falls in, or NULL */
 	/* CORS (http.c): the Access-Control-Allow-Origin of the replies ("*" or
 	 * the request's Origin), or NULL for no CORS headers; a preflight's
 	 * answer is the endpoint's 405 turned into a 204 whose allowed methods
