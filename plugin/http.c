@@ -324,30 +324,27 @@ static const char *dialect_at(struct wsgw_gw *gw, const char *path)
 	return m ? m->dialect->name : NULL;
 }
 
-void http_count_refusal(struct wsgw_gw *gw, struct lws *wsi, const char *on, const char *reason)
+void http_count_upgrade_refusal(struct wsgw_gw *gw, struct lws *wsi, const char *reason)
 {
 	char uri[HDR_MAX];
 	const char *d = NULL;
 
-	if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) > 0
-			|| lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_POST_URI) > 0){
-		d = own_endpoint(gw, uri);
-		if(!d) d = dialect_at(gw, uri);
-	}
-	metrics_refused(&gw->metrics, on, d, reason);
+	if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) > 0) d = dialect_at(gw, uri);
+	metrics_refused(&gw->metrics, "upgrade", d, reason);
 }
 
 static void dispatch(struct wsgw_http *h)
 {
 	const struct wsgw_mount *m;
-	const char *sub = NULL;
+	const char *sub = NULL, *own;
 
 	if(h->body_too_large){
 		http_reply_error(h, 413, "PAYLOAD_TOO_LARGE", "the body is larger than max_frame_size");
 		return;
 	}
-	if(own_endpoint(h->gw, h->subpath)){
-		if(!strcmp(own_endpoint(h->gw, h->subpath), "health")) health(h);
+	own = own_endpoint(h->gw, h->subpath);
+	if(own){
+		if(!strcmp(own, "health")) health(h);
 		else metrics(h);
 		return;
 	}
@@ -500,29 +497,29 @@ static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, cons
 	known = method_of(wsi, &h->is_post) == 0;
 	h->is_other_method = !known;
 	h->content_length = content_length(wsi);
-	if(h->content_length && from_pipeline(wsi)){
-		/* Answered now, before lws 4.1's body loop (see the top of the
-		 * file), and the connection is closed: the client sends it again. */
-		return refuse_pipelined(h, wsi);
-	}
 	/* Even the refusals below carry CORS headers: a page can read them. */
 	h->cors_origin = cors_origin(gw, wsi);
 	/* Health and metrics answer while the gateway is not ready too. */
 	own = own_endpoint(gw, path);
 	h->endpoint = own ? own : dialect_at(gw, path);
+	if(h->content_length && from_pipeline(wsi)){
+		/* Answered now, before lws 4.1's body loop (see the top of the
+		 * file), and the connection is closed: the client sends it again. */
+		return refuse_pipelined(h, wsi);
+	}
 	if(gw->stopping && !own){
-		http_count_refusal(gw, wsi, "http", "SHUTDOWN");
+		metrics_refused(&gw->metrics, "http", h->endpoint, "SHUTDOWN");
 		http_reply_error(h, 503, "SHUTDOWN", NULL);
 		return 0;
 	}
 	if(!gw->ready && !own){
-		http_count_refusal(gw, wsi, "http", "NOT_READY");
+		metrics_refused(&gw->metrics, "http", h->endpoint, "NOT_READY");
 		h->retry_after = "1";
 		http_reply_error(h, 503, "NOT_READY", "the gateway is not connected to the broker yet; retry shortly");
 		return 0;
 	}
 	if(!gw_origin_ok(gw, wsi)){
-		http_count_refusal(gw, wsi, "http", "ORIGIN_NOT_ALLOWED");
+		metrics_refused(&gw->metrics, "http", h->endpoint, "ORIGIN_NOT_ALLOWED");
 		http_reply_error(h, 403, "ORIGIN_NOT_ALLOWED", NULL);
 		return 0;
 	}

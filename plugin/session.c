@@ -268,7 +268,7 @@ static int refuse_with(struct lws *wsi, int status, const char *code, const char
 	int n = message ? snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}", code, message)
 		: snprintf(body, sizeof(body), "{\"error\":\"%s\"}", code);
 
-	http_count_refusal(lws_context_user(lws_get_context(wsi)), wsi, "upgrade", code);
+	http_count_upgrade_refusal(lws_context_user(lws_get_context(wsi)), wsi, code);
 	if(n < 0 || (size_t)n >= sizeof(body)
 			|| lws_add_http_common_headers(wsi, (unsigned)status, "application/json", (lws_filepos_t)n, &p, end)
 			|| (retry_after && lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",

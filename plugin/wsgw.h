@@ -179,9 +179,9 @@ size_t http_query(struct wsgw_http *h, char *buf, size_t buflen, const char **ke
 		const char **values, size_t max);
 int http_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons reason,
 		struct wsgw_pss *pss, void *in, size_t len);
-/* Counts a refused request or upgrade (on: "http", "upgrade") in the
- * metrics, under the endpoint its path falls in. reason: a literal. */
-void http_count_refusal(struct wsgw_gw *gw, struct lws *wsi, const char *on, const char *reason);
+/* Counts a refused WebSocket upgrade in the metrics, under the dialect its
+ * path falls in (session.c). reason: a literal. */
+void http_count_upgrade_refusal(struct wsgw_gw *gw, struct lws *wsi, const char *reason);
 void http_free(struct wsgw_http *h);
 void http_reap(struct wsgw_gw *gw);   /* frees the requests replied to */
 /* Client connections (HTTP, handshakes, WebSockets), counted from accept to
