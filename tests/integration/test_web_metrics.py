@@ -158,3 +158,24 @@ async def test_metrics_token_and_paths(start_gateway):
     for path in ("/healthz", "/metrics"):
         r = await wsgw.http(gw2.ws_port, "GET", path)
         assert r.status == 404, (path, r)
+
+
+async def test_slow_consumer_cut_and_queue_bytes(start_gateway):
+    # A client that never reads is cut as a slow consumer: counted; while it
+    # fills up, the send queue gauge shows its bytes.
+    gw = start_gateway(max_queue_bytes=65536, wsdo_ping_interval=3600)
+    stuck = await asyncio.to_thread(wsgw.RawWS, gw.ws_port, gw.path("s", "listen"), 4096)
+    await asyncio.to_thread(stuck.read_json)
+    seen_queue = 0
+    for n in range(1, 2001):
+        r = await gw.emit_post("s", {"i": n, "pad": "x" * 1000})
+        assert r.status == 200, (n, r)
+        if n % 10 == 0:
+            m = await scrape(gw)
+            seen_queue = max(seen_queue, val(m, "wsgw_send_queue_bytes"))
+            if val(m, "wsgw_slow_consumer_cuts_total", dialect=WSDO) == 1:
+                break
+    else:
+        raise AssertionError(f"no slow-consumer cut after {n} messages")
+    assert 0 < seen_queue <= 65536, seen_queue
+    await asyncio.to_thread(stuck.drain, 10)
