@@ -343,7 +343,8 @@ static int write_reply(struct wsgw_http *h, struct lws *wsi, bool close)
 	if(!buf) return -1;
 	start = p = buf + LWS_PRE;
 	end = start + REPLY_HEAD_MAX - 1;
-	if(lws_add_http_common_headers(wsi, (unsigned)h->status, "application/json", len, &p, end)
+	if(lws_add_http_common_headers(wsi, (unsigned)h->status,
+			h->content_type ? h->content_type : "application/json", len, &p, end)
 			|| lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
 				(const unsigned char *)"no-store", 8, &p, end)
 			|| (h->allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",

@@ -152,6 +152,7 @@ struct wsgw_http {
 	char *reply;
 	const char *allow;               /* Allow header for 405 */
 	const char *retry_after;         /* Retry-After header (seconds) for 503 */
+	const char *content_type;        /* of the reply; NULL = application/json */
 	lws_sorted_usec_list_t body_sul; /* http_body_timeout, while the body is read */
 	struct wsgw_http *reap_next;     /* replied: freed at the next tick (gw->http_reap) */
 };
