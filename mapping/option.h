@@ -17,6 +17,7 @@ enum wsgw_opt_type {
 	WSGW_OPT_PREFIX,     /* char *: a topic prefix (topic_prefix_valid) */
 	WSGW_OPT_LEVEL,      /* char *: one topic level (topic_level_valid) */
 	WSGW_OPT_MOUNT,      /* char *: a path from '/', no "//", no trailing '/' */
+	WSGW_OPT_PATH,       /* char *: a path as for MOUNT, or "off": NULL (mosquitto refuses empty values) */
 	WSGW_OPT_LIST,       /* char **: NULL-terminated; commas, spaces and tabs separate; none = NULL */
 };
 

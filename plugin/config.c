@@ -37,6 +37,10 @@ static const struct wsgw_option opts[] = {
 	{"max_total_queue_bytes", WSGW_OPT_LONG, O(max_total_queue_bytes), 65536, 1099511627776.0, "268435456"},
 	{"max_subscriptions",  WSGW_OPT_INT,     O(max_subscriptions),  1, 100000, "64"},
 	{"origins",            WSGW_OPT_LIST,    O(origins),            0, 0, NULL},
+	{"cors_max_age",       WSGW_OPT_INT,     O(cors_max_age),       0, 86400, "600"},
+	{"health_path",        WSGW_OPT_PATH,    O(health_path),        0, 0, "/healthz"},
+	{"metrics_path",       WSGW_OPT_PATH,    O(metrics_path),       0, 0, "/metrics"},
+	{"metrics_token",      WSGW_OPT_STRING,  O(metrics_token),      0, 0, NULL},
 	{"handshake_timeout",  WSGW_OPT_DOUBLE,  O(handshake_timeout),  1, 3600, "10"},
 	{"idle_timeout",       WSGW_OPT_DOUBLE,  O(idle_timeout),       0, 86400, "120"},
 	{"ws_ping_interval",   WSGW_OPT_DOUBLE,  O(ws_ping_interval),   0, 3600, "30"},
@@ -149,6 +153,13 @@ static int set_opt(void *base, const struct wsgw_option *o, const char *dialect,
 			return -1;
 		}
 		break;
+	case WSGW_OPT_PATH:
+		if(!strcmp(value, "off")){
+			free(*(char **)field);
+			*(char **)field = NULL;
+			return 0;
+		}
+		/* fall through */
 	case WSGW_OPT_MOUNT:
 		if(value[0] != '/' || strstr(value, "//") || (strlen(value) > 1 && value[strlen(value)-1] == '/')){
 			snprintf(err, errlen, "plugin_opt_%s: \"%s\" must start with '/' and not end with one", name, value);
@@ -204,6 +215,7 @@ static void free_opts(void *base, const struct wsgw_option *o, size_t n)
 		case WSGW_OPT_PREFIX:
 		case WSGW_OPT_LEVEL:
 		case WSGW_OPT_MOUNT:
+		case WSGW_OPT_PATH:
 			free(*(char **)field);
 			break;
 		case WSGW_OPT_BOOL:
@@ -343,7 +355,15 @@ bool config_origin_allowed(const struct wsgw_config *cfg, const char *origin)
 	if(!cfg->origins) return true;
 	if(!origin) return true;
 	for(char **p = cfg->origins; *p; p++){
-		if(!strcmp(*p, origin)) return true;
+		if(!strcmp(*p, origin) || !strcmp(*p, "*")) return true;
+	}
+	return false;
+}
+
+bool config_origins_any(const struct wsgw_config *cfg)
+{
+	for(char **p = cfg->origins; p && *p; p++){
+		if(!strcmp(*p, "*")) return true;
 	}
 	return false;
 }

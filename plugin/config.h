@@ -43,7 +43,11 @@ struct wsgw_config {
 	long max_queue_bytes;     /* per client: its queue, lws's partial write and its kernel send buffer */
 	long max_total_queue_bytes;   /* every client's queue together */
 	int max_subscriptions;    /* per session: op topics, Telegraphy subscriptions */
-	char **origins;           /* exact Origin strings, NULL-terminated; NULL = any */
+	char **origins;           /* exact Origin strings or "*", NULL-terminated; NULL = any, and no CORS */
+	int cors_max_age;         /* Access-Control-Max-Age of preflight answers, seconds */
+	char *health_path;        /* NULL = no health endpoint */
+	char *metrics_path;       /* NULL = no metrics endpoint */
+	char *metrics_token;      /* Bearer token /metrics asks for; NULL = none */
 	double handshake_timeout;
 	double idle_timeout;      /* 0 = off */
 	double ws_ping_interval;  /* WebSocket pings; 0 = off; at most idle_timeout / 2 in effect */
@@ -99,8 +103,10 @@ static inline const struct wsgw_dialect_settings *config_dialect(const struct ws
 	return NULL;
 }
 
-/* True if origin is in the allow-list (whole-string comparison), or if there
- * is no list. */
+/* True if origin is in the allow-list (whole-string comparison), if the list
+ * has "*", or if there is no list. */
 bool config_origin_allowed(const struct wsgw_config *cfg, const char *origin);
+/* The list has "*": every origin, and CORS replies say Access-Control-Allow-Origin: *. */
+bool config_origins_any(const struct wsgw_config *cfg);
 
 #endif

@@ -218,6 +218,7 @@ static void core_on_connected(void *ud, int rc, bool session_present)
 				"check that the listener in plugin_opt_broker_socket/broker_port exists", mqttw_reason_string((uint8_t)rc), rc);
 		return;
 	}
+	metrics_core(&gw->metrics, true);
 	gw->core_was_up = true;
 	gw->ready = false;
 	gw->core_ready_mid = 0;        /* core_subscribe notes the last SUBSCRIBE's id */
@@ -281,6 +282,7 @@ static void core_on_lost(void *ud, int rc)
 {
 	struct wsgw_gw *gw = ud;
 	if(!gw->stopping) LOG_W("core session lost (%s); reconnecting", mqttw_reason_string((uint8_t)rc));
+	metrics_core(&gw->metrics, false);
 	link_close(gw->core, false);
 	gw->core = NULL;
 	gw->ready = false;

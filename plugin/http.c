@@ -1,7 +1,10 @@
 /* Plain HTTP requests (emit and the like): method, origin and route checks,
- * body collection with a cap, and replies that may come later (require-ack). */
+ * CORS, body collection with a cap, and replies that may come later
+ * (require-ack); and the gateway's own endpoints, health and metrics. */
 #define LOG_TAG "http"
 #include "wsgw.h"
+#include "session_int.h"
+#include "metrics_fmt.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -12,6 +15,8 @@
 #include <netinet/in.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
+#include <strings.h>
+#include <openssl/crypto.h>
 
 #define HDR_MAX 1024
 
@@ -103,6 +108,8 @@ void http_free(struct wsgw_http *h)
 	free(h->subpath);
 	free(h->body);
 	free(h->reply);
+	free(h->cors_origin);
+	free(h->cors_headers);
 	free(h);
 }
 
@@ -133,6 +140,13 @@ void http_reply(struct wsgw_http *h, int status, char *json_body)
 	if(h->status || !wsi){
 		free(json_body);
 		return;
+	}
+	if(h->preflight && status == 405 && h->allow){
+		/* The endpoint's refusal of OPTIONS names its methods: the
+		 * preflight's answer (see begin). */
+		free(json_body);
+		status = 204;
+		json_body = strdup("");
 	}
 	h->status = status;
 	h->reply = json_body ? json_body : strdup("{}");
@@ -220,13 +234,118 @@ static int method_of(struct lws *wsi, bool *is_post)
 	return -1;   /* HEAD, PUT, DELETE, PATCH, OPTIONS, ... */
 }
 
+/* ---- the gateway's own endpoints: health and metrics ---- */
+
+/* "health" or "metrics" if path is one of their paths (exactly; the query
+ * does not count), else NULL. */
+static const char *own_endpoint(const struct wsgw_gw *gw, const char *path)
+{
+	if(gw->cfg->health_path && !strcmp(path, gw->cfg->health_path)) return "health";
+	if(gw->cfg->metrics_path && !strcmp(path, gw->cfg->metrics_path)) return "metrics";
+	return NULL;
+}
+
+/* 200 only while the gateway takes clients: its broker session is up and
+ * subscribed (gw->ready); 503 before, while the broker is away, and once
+ * the broker is stopping. */
+static void health(struct wsgw_http *h)
+{
+	struct wsgw_gw *gw = h->gw;
+	const char *status = gw->stopping ? "stopping" : gw->ready ? "ok" : "unavailable";
+	json_t *o;
+	char *text;
+
+	if(h->is_post || h->is_other_method){
+		h->allow = "GET";
+		http_reply_error(h, 405, "METHOD_NOT_ALLOWED", "GET the health status");
+		return;
+	}
+	o = json_pack("{s:s,s:b,s:b}", "status", status, "ready", gw->ready && !gw->stopping,
+			"broker", link_is_up(gw->core));
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	http_reply(h, gw->ready && !gw->stopping ? 200 : 503, text);
+}
+
+static bool metrics_token_ok(struct wsgw_http *h)
+{
+	const char *token = h->gw->cfg->metrics_token;
+	char hdr[512];
+	size_t n;
+
+	if(!token) return true;
+	if(http_header(h, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof(hdr)) < 7 || strncasecmp(hdr, "Bearer ", 7)) return false;
+	n = strlen(hdr + 7);
+	return n == strlen(token) && CRYPTO_memcmp(hdr + 7, token, n) == 0;
+}
+
+static void metrics(struct wsgw_http *h)
+{
+	struct wsgw_gw *gw = h->gw;
+	const char *names[WSGW_DIALECTS_MAX];
+	int sessions[WSGW_DIALECTS_MAX] = {0};
+	struct wsgw_metrics_now now;
+
+	if(h->is_post || h->is_other_method){
+		h->allow = "GET";
+		http_reply_error(h, 405, "METHOD_NOT_ALLOWED", "GET the metrics");
+		return;
+	}
+	if(!metrics_token_ok(h)){
+		http_reply_error(h, 401, "UNAUTHORIZED", "Authorization: Bearer <metrics_token> required");
+		return;
+	}
+	for(int i = 0; i < gw->nmounts; i++) names[i] = gw->mounts[i].dialect->name;
+	for(const struct wsgw_session *s = gw->sessions; s; s = s->next){
+		for(int i = 0; i < gw->nmounts; i++){
+			if(s->dialect == gw->mounts[i].dialect) sessions[i]++;
+		}
+	}
+	memset(&now, 0, sizeof(now));
+	now.dialects = names;
+	now.sessions = sessions;
+	now.ndialects = (size_t)gw->nmounts;
+	now.ready = gw->ready && !gw->stopping;
+	now.broker_up = link_is_up(gw->core);
+	now.connect_queue = gw->connq_len;
+	now.connects_in_flight = gw->connects_in_flight;
+	now.client_connections = gw->nclients;
+	now.queue_bytes = gw->queued_bytes;
+	now.uptime_s = gw->core_started_ms ? (double)(gw_now_ms() - gw->core_started_ms) / 1000 : 0;
+	h->content_type = MFMT_CONTENT_TYPE;
+	http_reply(h, 200, metrics_render(&gw->metrics, &now));
+}
+
+/* The dialect mounted where path falls, or NULL. */
+static const char *dialect_at(struct wsgw_gw *gw, const char *path)
+{
+	const char *sub;
+	const struct wsgw_mount *m = gw_route(gw, path, &sub);
+	return m ? m->dialect->name : NULL;
+}
+
+void http_count_upgrade_refusal(struct wsgw_gw *gw, struct lws *wsi, const char *reason)
+{
+	char uri[HDR_MAX];
+	const char *d = NULL;
+
+	if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) > 0) d = dialect_at(gw, uri);
+	metrics_refused(&gw->metrics, "upgrade", d, reason);
+}
+
 static void dispatch(struct wsgw_http *h)
 {
 	const struct wsgw_mount *m;
-	const char *sub = NULL;
+	const char *sub = NULL, *own;
 
 	if(h->body_too_large){
 		http_reply_error(h, 413, "PAYLOAD_TOO_LARGE", "the body is larger than max_frame_size");
+		return;
+	}
+	own = own_endpoint(h->gw, h->subpath);
+	if(own){
+		if(!strcmp(own, "health")) health(h);
+		else metrics(h);
 		return;
 	}
 	m = gw_route(h->gw, h->subpath, &sub);
@@ -271,9 +390,98 @@ static int refuse_pipelined(struct wsgw_http *h, struct lws *wsi)
 	return -1;
 }
 
+/* ---- CORS ----
+ *
+ * Only with an origins list: without one, every origin is served as before
+ * but no reply carries CORS headers, so a page of another origin can send
+ * what a form could (a GET, a text/plain POST) and read no reply, and its
+ * JSON POST is stopped by the browser at the preflight. With a list, an
+ * allowed Origin is echoed in Access-Control-Allow-Origin ("*" when the list
+ * has "*"), every reply says Vary: Origin (it depends on it), and a refused
+ * origin gets 403 without CORS headers, its preflight too. Credentials
+ * (cookies, TLS client certificates) are never allowed: the gateway uses
+ * none; an Authorization header a page sets is a header like another. */
+
+/* Request headers a preflight may ask for (besides these two, always allowed). */
+static const char *const cors_allowed_headers[] = {
+	"authorization", "content-type", "accept", "accept-language", "content-language", "x-requested-with", NULL
+};
+#define CORS_BASE_HEADERS "Authorization, Content-Type"
+
+/* The Access-Control-Allow-Origin of the request (a new string), or NULL:
+ * no Origin, no origins list, or an origin the list refuses. */
+static char *cors_origin(struct wsgw_gw *gw, struct lws *wsi)
+{
+	int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+	char *origin;
+
+	if(n <= 0 || !gw->cfg->origins || !gw_origin_ok(gw, wsi)) return NULL;
+	if(config_origins_any(gw->cfg)) return strdup("*");
+	origin = malloc((size_t)n + 1);
+	if(origin && lws_hdr_copy(wsi, origin, n + 1, WSI_TOKEN_ORIGIN) != n){
+		free(origin);
+		origin = NULL;
+	}
+	return origin;
+}
+
+/* A custom header's value (name in lower case with its colon) into buf:
+ * its length, or -1 when absent or too long. */
+static int custom_header(struct lws *wsi, const char *name, char *buf, size_t len)
+{
+	int nlen = (int)strlen(name), n = lws_hdr_custom_length(wsi, name, nlen);
+
+	if(n < 0 || (size_t)n >= len) return -1;
+	return lws_hdr_custom_copy(wsi, buf, (int)len, name, nlen);
+}
+
+/* An OPTIONS request with Origin and Access-Control-Request-Method. */
+static bool is_preflight(struct lws *wsi)
+{
+	char method[64];
+
+#if defined(LWS_WITH_HTTP_UNCOMMON_HEADERS) || defined(LWS_HTTP_HEADERS_ALL)
+	if(lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) <= 0) return false;
+#else
+#error "libwebsockets without WSI_TOKEN_OPTIONS_URI: CORS preflights cannot be told"
+#endif
+	return lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0
+		&& custom_header(wsi, "access-control-request-method:", method, sizeof(method)) > 0;
+}
+
+/* Access-Control-Allow-Headers of a preflight: Authorization, Content-Type,
+ * and each header of Access-Control-Request-Headers that is in
+ * cors_allowed_headers (a header outside it is left out, and the browser
+ * does not send the request). A new string, or NULL. */
+static char *cors_allow_headers(struct lws *wsi)
+{
+	char req[HDR_MAX], *tok, *save = NULL;
+	size_t cap = sizeof(CORS_BASE_HEADERS) + sizeof(req);
+	char *out = malloc(cap);
+	/* authorization and content-type are in already */
+	bool listed[sizeof(cors_allowed_headers) / sizeof(cors_allowed_headers[0])] = {true, true};
+
+	if(!out) return NULL;
+	snprintf(out, cap, "%s", CORS_BASE_HEADERS);
+	/* A header lws knows (its "uncommon" ones, as OPTIONS: see is_preflight). */
+	if(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AC_REQUEST_HEADERS) <= 0
+			|| lws_hdr_copy(wsi, req, sizeof(req), WSI_TOKEN_HTTP_AC_REQUEST_HEADERS) <= 0) return out;
+	for(tok = strtok_r(req, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)){
+		for(size_t i = 0; cors_allowed_headers[i]; i++){
+			if(!listed[i] && !strcasecmp(tok, cors_allowed_headers[i])){
+				size_t used = strlen(out);
+				listed[i] = true;
+				snprintf(out + used, cap - used, ", %s", cors_allowed_headers[i]);
+			}
+		}
+	}
+	return out;
+}
+
 static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, const char *path)
 {
 	struct wsgw_http *h = calloc(1, sizeof(*h));
+	const char *own;
 	bool known;
 
 	if(!h) return -1;
@@ -289,23 +497,37 @@ static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, cons
 	known = method_of(wsi, &h->is_post) == 0;
 	h->is_other_method = !known;
 	h->content_length = content_length(wsi);
+	/* Even the refusals below carry CORS headers: a page can read them. */
+	h->cors_origin = cors_origin(gw, wsi);
+	/* Health and metrics answer while the gateway is not ready too. */
+	own = own_endpoint(gw, path);
+	h->endpoint = own ? own : dialect_at(gw, path);
 	if(h->content_length && from_pipeline(wsi)){
 		/* Answered now, before lws 4.1's body loop (see the top of the
 		 * file), and the connection is closed: the client sends it again. */
 		return refuse_pipelined(h, wsi);
 	}
-	if(gw->stopping){
+	if(gw->stopping && !own){
+		metrics_refused(&gw->metrics, "http", h->endpoint, "SHUTDOWN");
 		http_reply_error(h, 503, "SHUTDOWN", NULL);
 		return 0;
 	}
-	if(!gw->ready){
+	if(!gw->ready && !own){
+		metrics_refused(&gw->metrics, "http", h->endpoint, "NOT_READY");
 		h->retry_after = "1";
 		http_reply_error(h, 503, "NOT_READY", "the gateway is not connected to the broker yet; retry shortly");
 		return 0;
 	}
 	if(!gw_origin_ok(gw, wsi)){
+		metrics_refused(&gw->metrics, "http", h->endpoint, "ORIGIN_NOT_ALLOWED");
 		http_reply_error(h, 403, "ORIGIN_NOT_ALLOWED", NULL);
 		return 0;
+	}
+	if(h->cors_origin && h->is_other_method && is_preflight(wsi)){
+		/* Dispatched like any request: the endpoint refuses OPTIONS with
+		 * 405 and its Allow, which http_reply turns into the answer. */
+		h->preflight = true;
+		h->cors_headers = cors_allow_headers(wsi);
 	}
 	if(h->is_post || h->is_other_method){
 		if(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING)){
@@ -331,22 +553,53 @@ static int begin(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss, cons
  * (http_reply calls it at once). For HTTP/1.x lws sends LWS_WRITE_HTTP_FINAL
  * as it is. close: "Connection: close" (and "Retry-After: 0" on a 503).
  * Returns 1 when sent, -1 on error. */
-#define REPLY_HEAD_MAX 512
+#define REPLY_HEAD_MAX 1024
+
+static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
+		unsigned char *end)
+{
+	return lws_add_http_header_by_name(wsi, (const unsigned char *)name, (const unsigned char *)value,
+			(int)strlen(value), p, end);
+}
+
+/* The CORS headers of the reply (see begin): nonzero when they do not fit. */
+static int cors_headers(struct wsgw_http *h, struct lws *wsi, unsigned char **p, unsigned char *end)
+{
+	const struct wsgw_config *cfg = h->gw->cfg;
+	char age[16];
+
+	if(cfg->origins && !config_origins_any(cfg) && add_header(wsi, "vary:", "Origin", p, end)) return 1;
+	if(!h->cors_origin) return 0;
+	if(add_header(wsi, "access-control-allow-origin:", h->cors_origin, p, end)) return 1;
+	if(h->preflight && h->status == 204){
+		snprintf(age, sizeof(age), "%d", cfg->cors_max_age);
+		return add_header(wsi, "access-control-allow-methods:", h->allow, p, end)
+			|| (h->cors_headers && add_header(wsi, "access-control-allow-headers:", h->cors_headers, p, end))
+			|| add_header(wsi, "access-control-max-age:", age, p, end);
+	}
+	return h->retry_after && add_header(wsi, "access-control-expose-headers:", "Retry-After", p, end);
+}
 
 static int write_reply(struct wsgw_http *h, struct lws *wsi, bool close)
 {
 	size_t len = strlen(h->reply);
-	unsigned char *buf = malloc(LWS_PRE + REPLY_HEAD_MAX + len);
+	size_t head = REPLY_HEAD_MAX + (h->cors_origin ? strlen(h->cors_origin) : 0)
+		+ (h->cors_headers ? strlen(h->cors_headers) : 0);
+	unsigned char *buf = malloc(LWS_PRE + head + len);
 	unsigned char *start, *p, *end;
 	int rc = -1;
 
 	if(!buf) return -1;
+	metrics_http(&h->gw->metrics, h->endpoint, h->status);
 	start = p = buf + LWS_PRE;
-	end = start + REPLY_HEAD_MAX - 1;
-	if(lws_add_http_common_headers(wsi, (unsigned)h->status,
-			h->content_type ? h->content_type : "application/json", len, &p, end)
+	end = start + head - 1;
+	/* A 204 has no body, so no type (its Content-Length: 0 keeps lws's
+	 * keep-alive). */
+	if(lws_add_http_common_headers(wsi, (unsigned)h->status, h->status == 204 ? NULL
+				: h->content_type ? h->content_type : "application/json", len, &p, end)
 			|| lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
 				(const unsigned char *)"no-store", 8, &p, end)
+			|| cors_headers(h, wsi, &p, end)
 			|| (h->allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
 				(const unsigned char *)h->allow, (int)strlen(h->allow), &p, end))
 			|| (h->retry_after && lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
@@ -453,6 +706,7 @@ int http_conn_filter(struct wsgw_gw *gw, const struct lws_filter_network_conn_ar
 	if(send(a->accept_fd, refused_reply, sizeof(refused_reply) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0){
 		/* nothing more to do: the socket is closed next */
 	}
+	metrics_refused(&gw->metrics, "accept", NULL, why);
 	gw->refused++;
 	now = gw_now_ms();
 	if(now - gw->refuse_log_ms >= 10000){

@@ -170,7 +170,9 @@ static int on_publish(struct wsgw_link *link, uint8_t flags, uint8_t *body, size
 	msg.retain = p.retain;
 	msg.seq = ++link->gw->msg_seq;
 	msg.props = p.props;
+	link->gw->metrics.msg_rx_us = link->gw->metrics.rx_us;   /* the frames it makes carry it */
 	link->ops->message(link->ud, &msg);
+	link->gw->metrics.msg_rx_us = 0;
 	*pkt_end = saved;
 	if(p.qos == 1 && !link->dead && mqttw_puback(&link->out, p.mid, 0)) return LOST_NOMEM;
 	return 0;
@@ -259,6 +261,7 @@ static int read_input(struct wsgw_link *link)
 		int rc;
 
 		n = recv(link->fd, gw->link_rx, LINK_RX_CHUNK, 0);
+		gw->metrics.rx_us = metrics_now_us();
 		if(n == 0) return LOST_CONN;
 		if(n < 0){
 			if(errno == EINTR) continue;

@@ -61,6 +61,7 @@ static void slow_cut(struct wsgw_session *s, const char *why)
 			"%zu bytes queued for all clients", s->dialect->name, why, s->qframes, s->qbytes + s->lws_held,
 			s->gw->queued_bytes);
 	queue_free(s);
+	metrics_add(&s->gw->metrics, s->dialect->name, WSGW_M_SLOW_CUTS, 1);
 	s->cutting = true;   /* the error frame below is not held to the limits */
 	s->dialect->ws_error(s, "SLOW_CONSUMER", "the client did not read fast enough");
 	session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "SLOW_CONSUMER");
@@ -155,6 +156,7 @@ void session_send(struct wsgw_session *s, char *text)
 	}
 	f->next = NULL;
 	f->len = len;
+	f->rx_us = gw->metrics.msg_rx_us;
 	memcpy(f->buf + LWS_PRE, text, len);
 	free(text);
 	if(s->qtail) s->qtail->next = f;
@@ -210,6 +212,7 @@ void session_refused_end(struct wsgw_session *s)
 void session_link_lost(struct wsgw_session *s, int rc)
 {
 	session_link_end(s, false);
+	metrics_add(&s->gw->metrics, s->dialect->name, WSGW_M_LINKS_LOST, 1);
 	s->link_lost_ms = gw_now_ms();
 	s->link_lost_rc = rc;
 }
@@ -265,6 +268,7 @@ static int refuse_with(struct lws *wsi, int status, const char *code, const char
 	int n = message ? snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}", code, message)
 		: snprintf(body, sizeof(body), "{\"error\":\"%s\"}", code);
 
+	http_count_upgrade_refusal(lws_context_user(lws_get_context(wsi)), wsi, code);
 	if(n < 0 || (size_t)n >= sizeof(body)
 			|| lws_add_http_common_headers(wsi, (unsigned)status, "application/json", (lws_filepos_t)n, &p, end)
 			|| (retry_after && lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
@@ -353,6 +357,7 @@ static bool rate_ok(struct wsgw_session *s, int64_t now)
 		s->tokens -= 1.0;
 		return true;
 	}
+	metrics_add(&s->gw->metrics, s->dialect->name, WSGW_M_RATE_LIMITED, 1);
 	if(now - s->last_rate_error_ms >= 1000){
 		s->last_rate_error_ms = now;
 		s->dialect->ws_error(s, "RATE_LIMITED", "too many frames; some were dropped");
@@ -401,6 +406,7 @@ static void receive(struct wsgw_session *s, struct lws *wsi, const void *in, siz
 	memcpy(s->rx + s->rxlen, in, len);
 	s->rxlen += len;
 	if(!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi)) return;
+	metrics_rx(&s->gw->metrics, s->dialect->name, s->rxlen);
 	/* No dialect state: its ws_open failed and the session is closing. */
 	if(s->priv && rate_ok(s, now)) s->dialect->ws_text(s, s->rx, s->rxlen);
 	s->rxlen = 0;
@@ -431,6 +437,7 @@ static int writeable(struct wsgw_session *s, struct lws *wsi)
 	}
 	if(f){
 		int n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
+		if(n >= 0) metrics_tx(&s->gw->metrics, s->dialect->name, f->len, f->rx_us);
 		s->qhead = f->next;
 		if(!s->qhead) s->qtail = NULL;
 		s->qframes--;
@@ -468,6 +475,7 @@ int session_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reason
 		s->last_rx_ms = s->tokens_ms = gw_now_ms();
 		s->next_ping_ms = s->last_rx_ms + session_ping_period(gw->cfg);
 		s->tokens = gw->cfg->rate_burst;
+		metrics_add(&gw->metrics, s->dialect->name, WSGW_M_CONNECTS, 1);
 		session_sndbuf(s);
 		if(s->dialect->ws_open(s, rt)){
 			s->dialect->ws_error(s, "BROKER_UNAVAILABLE", "cannot open a broker session");

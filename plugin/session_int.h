@@ -10,6 +10,7 @@
 struct wsgw_frame {
 	struct wsgw_frame *next;
 	size_t len;
+	int64_t rx_us;                  /* the broker read it answers (metrics.h), or 0 */
 	unsigned char buf[];            /* LWS_PRE bytes, then len bytes of text */
 };
 

@@ -29,6 +29,7 @@
 #include "keys.h"
 #include "mqttw.h"
 #include "pending.h"
+#include "metrics.h"
 
 #define WSGW_BOOT_ID_SIZE 17          /* 16 hex characters + NUL */
 #define WSGW_TICK_MS 100              /* housekeeping timer */
@@ -152,7 +153,15 @@ struct wsgw_http {
 	char *reply;
 	const char *allow;               /* Allow header for 405 */
 	const char *retry_after;         /* Retry-After header (seconds) for 503 */
-	const char *content_type;        /* of the reply; NULL = application/json */
+	const char *content_type;        /* of the reply; NULL: application/json */
+	const char *endpoint;            /* for the metrics: "health", "metrics", the name of the dialect its path falls in, or NULL */
+	/* CORS (http.c): the Access-Control-Allow-Origin of the replies ("*" or
+	 * the request's Origin), or NULL for no CORS headers; a preflight's
+	 * answer is the endpoint's 405 turned into a 204 whose allowed methods
+	 * are that 405's Allow, with cors_headers as Access-Control-Allow-Headers. */
+	char *cors_origin;
+	bool preflight;
+	char *cors_headers;
 	lws_sorted_usec_list_t body_sul; /* http_body_timeout, while the body is read */
 	struct wsgw_http *reap_next;     /* replied: freed at the next tick (gw->http_reap) */
 };
@@ -170,6 +179,9 @@ size_t http_query(struct wsgw_http *h, char *buf, size_t buflen, const char **ke
 		const char **values, size_t max);
 int http_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons reason,
 		struct wsgw_pss *pss, void *in, size_t len);
+/* Counts a refused WebSocket upgrade in the metrics, under the dialect its
+ * path falls in (session.c). reason: a literal. */
+void http_count_upgrade_refusal(struct wsgw_gw *gw, struct lws *wsi, const char *reason);
 void http_free(struct wsgw_http *h);
 void http_reap(struct wsgw_gw *gw);   /* frees the requests replied to */
 /* Client connections (HTTP, handshakes, WebSockets), counted from accept to
@@ -288,6 +300,8 @@ struct wsgw_gw {
 	int64_t last_misc_ms;
 	int64_t last_expire_ms;
 	int64_t last_slot_sweep_ms;
+
+	struct wsgw_metrics metrics;     /* /metrics (metrics.h): every layer counts here */
 };
 
 /* Broker thread: keys, mounts, dialects, the transport and the thread; 0 or -1 (logged). */

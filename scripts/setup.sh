@@ -12,7 +12,9 @@ libwebsockets-dev libwebsockets-evlib-ev libev-dev libjansson-dev libjwt-dev lib
 # clang, which clang only recommends: clang 14 on Debian 12, 19 on Debian 13.
 CLANG_RT=libclang-rt-14-dev
 [ "$(. /etc/os-release 2>/dev/null; echo "${VERSION_ID:-}")" = 13 ] && CLANG_RT=libclang-rt-19-dev
-TEST_PKGS="libcmocka-dev python3 python3-websockets python3-paho-mqtt python3-pytest python3-jwt python3-cryptography python3-jsonpatch iproute2 valgrind clang $CLANG_RT"
+# chromium: the browser tests (tests/integration/browser.py drives it over the
+# DevTools protocol); python3-prometheus-client: its parser reads /metrics.
+TEST_PKGS="libcmocka-dev python3 python3-websockets python3-paho-mqtt python3-pytest python3-jwt python3-cryptography python3-jsonpatch python3-prometheus-client chromium iproute2 valgrind clang $CLANG_RT"
 
 want="$PKGS"
 tests=OFF

@@ -42,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 # is data, no call; a call from it to a dialect would show here as upward.
 LAYERS = [
     ("L0 pure", ["mapping/*", "plugin/config.c"]),
-    ("L1 utilities", ["plugin/util.c", "plugin/log.c", "plugin/auth.c"]),
+    ("L1 utilities", ["plugin/util.c", "plugin/log.c", "plugin/auth.c", "plugin/metrics.c"]),
     ("L2 link", ["plugin/link_api.c", "plugin/link.c", "plugin/mux.c"]),
     ("L3 transport", ["plugin/transport.c", "plugin/route.c", "plugin/session.c", "plugin/http.c"]),
     ("L4 services", ["plugin/core.c", "plugin/presence.c", "plugin/keys.c"]),

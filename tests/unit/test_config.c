@@ -511,6 +511,52 @@ static void test_origins_separators(void **state)
 	assert_null(cfg->origins);
 }
 
+static void test_origins_wildcard(void **state)
+{
+	struct wsgw_config *cfg = *state;
+
+	assert_false(config_origins_any(cfg));          /* no list */
+	set_ok(cfg, "origins", "https://a");
+	assert_false(config_origins_any(cfg));
+	set_ok(cfg, "origins", "https://a,*");
+	assert_true(config_origins_any(cfg));
+	assert_true(config_origin_allowed(cfg, "https://anything.example"));
+	assert_true(config_origin_allowed(cfg, "null"));
+	set_ok(cfg, "origins", "https://*.example");   /* no patterns: a literal */
+	assert_false(config_origins_any(cfg));
+	assert_false(config_origin_allowed(cfg, "https://a.example"));
+}
+
+/* ---- CORS, health and metrics ---- */
+
+static void test_ops_options(void **state)
+{
+	struct wsgw_config *cfg = *state;
+
+	assert_int_equal(cfg->cors_max_age, 600);
+	assert_string_equal(cfg->health_path, "/healthz");
+	assert_string_equal(cfg->metrics_path, "/metrics");
+	assert_null(cfg->metrics_token);
+	set_ok(cfg, "cors_max_age", "0");
+	assert_int_equal(cfg->cors_max_age, 0);
+	set_bad(cfg, "cors_max_age", "86401");
+	set_bad(cfg, "cors_max_age", "-1");
+	set_ok(cfg, "health_path", "/ops/health");
+	assert_string_equal(cfg->health_path, "/ops/health");
+	set_ok(cfg, "health_path", "off");
+	assert_null(cfg->health_path);
+	set_ok(cfg, "health_path", "/again");
+	assert_string_equal(cfg->health_path, "/again");
+	set_ok(cfg, "metrics_path", "off");
+	assert_null(cfg->metrics_path);
+	set_bad(cfg, "metrics_path", "metrics");       /* a path starts with '/' */
+	set_bad(cfg, "metrics_path", "/metrics/");
+	set_bad(cfg, "health_path", "");
+	set_ok(cfg, "metrics_token", "t0ken");
+	assert_string_equal(cfg->metrics_token, "t0ken");
+	set_bad(cfg, "metrics_token", "");
+}
+
 /* ---- config_finish ---- */
 
 static char *expected_gateway_id(int port)
@@ -955,6 +1001,8 @@ int main(void)
 		T(test_origins),
 		T(test_origins_whole_string),
 		T(test_origins_separators),
+		T(test_origins_wildcard),
+		T(test_ops_options),
 		T(test_finish_needs_broker),
 		T(test_finish_port_only),
 		T(test_finish_port_and_host),
