@@ -3,13 +3,12 @@ with the plugin: each one does its dialect's chores (PING/HB answers, ACKs, repl
 matching, the Telegraphy id sequence) and comes back by itself after the broker
 restarts. And the demo page, screenshot included."""
 import asyncio
+import contextlib
 import json
 import os
 import time
 
 import jwt
-import pytest
-
 import browser
 from wsgw import http
 
@@ -17,7 +16,6 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CLIENTS = os.path.join(ROOT, "docs", "clients")
 SECRET = "clients-test-secret-0123456789abcdef"
 
-pytestmark = browser.needs_chromium
 
 
 def page_html(snippet, script):
@@ -32,12 +30,51 @@ function note(kind, value) {{ window.log.push({{kind, value, t: Date.now()}}); }
 </script>"""
 
 
-def site(tmp_path, snippet, script):
+def site(snippet, script):
+    """A PageServer with the page and the snippets it loads."""
+    pages = {"/index.html": page_html(snippet, script)}
     for name in ("retry.js", snippet):
         with open(os.path.join(CLIENTS, name), "rb") as f:
-            (tmp_path / name).write_bytes(f.read())
-    (tmp_path / "index.html").write_text(page_html(snippet, script))
-    return browser.StaticSite(str(tmp_path))
+            pages["/" + name] = ("text/javascript", f.read())
+    return browser.PageServer(pages)
+
+
+class Tab:
+    """A page with the polling helpers these tests need."""
+
+    def __init__(self, page):
+        self.page = page
+
+    async def eval(self, expr):
+        return await self.page.eval(expr)
+
+    async def wait_for(self, expr, timeout=15):
+        deadline = time.monotonic() + timeout
+        while not await self.page.eval(f"!!({expr})"):
+            if time.monotonic() > deadline:
+                log = await self.page.eval("JSON.stringify(window.log || null)")
+                raise AssertionError(f"not true after {timeout}s: {expr}\npage log: {log}")
+            await asyncio.sleep(0.05)
+
+    async def screenshot(self, path):
+        return await self.page.screenshot(path)
+
+
+@contextlib.asynccontextmanager
+async def open_tab(url):
+    browser.require_chromium()
+    async with browser.Browser() as b:
+        page = await b.new_page()
+        await page.goto(url)
+        yield Tab(page)
+
+
+@contextlib.asynccontextmanager
+async def site_tab(snippet, script):
+    """The snippet's page, served from an origin of its own, open in a tab."""
+    with site(snippet, script) as s:
+        async with open_tab(s.url("/index.html")) as tab:
+            yield tab
 
 
 async def kinds(page, kind):
@@ -53,13 +90,13 @@ async def wait_kind(page, kind, n=1, timeout=15):
 async def test_wsdo_snippet(start_gateway, tmp_path):
     gw = start_gateway(wsdo_ping_interval="0.5", wsdo_ping_timeout="1")
     base = f"http://127.0.0.1:{gw.ws_port}/"
-    with site(tmp_path, "wsdo.js", f"""
+    async with site_tab("wsdo.js", f"""
       const ch = window.ch = new WsdoChannel({json.dumps(base)}, "room1", {{
         onReady: (m) => note("ready", [...m.keys()]),
         onData: (p) => note("data", p),
         onMembers: (m) => note("members", [...m.keys()]),
         onClose: (ev) => note("close", ev.code),
-      }});""") as s, browser.page(s.url("index.html")) as page:
+      }});""") as page:
         await wait_kind(page, "ready")
         me = await page.eval("window.ch.clientID")
         # PINGs every 0.5 s with a 1 s deadline: the snippet's PONGs keep it in
@@ -86,7 +123,7 @@ async def test_wsdo_snippet(start_gateway, tmp_path):
 async def test_op_snippet(start_gateway, tmp_path):
     gw = start_gateway(op_anonymous="true")
     url = f"ws://127.0.0.1:{gw.ws_port}/pubsub"
-    with site(tmp_path, "op.js", f"""
+    async with site_tab("op.js", f"""
       const c = window.c = new OpClient({json.dumps(url)}, async () => ({{provider: "none"}}), {{
         onReady: (user, recovered) => note("ready", {{user, recovered}}),
         onMessage: (topics, data) => note("mesg", {{topics, data}}),
@@ -95,11 +132,11 @@ async def test_op_snippet(start_gateway, tmp_path):
         await new Promise((r) => {{ const t = setInterval(() => {{ if (c.session) {{ clearInterval(t); r(); }} }}, 20); }});
         const r = await c.sub(["news.today"]);
         note("sub", r.topics);
-        try {{ await c.pub(["bad topic"], 1); }} catch (e) {{ note("puberr", e.code); }}
-      }})();""") as s, browser.page(s.url("index.html")) as page:
+        try {{ await c.request({{op: "pub", topics: ["news.today"]}}); }} catch (e) {{ note("puberr", e.code); }}
+      }})();""") as page:
         await wait_kind(page, "ready")
         assert await wait_kind(page, "sub") == [["news.today"]]
-        assert await wait_kind(page, "puberr") == [400]    # an error reply matched to its request
+        assert await wait_kind(page, "puberr") == [400]    # pub without data: an error matched to its request
         gw.mosquitto_pub("wsgw/op/news/today", '{"x":1}')
         m = (await wait_kind(page, "mesg"))[0]
         assert m == {"topics": ["news.today"], "data": {"x": 1}}, m
@@ -116,7 +153,7 @@ async def test_op_snippet(start_gateway, tmp_path):
 async def test_telegraphy_snippet(start_gateway, tmp_path):
     gw = start_gateway(telegraphy_auth="false")
     url = f"ws://127.0.0.1:{gw.ws_port}/telegraphy"
-    with site(tmp_path, "telegraphy.js", f"""
+    async with site_tab("telegraphy.js", f"""
       const c = window.c = new TelegraphyClient({json.dumps(url)}, async () => "", {{
         onReady: (again) => note("ready", again),
         onEvent: (name, data) => note("event", {{name, data}}),
@@ -124,7 +161,7 @@ async def test_telegraphy_snippet(start_gateway, tmp_path):
       (async () => {{
         await new Promise((r) => {{ const t = setInterval(() => {{ if (c.sessionToken) {{ clearInterval(t); r(); }} }}, 20); }});
         for (const e of ["chat.message", "chat.typing", "orders.new"]) note("sub", (await c.subscribe(e)).status);
-      }})();""") as s, browser.page(s.url("index.html")) as page:
+      }})();""") as page:
         await wait_kind(page, "ready")
         # three SUBSCRIBEs after CONNECT (ids 0, 1, 2, 3): any id out of sequence would be INVALID_ID
         assert await wait_kind(page, "sub", 3) == ["SUBSCRIBED"] * 3
@@ -152,12 +189,12 @@ async def test_comet_snippet(start_gateway, tmp_path):
                        comet_service_token="svc")
     url = f"ws://127.0.0.1:{gw.ws_port}/comet/Comet/Subscribe"
     tokens = [comet_token("alice") for _ in range(4)]
-    with site(tmp_path, "comet.js", f"""
+    async with site_tab("comet.js", f"""
       const tokens = {json.dumps(tokens)};
       const c = window.c = new CometClient({json.dumps(url)}, async () => tokens.shift(), "r1", {{
         onReady: () => note("ready", true),
         onPush: (evt) => note("push", evt),
-      }});""") as s, browser.page(s.url("index.html")) as page:
+      }});""") as page:
         await wait_kind(page, "ready")
         # server HBs after 1 s of silence, dropped after 2.5 s: the snippet answers them
         await asyncio.sleep(5)
@@ -205,7 +242,7 @@ def count_blobs(png_path, rgb, min_pixels, max_pixels):
 
 async def test_demo_page(start_gateway, tmp_path):
     gw = start_gateway(demo_enable="true")
-    with browser.page(f"http://127.0.0.1:{gw.ws_port}/demo/?channel=lobby") as page:
+    async with open_tab(f"http://127.0.0.1:{gw.ws_port}/demo/?channel=lobby") as page:
         await page.wait_for("document.getElementById('status').textContent === 'live'")
         a = await gw.listen("lobby", auto_pong=True)
         b = await gw.listen("lobby", auto_pong=True)
@@ -215,8 +252,8 @@ async def test_demo_page(start_gateway, tmp_path):
         # the page's own send: an emit from the page reaches the listeners
         await page.eval("document.getElementById('text').value = 'from the page';"
                         "document.querySelector('#send button').click(); true")
-        f = await a.recv_type("DATA")
-        assert f["payload"]["text"] == "from the page", f
+        f = await a.recv_type("DATA", pred=lambda f: f["payload"].get("text") == "from the page")
+        assert f["payload"]["from"] == await page.eval("document.getElementById('me').textContent"), f
         png = await page.screenshot(str(tmp_path / "demo.png"))
         # what the screenshot must show: one green dot per member (the two listeners)
         assert count_blobs(png, (0x2e, 0x7d, 0x32), 100, 260) == 2
