@@ -259,3 +259,27 @@ async def test_demo_page(start_gateway, tmp_path):
         assert count_blobs(png, (0x2e, 0x7d, 0x32), 100, 260) == 2
         await b.close()
         await page.wait_for("document.getElementById('count').textContent === '1'")
+
+
+async def test_wsdo_snippet_emit_from_another_origin(start_gateway):
+    """emit() is a JSON POST from the page's origin: with that origin in `origins`
+    the page reads the reply (CORS); the message reaches the channel."""
+    script = """
+      window.go = async (base) => {
+        const ch = window.ch = new WsdoChannel(base, "room2", {onReady: () => note("ready", 1)});
+        await new Promise((r) => { const t = setInterval(() => { if (ch.clientID) { clearInterval(t); r(); } }, 20); });
+        note("emit", await ch.emit({n: 5}));
+        note("emit", await ch.emit({n: 6}, {clients: [ch.clientID], requireAck: true}));
+      };"""
+    with site("wsdo.js", script) as s:
+        gw = start_gateway(origins=s.origin)
+        other = await gw.listen("room2", auto_pong=True)
+        async with open_tab(s.url("/index.html")) as page:
+            await page.eval(f"go({json.dumps(f'http://127.0.0.1:{gw.ws_port}/')}), true")
+            e, acked = await wait_kind(page, "emit", 2)
+            assert e["status"] == 200, e
+            f = await other.recv_type("DATA", pred=lambda f: f["payload"] == {"n": 5})
+            assert f["eventID"] == e["body"]["eventID"], (f, e)
+            # to the page itself, with require-ack: the snippet's own ACK answers it
+            me = await page.eval("window.ch.clientID")
+            assert acked["status"] == 200 and acked["body"]["acked"] == [me], acked
