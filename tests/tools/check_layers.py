@@ -47,7 +47,7 @@ LAYERS = [
     ("L3 transport", ["plugin/transport.c", "plugin/route.c", "plugin/session.c", "plugin/http.c"]),
     ("L4 services", ["plugin/core.c", "plugin/presence.c", "plugin/keys.c"]),
     ("L5 dialect kit", ["plugin/kit_*"]),
-    ("L6 dialects", ["plugin/wsdo.c", "plugin/op.c", "plugin/telegraphy.c", "plugin/comet.c",
+    ("L6 dialects", ["plugin/wsdo.c", "plugin/op.c", "plugin/telegraphy.c", "plugin/comet.c", "plugin/demo.c",
                      "plugin/dialects.c"]),
     ("L7 top", ["plugin/gateway.c", "plugin/plugin.c"]),
 ]
