@@ -1,0 +1,97 @@
+"""plugin_opt_trusted_proxies: Forwarded / X-Forwarded-For name the client
+only when the connection comes from a trusted proxy (mapping/proxy.c); the
+address they give is the one logs and Telegraphy's same-host RECONNECT use."""
+import asyncio
+import re
+
+import websockets
+
+import wsgw
+from teleclient import TeleClient, issue_token
+
+SECRET = "tg-secret-0123456789abcdef"
+
+
+def gateway(start_gateway, **opts):
+    return start_gateway(telegraphy_token_secret=SECRET, telegraphy_events="chat.message", **opts)
+
+
+async def tele(gw, headers=None, local_host=None):
+    kw = {"local_addr": (local_host, 0)} if local_host else {}
+    ws = await websockets.connect(f"ws://127.0.0.1:{gw.ws_port}/telegraphy", ping_interval=None,
+                                  close_timeout=1, extra_headers=headers or {}, **kw)
+    c = TeleClient(ws)
+    wsgw.OPEN_LISTENERS.append(c)
+    return c
+
+
+async def session_of(gw, headers=None, local_host=None):
+    """A Telegraphy session connected, then dropped: its session token."""
+    c = await tele(gw, headers, local_host)
+    token = (await issue_token(gw, SECRET, user="alice")).json["auth_token"]
+    r = await c.connect(token)
+    assert r["status"] == "CONNECTED", r
+    c.abort()
+    await c.closed.wait()
+    return r["data"]["session_token"]
+
+
+async def reconnect(gw, session, headers=None, local_host=None):
+    c = await tele(gw, headers, local_host)
+    r = await c.call("RECONNECT", {"session_token": session})
+    c.abort()
+    await c.closed.wait()
+    return r["status"]
+
+
+async def refused_connect_logs(gw, headers=None, local_host=None):
+    """The address the log names for a CONNECT refused from this client."""
+    c = await tele(gw, headers, local_host)
+    n = len(re.findall(r"telegraphy CONNECT from \S+ refused", gw.log()))
+    r = await c.connect("not-a-token")
+    assert r["status"] == "INVALID_TOKEN", r
+    for _ in range(100):
+        found = re.findall(r"telegraphy CONNECT from (\S+) refused", gw.log())
+        if len(found) > n:
+            return found[-1]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no refusal line:\n{gw.log()[-2000:]}")
+
+
+async def test_headers_of_an_untrusted_peer_are_ignored(start_gateway):
+    gw = gateway(start_gateway, trusted_proxies="10.9.9.9 2001:db8::/32")
+    forged = {"X-Forwarded-For": "203.0.113.9", "Forwarded": "for=203.0.113.9"}
+    assert await refused_connect_logs(gw, forged) == "127.0.0.1"
+    # bound to the real address: a forged header does not move it
+    session = await session_of(gw, forged)
+    assert await reconnect(gw, session, {"X-Forwarded-For": "198.51.100.1"}) == "CONNECTED"
+
+
+async def test_no_list_no_proxy(start_gateway):
+    gw = gateway(start_gateway)
+    assert await refused_connect_logs(gw, {"X-Forwarded-For": "203.0.113.9"}) == "127.0.0.1"
+
+
+async def test_trusted_proxy_names_the_client(start_gateway):
+    gw = gateway(start_gateway, trusted_proxies="127.0.0.1")
+    assert await refused_connect_logs(gw, {"X-Forwarded-For": "203.0.113.9"}) == "203.0.113.9"
+    # the right-most address that is no trusted proxy: what the client wrote left of it is not taken
+    xff = {"X-Forwarded-For": "6.6.6.6, 203.0.113.9, 127.0.0.1"}
+    assert await refused_connect_logs(gw, xff) == "203.0.113.9"
+    assert await refused_connect_logs(gw, {"Forwarded": 'for="[2001:db8::5]:4711";proto=https'}) == "2001:db8::5"
+    # from a peer not on the list (127.0.0.2), the same headers count for nothing
+    assert await refused_connect_logs(gw, {"X-Forwarded-For": "203.0.113.9"}, "127.0.0.2") == "127.0.0.2"
+
+    # same-host RECONNECT: the host is the client behind the proxy
+    session = await session_of(gw, {"X-Forwarded-For": "203.0.113.9"})
+    assert await reconnect(gw, session, {"X-Forwarded-For": "198.51.100.1"}) == "INVALID_SESSION"
+    assert await reconnect(gw, session) == "INVALID_SESSION"        # the proxy's own address
+    assert await reconnect(gw, session, {"X-Forwarded-For": "203.0.113.9"},
+                           "127.0.0.2") == "INVALID_SESSION"       # a forged header, untrusted peer
+    assert await reconnect(gw, session, {"Forwarded": "for=203.0.113.9"}) == "CONNECTED"
+
+
+async def test_bad_list_is_refused_at_start(start_gateway):
+    gw = start_gateway(wait=False, trusted_proxies="127.0.0.1 proxy.example")
+    assert gw.wait_exit(10) not in (None, 0)
+    assert 'plugin_opt_trusted_proxies: "proxy.example" is not an IPv4 or IPv6 address' in gw.log()
