@@ -212,7 +212,7 @@ static int parse_forwarded(const char *v, struct hop *hops)
 		if(!toolong){
 			struct hop *h = &hops[n - 1];
 			if(!strcasecmp(name, "for")) snprintf(h->addr, sizeof(h->addr), "%s", value);
-			else if(!strcasecmp(name, "proto") && strlen(value) < sizeof(h->proto)) snprintf(h->proto, sizeof(h->proto), "%s", value);
+			else if(!strcasecmp(name, "proto") && vl < sizeof(h->proto)) memcpy(h->proto, value, vl + 1);
 		}
 		while(*v == ' ' || *v == '\t') v++;
 		if(!*v) break;

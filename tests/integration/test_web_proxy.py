@@ -2,6 +2,7 @@
 only when the connection comes from a trusted proxy (mapping/proxy.c); the
 address they give is the one logs and Telegraphy's same-host RECONNECT use."""
 import asyncio
+import os
 import re
 
 import websockets
@@ -92,6 +93,9 @@ async def test_trusted_proxy_names_the_client(start_gateway):
 
 
 async def test_bad_list_is_refused_at_start(start_gateway):
-    gw = start_gateway(wait=False, trusted_proxies="127.0.0.1 proxy.example")
+    # (mosquitto 2.0 does not free its configuration when a plugin fails to
+    # start: no leak check, as in test_core_config.py)
+    asan = (os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0").lstrip(":")
+    gw = start_gateway(wait=False, env={"ASAN_OPTIONS": asan}, trusted_proxies="127.0.0.1 proxy.example")
     assert gw.wait_exit(10) not in (None, 0)
     assert 'plugin_opt_trusted_proxies: "proxy.example" is not an IPv4 or IPv6 address' in gw.log()

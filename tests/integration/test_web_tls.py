@@ -117,8 +117,11 @@ async def wss(gw, ctx, path):
 
 
 def refused_start(start_gateway, **opts):
-    """The broker exits at start: its log."""
-    gw = start_gateway(wait=False, **opts)
+    """The broker exits at start: its log. (mosquitto 2.0 does not free its
+    configuration when a plugin fails to start: no leak check, as in
+    test_core_config.py.)"""
+    asan = (os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0").lstrip(":")
+    gw = start_gateway(wait=False, env={"ASAN_OPTIONS": asan}, **opts)
     assert gw.wait_exit(10) not in (None, 0), gw.log()
     return gw.log()
 
