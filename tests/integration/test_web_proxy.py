@@ -4,7 +4,13 @@ address they give is the one logs and Telegraphy's same-host RECONNECT use."""
 import asyncio
 import os
 import re
+import shutil
+import ssl
+import subprocess
+import tempfile
+import time
 
+import pytest
 import websockets
 
 import wsgw
@@ -99,3 +105,80 @@ async def test_bad_list_is_refused_at_start(start_gateway):
     gw = start_gateway(wait=False, env={"ASAN_OPTIONS": asan}, trusted_proxies="127.0.0.1 proxy.example")
     assert gw.wait_exit(10) not in (None, 0)
     assert 'plugin_opt_trusted_proxies: "proxy.example" is not an IPv4 or IPv6 address' in gw.log()
+
+
+def nginx_in_front(gw, tmp, port):
+    """nginx with docs/deploy/nginx.conf on 127.0.0.1:port (TLS, a
+    self-signed certificate for 127.0.0.1) in front of gw: the process."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], cwd=tmp, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(os.path.join(os.path.dirname(__file__), "../../docs/deploy/nginx.conf")) as f:
+        conf = f.read()
+    for old, new in (("server 127.0.0.1:8080;", f"server 127.0.0.1:{gw.ws_port};"),
+                     ("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;"),
+                     ("listen [::]:443 ssl;", ""),
+                     ("/etc/letsencrypt/live/gw.example.com/fullchain.pem", os.path.join(tmp, "cert.pem")),
+                     ("/etc/letsencrypt/live/gw.example.com/privkey.pem", os.path.join(tmp, "key.pem"))):
+        assert old in conf, old
+        conf = conf.replace(old, new)
+    os.makedirs(os.path.join(tmp, "logs"))
+    with open(os.path.join(tmp, "nginx.conf"), "w") as f:
+        f.write(conf)
+    cmd = ["nginx", "-p", tmp, "-c", os.path.join(tmp, "nginx.conf"),
+           "-g", f"daemon off; pid {tmp}/nginx.pid; error_log {tmp}/logs/error.log;"]
+    subprocess.run(cmd + ["-t"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while not wsgw.port_open(port):
+        assert proc.poll() is None and time.monotonic() < deadline, "nginx did not start"
+        time.sleep(0.05)
+    return proc
+
+
+@pytest.mark.skipif(not shutil.which("nginx") or not shutil.which("openssl"), reason="needs nginx and openssl")
+async def test_behind_nginx(start_gateway):
+    # docs/deploy/nginx.conf as it is: clients reach the gateway through nginx
+    # from 127.0.0.2 and 127.0.0.3, nginx connects from 127.0.0.1 (trusted)
+    gw = gateway(start_gateway, trusted_proxies="127.0.0.1")
+    tmp = tempfile.mkdtemp(prefix="wsgw-nginx-")
+    port = wsgw.free_port()
+    proc = nginx_in_front(gw, tmp, port)
+    ctx = ssl.create_default_context(cafile=os.path.join(tmp, "cert.pem"))
+
+    async def via_nginx(local_host, headers=None):
+        ws = await websockets.connect(f"wss://127.0.0.1:{port}/telegraphy", ssl=ctx, ping_interval=None,
+                                      close_timeout=1, extra_headers=headers or {},
+                                      local_addr=(local_host, 0))
+        c = TeleClient(ws)
+        wsgw.OPEN_LISTENERS.append(c)
+        return c
+
+    try:
+        # forged headers: X-Forwarded-For is appended to, Forwarded removed
+        c = await via_nginx("127.0.0.2", {"X-Forwarded-For": "6.6.6.6", "Forwarded": "for=6.6.6.6"})
+        r = await c.connect("not-a-token")
+        assert r["status"] == "INVALID_TOKEN", r
+        deadline = time.monotonic() + 5
+        while "telegraphy CONNECT from 127.0.0.2 refused" not in gw.log():
+            assert "from 6.6.6.6" not in gw.log() and time.monotonic() < deadline, gw.log()[-2000:]
+            await asyncio.sleep(0.05)
+
+        c = await via_nginx("127.0.0.2")
+        token = (await issue_token(gw, SECRET, user="alice")).json["auth_token"]
+        r = await c.connect(token)
+        assert r["status"] == "CONNECTED", r
+        session = r["data"]["session_token"]
+        c.abort()
+        await c.closed.wait()
+        for host, want in (("127.0.0.3", "INVALID_SESSION"), ("127.0.0.2", "CONNECTED")):
+            c = await via_nginx(host)
+            r = await c.call("RECONNECT", {"session_token": session})
+            assert r["status"] == want, (host, r)
+            c.abort()
+            await c.closed.wait()
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        shutil.rmtree(tmp, ignore_errors=True)
