@@ -19,6 +19,13 @@ from teleclient import TeleClient, issue_token
 SECRET = "tg-secret-0123456789abcdef"
 
 
+def header_kw(headers):
+    """Request headers for websockets.connect: websockets 14 (Debian 13) took
+    the legacy client's extra_headers as additional_headers."""
+    new = int(websockets.__version__.split(".")[0]) >= 14
+    return {"additional_headers" if new else "extra_headers": headers or {}}
+
+
 def gateway(start_gateway, **opts):
     return start_gateway(telegraphy_token_secret=SECRET, telegraphy_events="chat.message", **opts)
 
@@ -26,7 +33,7 @@ def gateway(start_gateway, **opts):
 async def tele(gw, headers=None, local_host=None):
     kw = {"local_addr": (local_host, 0)} if local_host else {}
     ws = await websockets.connect(f"ws://127.0.0.1:{gw.ws_port}/telegraphy", ping_interval=None,
-                                  close_timeout=1, extra_headers=headers or {}, **kw)
+                                  close_timeout=1, **header_kw(headers), **kw)
     c = TeleClient(ws)
     wsgw.OPEN_LISTENERS.append(c)
     return c
@@ -149,7 +156,7 @@ async def test_behind_nginx(start_gateway):
 
     async def via_nginx(local_host, headers=None):
         ws = await websockets.connect(f"wss://127.0.0.1:{port}/telegraphy", ssl=ctx, ping_interval=None,
-                                      close_timeout=1, extra_headers=headers or {},
+                                      close_timeout=1, **header_kw(headers),
                                       local_addr=(local_host, 0))
         c = TeleClient(ws)
         wsgw.OPEN_LISTENERS.append(c)
