@@ -15,6 +15,7 @@ import websockets
 
 import wsgw
 from teleclient import TeleClient, issue_token
+from test_web_tls import Pki
 
 SECRET = "tg-secret-0123456789abcdef"
 
@@ -114,20 +115,17 @@ async def test_bad_list_is_refused_at_start(start_gateway):
     assert 'plugin_opt_trusted_proxies: "proxy.example" is not an IPv4 or IPv6 address' in gw.log()
 
 
-def nginx_in_front(gw, tmp, port):
+def nginx_in_front(gw, pki, tmp, port):
     """nginx with docs/deploy/nginx.conf on 127.0.0.1:port (TLS, a
-    self-signed certificate for 127.0.0.1) in front of gw: the process."""
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], cwd=tmp, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    certificate of pki's CA) in front of gw: the process."""
+    cert, key = pki.issue("nginx", "localhost", 0x5005)
     with open(os.path.join(os.path.dirname(__file__), "../../docs/deploy/nginx.conf")) as f:
         conf = f.read()
     for old, new in (("server 127.0.0.1:8080;", f"server 127.0.0.1:{gw.ws_port};"),
                      ("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;"),
                      ("listen [::]:443 ssl;", ""),
-                     ("/etc/letsencrypt/live/gw.example.com/fullchain.pem", os.path.join(tmp, "cert.pem")),
-                     ("/etc/letsencrypt/live/gw.example.com/privkey.pem", os.path.join(tmp, "key.pem"))):
+                     ("/etc/letsencrypt/live/gw.example.com/fullchain.pem", cert),
+                     ("/etc/letsencrypt/live/gw.example.com/privkey.pem", key)):
         assert old in conf, old
         conf = conf.replace(old, new)
     os.makedirs(os.path.join(tmp, "logs"))
@@ -150,9 +148,10 @@ async def test_behind_nginx(start_gateway):
     # from 127.0.0.2 and 127.0.0.3, nginx connects from 127.0.0.1 (trusted)
     gw = gateway(start_gateway, trusted_proxies="127.0.0.1")
     tmp = tempfile.mkdtemp(prefix="wsgw-nginx-")
+    pki = Pki()
     port = wsgw.free_port()
-    proc = nginx_in_front(gw, tmp, port)
-    ctx = ssl.create_default_context(cafile=os.path.join(tmp, "cert.pem"))
+    proc = nginx_in_front(gw, pki, tmp, port)
+    ctx = ssl.create_default_context(cafile=pki.ca)
 
     async def via_nginx(local_host, headers=None):
         ws = await websockets.connect(f"wss://127.0.0.1:{port}/telegraphy", ssl=ctx, ping_interval=None,
@@ -189,3 +188,4 @@ async def test_behind_nginx(start_gateway):
         proc.terminate()
         proc.wait(5)
         shutil.rmtree(tmp, ignore_errors=True)
+        pki.cleanup()

@@ -32,9 +32,12 @@ class Pki:
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="wsgw-pki-")
         self.ca = self.path("ca.pem")
+        # the extensions Python 3.13's default context insists on (VERIFY_X509_STRICT)
         openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                 "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=wsgw test CA",
-                cwd=self.dir)
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                "-addext", "subjectKeyIdentifier=hash", cwd=self.dir)
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -43,6 +46,8 @@ class Pki:
         """name.pem and name.key, signed by the CA with this serial."""
         ext = self.path(f"{name}.ext")
         with open(ext, "w") as f:
+            f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                    "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n")
             if server:
                 f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
             else:
