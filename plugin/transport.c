@@ -47,7 +47,7 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
  * be used is said by name (lws would log a line of its own and fail the vhost
  * as if the port could not be bound, or, on a reload, leave the vhost with a
  * certificate and a key that do not match). Checks cafile and capath can be
- * read and the cipher lists are OpenSSL's. desc: the certificate's subject,
+ * read, cafile holds certificates, and the cipher lists are OpenSSL's. desc: the certificate's subject,
  * serial and end date, for the log. 0, or -1 with a sentence in err. */
 static int tls_files_check(const struct wsgw_config *cfg, char *err, size_t errlen, char *desc, size_t desclen)
 {
@@ -94,8 +94,13 @@ static int tls_files_check(const struct wsgw_config *cfg, char *err, size_t errl
 		}
 		closedir(d);
 	}
-	if((cfg->ciphers || cfg->ciphers_tls1_3) && !(ctx = SSL_CTX_new(TLS_server_method()))){
-		snprintf(err, errlen, "cannot check the cipher lists: out of memory");
+	if((cfg->cafile || cfg->ciphers || cfg->ciphers_tls1_3) && !(ctx = SSL_CTX_new(TLS_server_method()))){
+		snprintf(err, errlen, "cannot check the TLS options: out of memory");
+		goto out;
+	}
+	/* lws logs a cafile it cannot load and goes on without it */
+	if(cfg->cafile && !SSL_CTX_load_verify_locations(ctx, cfg->cafile, NULL)){
+		snprintf(err, errlen, "plugin_opt_cafile: %s holds no PEM certificate", cfg->cafile);
 		goto out;
 	}
 	if(cfg->ciphers && !SSL_CTX_set_cipher_list(ctx, cfg->ciphers)){

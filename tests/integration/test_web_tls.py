@@ -263,6 +263,8 @@ def test_bad_tls_configuration_is_refused_at_start(start_gateway, pki):
     assert 'plugin_opt_ciphers: "NO-SUCH-CIPHER" names no cipher' in log
     log = refused_start(start_gateway, certfile=cert, keyfile=key, require_certificate="true")
     assert "plugin_opt_require_certificate needs plugin_opt_cafile or plugin_opt_capath" in log
+    log = refused_start(start_gateway, certfile=cert, keyfile=key, cafile=key, require_certificate="true")
+    assert f"plugin_opt_cafile: {key} holds no PEM certificate" in log
     log = refused_start(start_gateway, cafile=pki.ca)
     assert "plugin_opt_cafile is a TLS option" in log
     # an encrypted key: no passphrase prompt, a sentence
