@@ -41,6 +41,15 @@ static const struct wsgw_option opts[] = {
 	{"health_path",        WSGW_OPT_PATH,    O(health_path),        0, 0, "/healthz"},
 	{"metrics_path",       WSGW_OPT_PATH,    O(metrics_path),       0, 0, "/metrics"},
 	{"metrics_token",      WSGW_OPT_STRING,  O(metrics_token),      0, 0, NULL},
+	{"certfile",           WSGW_OPT_STRING,  O(certfile),           0, 0, NULL},
+	{"keyfile",            WSGW_OPT_STRING,  O(keyfile),            0, 0, NULL},
+	{"cafile",             WSGW_OPT_STRING,  O(cafile),             0, 0, NULL},
+	{"capath",             WSGW_OPT_STRING,  O(capath),             0, 0, NULL},
+	{"require_certificate", WSGW_OPT_BOOL,   O(require_certificate), 0, 0, "false"},
+	{"tls_version",        WSGW_OPT_STRING,  O(tls_version),        0, 0, "tlsv1.2"},
+	{"ciphers",            WSGW_OPT_STRING,  O(ciphers),            0, 0, NULL},
+	{"ciphers_tls1_3",     WSGW_OPT_STRING,  O(ciphers_tls1_3),     0, 0, NULL},
+	{"trusted_proxies",    WSGW_OPT_LIST,    O(trusted_proxies),    0, 0, NULL},
 	{"handshake_timeout",  WSGW_OPT_DOUBLE,  O(handshake_timeout),  1, 3600, "10"},
 	{"idle_timeout",       WSGW_OPT_DOUBLE,  O(idle_timeout),       0, 86400, "120"},
 	{"ws_ping_interval",   WSGW_OPT_DOUBLE,  O(ws_ping_interval),   0, 3600, "30"},
@@ -285,6 +294,59 @@ int config_set(struct wsgw_config *cfg, const char *key, const char *value,
 	return -1;
 }
 
+/* The TLS options together: whether the files can be read is
+ * transport_start's to say (it reads them). */
+static int tls_check(const struct wsgw_config *cfg, char *err, size_t errlen)
+{
+	if(strcmp(cfg->tls_version, "tlsv1.2") && strcmp(cfg->tls_version, "tlsv1.3")){
+		snprintf(err, errlen, "plugin_opt_tls_version: \"%s\" is not tlsv1.2 or tlsv1.3 (the oldest version accepted)",
+				cfg->tls_version);
+		return -1;
+	}
+	if(!cfg->certfile != !cfg->keyfile){
+		snprintf(err, errlen, "plugin_opt_certfile and plugin_opt_keyfile go together: TLS needs both");
+		return -1;
+	}
+	if(!cfg->certfile && (cfg->cafile || cfg->capath || cfg->require_certificate || cfg->ciphers
+				|| cfg->ciphers_tls1_3 || strcmp(cfg->tls_version, "tlsv1.2"))){
+		snprintf(err, errlen, "plugin_opt_%s is a TLS option: it needs plugin_opt_certfile and plugin_opt_keyfile",
+				cfg->cafile ? "cafile" : cfg->capath ? "capath" : cfg->require_certificate ? "require_certificate"
+				: cfg->ciphers ? "ciphers" : cfg->ciphers_tls1_3 ? "ciphers_tls1_3" : "tls_version");
+		return -1;
+	}
+	if(cfg->require_certificate && !cfg->cafile && !cfg->capath){
+		snprintf(err, errlen, "plugin_opt_require_certificate needs plugin_opt_cafile or plugin_opt_capath: "
+				"the CAs client certificates are checked against");
+		return -1;
+	}
+	return 0;
+}
+
+/* trusted_proxies into cfg->proxy_nets. */
+static int proxies_parse(struct wsgw_config *cfg, char *err, size_t errlen)
+{
+	size_t n = 0;
+
+	free(cfg->proxy_nets);
+	cfg->proxy_nets = NULL;
+	cfg->nproxy_nets = 0;
+	while(cfg->trusted_proxies && cfg->trusted_proxies[n]) n++;
+	if(!n) return 0;
+	if(!(cfg->proxy_nets = calloc(n, sizeof(*cfg->proxy_nets)))){
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for(size_t i = 0; i < n; i++){
+		if(proxy_net_parse(cfg->trusted_proxies[i], &cfg->proxy_nets[i])){
+			snprintf(err, errlen, "plugin_opt_trusted_proxies: \"%s\" is not an IPv4 or IPv6 address "
+					"or network (address/prefix length, no bits set past the prefix)", cfg->trusted_proxies[i]);
+			return -1;
+		}
+	}
+	cfg->nproxy_nets = n;
+	return 0;
+}
+
 int config_finish(struct wsgw_config *cfg, char *err, size_t errlen)
 {
 	if(cfg->broker_socket && cfg->broker_host){
@@ -316,6 +378,7 @@ int config_finish(struct wsgw_config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if(tls_check(cfg, err, errlen) || proxies_parse(cfg, err, errlen)) return -1;
 	for(size_t i = 0; i < cfg->ndialects; i++){
 		const struct wsgw_dialect_conf *dc = cfg->dialects[i].conf;
 		if(dc->check && dc->check(cfg->dialects[i].opts, err, errlen)) return -1;
@@ -346,6 +409,7 @@ void config_free(struct wsgw_config *cfg)
 		free(ds->mount);
 	}
 	free(cfg->dialects);
+	free(cfg->proxy_nets);
 	free_opts(cfg, opts, NOPTS);
 	memset(cfg, 0, sizeof(*cfg));
 }

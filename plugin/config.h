@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "option.h"
+#include "proxy.h"
 
 /* One dialect's options: <name>_enable, <name>_mount, and its own struct. */
 struct wsgw_dialect_settings {
@@ -48,6 +49,21 @@ struct wsgw_config {
 	char *health_path;        /* NULL = no health endpoint */
 	char *metrics_path;       /* NULL = no metrics endpoint */
 	char *metrics_token;      /* Bearer token /metrics asks for; NULL = none */
+	/* TLS on the listener (transport.c), named as Mosquitto's listener
+	 * options; certfile NULL = plain http:// and ws://. */
+	char *certfile;
+	char *keyfile;
+	char *cafile;             /* client certificates are checked against these */
+	char *capath;
+	bool require_certificate;
+	char *tls_version;        /* the minimum: "tlsv1.2" or "tlsv1.3" */
+	char *ciphers;            /* OpenSSL cipher list for TLS 1.2 */
+	char *ciphers_tls1_3;     /* OpenSSL ciphersuites for TLS 1.3 */
+	/* Peers whose forwarding headers name the client (mapping/proxy.h):
+	 * trusted_proxies as given, and parsed by config_finish. */
+	char **trusted_proxies;
+	struct proxy_net *proxy_nets;
+	size_t nproxy_nets;
 	double handshake_timeout;
 	double idle_timeout;      /* 0 = off */
 	double ws_ping_interval;  /* WebSocket pings; 0 = off; at most idle_timeout / 2 in effect */

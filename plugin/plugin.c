@@ -249,7 +249,8 @@ static void fallback_register(void)
 }
 
 /* SIGHUP: the broker unregisters acl_file's callback and registers it again
- * after this; the fallback must move behind it at the next tick. */
+ * after this; the fallback must move behind it at the next tick. The TLS
+ * certificate is read again. */
 static int on_reload(int event, void *event_data, void *userdata)
 {
 	(void)event; (void)event_data; (void)userdata;
@@ -258,6 +259,7 @@ static int on_reload(int event, void *event_data, void *userdata)
 		fallback_registered = false;
 	}
 	fallback_pending = true;
+	transport_tls_reload(&gateway);
 	return MOSQ_ERR_SUCCESS;
 }
 

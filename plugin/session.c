@@ -471,7 +471,7 @@ int session_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reason
 		rt = s->priv;
 		s->priv = NULL;
 		s->opened = true;
-		lws_get_peer_simple(wsi, s->peer, sizeof(s->peer));
+		gw_client_addr(gw, wsi, s->peer, sizeof(s->peer));
 		s->last_rx_ms = s->tokens_ms = gw_now_ms();
 		s->next_ping_ms = s->last_rx_ms + session_ping_period(gw->cfg);
 		s->tokens = gw->cfg->rate_burst;

@@ -17,6 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ev.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 void transport_begin_shutdown(struct wsgw_gw *gw)
 {
@@ -29,6 +33,154 @@ void transport_begin_shutdown(struct wsgw_gw *gw)
 	}
 }
 
+/* ---- TLS ---- */
+
+/* OpenSSL asks for a passphrase: none is given (never a prompt on the
+ * broker's terminal), so an encrypted key does not load. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf; (void)size; (void)rwflag; (void)u;
+	return 0;
+}
+
+/* Reads certfile and keyfile as lws is about to, so that a file that cannot
+ * be used is said by name (lws would log a line of its own and fail the vhost
+ * as if the port could not be bound, or, on a reload, leave the vhost with a
+ * certificate and a key that do not match). Checks cafile and capath can be
+ * read, cafile holds certificates, and the cipher lists are OpenSSL's. desc: the certificate's subject,
+ * serial and end date, for the log. 0, or -1 with a sentence in err. */
+static int tls_files_check(const struct wsgw_config *cfg, char *err, size_t errlen, char *desc, size_t desclen)
+{
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+	SSL_CTX *ctx = NULL;
+	FILE *f;
+	int rc = -1;
+
+	if(!(f = fopen(cfg->certfile, "r"))){
+		snprintf(err, errlen, "plugin_opt_certfile: cannot read %s: %s", cfg->certfile, strerror(errno));
+		return -1;
+	}
+	x = PEM_read_X509(f, NULL, no_passphrase, NULL);
+	fclose(f);
+	if(!x){
+		snprintf(err, errlen, "plugin_opt_certfile: %s holds no PEM certificate", cfg->certfile);
+		goto out;
+	}
+	if(!(f = fopen(cfg->keyfile, "r"))){
+		snprintf(err, errlen, "plugin_opt_keyfile: cannot read %s: %s", cfg->keyfile, strerror(errno));
+		goto out;
+	}
+	k = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
+	fclose(f);
+	if(!k){
+		snprintf(err, errlen, "plugin_opt_keyfile: %s holds no PEM private key, or one encrypted with a "
+				"passphrase (not supported: decrypt it with `openssl pkey`, readable by the broker alone)", cfg->keyfile);
+		goto out;
+	}
+	if(X509_check_private_key(x, k) != 1){
+		snprintf(err, errlen, "plugin_opt_keyfile: %s is not the key of the certificate in %s", cfg->keyfile, cfg->certfile);
+		goto out;
+	}
+	if(cfg->cafile && (!(f = fopen(cfg->cafile, "r")) || fclose(f))){
+		snprintf(err, errlen, "plugin_opt_cafile: cannot read %s: %s", cfg->cafile, strerror(errno));
+		goto out;
+	}
+	if(cfg->capath){
+		DIR *d = opendir(cfg->capath);
+		if(!d){
+			snprintf(err, errlen, "plugin_opt_capath: cannot read the directory %s: %s", cfg->capath, strerror(errno));
+			goto out;
+		}
+		closedir(d);
+	}
+	if((cfg->cafile || cfg->ciphers || cfg->ciphers_tls1_3) && !(ctx = SSL_CTX_new(TLS_server_method()))){
+		snprintf(err, errlen, "cannot check the TLS options: out of memory");
+		goto out;
+	}
+	/* lws logs a cafile it cannot load and goes on without it */
+	if(cfg->cafile && !SSL_CTX_load_verify_locations(ctx, cfg->cafile, NULL)){
+		snprintf(err, errlen, "plugin_opt_cafile: %s holds no PEM certificate", cfg->cafile);
+		goto out;
+	}
+	if(cfg->ciphers && !SSL_CTX_set_cipher_list(ctx, cfg->ciphers)){
+		snprintf(err, errlen, "plugin_opt_ciphers: \"%s\" names no cipher OpenSSL has", cfg->ciphers);
+		goto out;
+	}
+	if(cfg->ciphers_tls1_3 && !SSL_CTX_set_ciphersuites(ctx, cfg->ciphers_tls1_3)){
+		snprintf(err, errlen, "plugin_opt_ciphers_tls1_3: \"%s\" is not a list of TLS 1.3 ciphersuites "
+				"(TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:...)", cfg->ciphers_tls1_3);
+		goto out;
+	}
+	{
+		char subject[128] = "?", serial[80] = "?", until[32] = "?";
+		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+		char *hex = bn ? BN_bn2hex(bn) : NULL;
+		BIO *b = BIO_new(BIO_s_mem());
+		X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+		if(hex) snprintf(serial, sizeof(serial), "%s", hex);
+		if(b && ASN1_TIME_print(b, X509_get0_notAfter(x))){
+			int n = BIO_read(b, until, sizeof(until) - 1);
+			until[n > 0 ? n : 0] = '\0';
+		}
+		snprintf(desc, desclen, "%s, serial %s, valid until %s", subject, serial, until);
+		BIO_free(b);
+		OPENSSL_free(hex);
+		BN_free(bn);
+	}
+	rc = 0;
+out:
+	SSL_CTX_free(ctx);
+	EVP_PKEY_free(k);
+	X509_free(x);
+	ERR_clear_error();
+	return rc;
+}
+
+/* lws made the listener's SSL_CTX (certificate, key, cafile, cipher lists
+ * from the vhost info): what lws has no field for. */
+static int tls_ctx_setup(struct wsgw_gw *gw, SSL_CTX *ctx)
+{
+	const struct wsgw_config *cfg = gw->cfg;
+
+	if(!SSL_CTX_set_min_proto_version(ctx, strcmp(cfg->tls_version, "tlsv1.3") ? TLS1_2_VERSION : TLS1_3_VERSION)){
+		LOG_E("plugin_opt_tls_version %s: not available in this OpenSSL", cfg->tls_version);
+		return -1;
+	}
+	if(cfg->capath && !SSL_CTX_load_verify_locations(ctx, NULL, cfg->capath)){
+		LOG_E("plugin_opt_capath: OpenSSL cannot use %s", cfg->capath);
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+/* Gateway thread, after SIGHUP: certfile and keyfile again, into the SSL_CTX
+ * new connections are made from (lws_tls_cert_updated finds the vhost by
+ * these paths); connections up keep theirs. Files that do not do are
+ * reported and the certificate in use stays. */
+static void tls_reload(struct wsgw_gw *gw)
+{
+	char err[512], desc[320];
+
+	if(tls_files_check(gw->cfg, err, sizeof(err), desc, sizeof(desc))){
+		LOG_E("reload: the certificate in use stays: %s", err);
+		return;
+	}
+	if(lws_tls_cert_updated(gw->ctx, gw->cfg->certfile, gw->cfg->keyfile, NULL, 0, NULL, 0)){
+		LOG_E("reload: libwebsockets refused the certificate in %s; the one in use stays", gw->cfg->certfile);
+		return;
+	}
+	LOG_I("reload: TLS certificate %s", desc);
+}
+
+void transport_tls_reload(struct wsgw_gw *gw)
+{
+	if(!gw->ctx || !gw->cfg->certfile) return;
+	gw->tls_reload = 1;
+	lws_cancel_service(gw->ctx);
+}
+
 /* ---- lws protocols ---- */
 
 static int cb_main(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -39,7 +191,16 @@ static int cb_main(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	switch(reason){
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if(gw->stop) transport_begin_shutdown(gw);
+		if(atomic_exchange(&gw->tls_reload, 0)) tls_reload(gw);
 		return 0;
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+		/* user: the vhost's SSL_CTX */
+		return tls_ctx_setup(gw, user);
+	case LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION:
+		/* With require_certificate, once per certificate of the client's
+		 * chain; len: whether OpenSSL found it valid. lws's default answer
+		 * (0) would take any certificate, verified or not. */
+		return len ? 0 : 1;
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 		/* wsi is the listener here: an accepted socket not adopted yet */
 		return user ? http_conn_filter(gw, user) : 0;
@@ -249,6 +410,7 @@ int transport_start(struct wsgw_gw *gw)
 	bool is_ifname = false;
 	uint64_t bind_options = 0;
 	int rc, before[16], nbefore;
+	char tls_err[512], tls_desc[320];
 
 	memset(&info, 0, sizeof(info));
 	info.port = gw->cfg->listen_port;
@@ -264,6 +426,23 @@ int transport_start(struct wsgw_gw *gw)
 		LOG_E("cannot listen on %s:%d: %s", bind_addr[0] ? bind_addr : "*", gw->cfg->listen_port,
 				rc == -EADDRNOTAVAIL ? "not an address of this host" : strerror(-rc));
 		return -1;
+	}
+	if(gw->cfg->certfile){
+		if(tls_files_check(gw->cfg, tls_err, sizeof(tls_err), tls_desc, sizeof(tls_desc))){
+			LOG_E("%s", tls_err);
+			return -1;
+		}
+		info.ssl_cert_filepath = gw->cfg->certfile;
+		info.ssl_private_key_filepath = gw->cfg->keyfile;
+		info.ssl_ca_filepath = gw->cfg->cafile;
+		info.ssl_cipher_list = gw->cfg->ciphers;
+		info.tls1_3_plus_cipher_list = gw->cfg->ciphers_tls1_3;
+		/* HTTP/1.1 alone, as on a plain listener: lws would offer h2 to a
+		 * client that asks for it, which the HTTP endpoints (http.c) and
+		 * the WebSocket upgrade do not speak. */
+		info.alpn = "http/1.1";
+		bind_options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		if(gw->cfg->require_certificate) bind_options |= LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT;
 	}
 	info.iface = bind_addr[0] ? bind_addr : NULL;
 	info.protocols = protocols;
@@ -323,6 +502,12 @@ int transport_start(struct wsgw_gw *gw)
 		LOG_E("cannot listen on %s:%d (in use, not this host's address, or not permitted?)",
 				bind_addr[0] ? bind_addr : "*", gw->cfg->listen_port);
 		return -1;
+	}
+	if(gw->cfg->certfile){
+		size_t used = strlen(gw->listen_desc);
+		snprintf(gw->listen_desc + used, sizeof(gw->listen_desc) - used, " with TLS: https://, wss://");
+		LOG_I("TLS: certificate %s; %s or later%s", tls_desc, gw->cfg->tls_version,
+				gw->cfg->require_certificate ? "; client certificates required" : "");
 	}
 	return 0;
 }

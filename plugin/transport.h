@@ -16,6 +16,10 @@ struct wsgw_mount;
  * bound in gw->listen_desc. Broker thread, at start; 0, or -1 (logged; what
  * was made is undone by transport_stop). */
 int transport_start(struct wsgw_gw *gw);
+/* Broker thread (the broker's reload, SIGHUP): the gateway thread reads
+ * certfile and keyfile again for the connections to come. Nothing without
+ * TLS. */
+void transport_tls_reload(struct wsgw_gw *gw);
 /* One turn of the event loop: 0, or -1 when the loop failed. */
 int transport_service(struct wsgw_gw *gw);
 /* Destroys the context (every connection with it) and the loop. */

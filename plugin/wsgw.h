@@ -25,6 +25,7 @@
 #include "util.h"
 #include "transport.h"
 #include "route.h"
+#include "peer.h"
 #include "presence.h"
 #include "keys.h"
 #include "mqttw.h"
@@ -241,6 +242,7 @@ struct wsgw_gw {
 	void *foreign_loops[1];
 	pthread_t thread;
 	atomic_int stop;                 /* set by the broker thread */
+	atomic_int tls_reload;           /* set by the broker thread (SIGHUP): read the certificate again */
 	bool stopping;                   /* gateway thread: shutdown under way */
 	bool thread_running;
 

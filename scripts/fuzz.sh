@@ -14,6 +14,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 ALL="mqttw wsdo op tele comet jsonutil jwtauth stoken topic mirror"
+ALL="$ALL proxy"
 secs=${1:-20}
 [ $# -gt 0 ] && shift
 harnesses=${*:-$ALL}

@@ -311,6 +311,19 @@ add("mqttw", b"\x30\x80\x80\x80\x80")
 add("mqttw", pkt(3, 0, mstr("t") + props() + b"x" * 200) + pkt(13, 0, b""))
 
 
+# ---- trusted proxies: network NUL Forwarded NUL X-Forwarded-For NUL X-Forwarded-Proto ----
+for net, fwd, xff, proto in [
+        ("10.0.0.0/8", "for=198.51.100.1;proto=https", "", ""),
+        ("2001:db8::/32", 'for="[2001:db8:cafe::17]:4711";proto=http, for=10.0.0.9', "", ""),
+        ("127.0.0.1", "", "6.6.6.6, 198.51.100.1, 10.1.1.1", "https"),
+        ("0.0.0.0/0", "for=unknown;by=_hidden", "[::1]:80, 10.0.0.1:8080", "http, https"),
+        ("::/0", 'for=x;ext="a,b\\"c"', "::ffff:127.0.0.1", "HTTPS"),
+        ("10.0.0.1/8", "for=", "garbage,,", "gopher")]:
+    add("proxy", "\0".join((net, fwd, xff, proto)))
+for s in c_literals(os.path.join(UNIT, "test_proxy.c")):
+    add("proxy", s)
+
+
 def main():
     out = os.path.join(HERE, "corpus")
     if os.path.isdir(out):

@@ -981,6 +981,79 @@ static void test_dialect_conf_data(void **state)
 	}
 }
 
+/* TLS options: certfile and keyfile together, the others only with them,
+ * tls_version one of two (the files are read by the transport, not here). */
+static void finish_err(struct wsgw_config *cfg, const char *want)
+{
+	char err[256] = "";
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), -1);
+	if(!strstr(err, want)) fail_msg("\"%s\" not in \"%s\"", want, err);
+}
+
+static void test_tls_options(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	set_ok(cfg, "broker_port", "1883");
+	assert_null(cfg->certfile);
+	assert_string_equal(cfg->tls_version, "tlsv1.2");
+	assert_false(cfg->require_certificate);
+	set_ok(cfg, "certfile", "/etc/ssl/gw.pem");
+	finish_err(cfg, "plugin_opt_keyfile go together");
+	set_ok(cfg, "keyfile", "/etc/ssl/gw.key");
+	set_ok(cfg, "require_certificate", "true");
+	finish_err(cfg, "needs plugin_opt_cafile or plugin_opt_capath");
+	set_ok(cfg, "capath", "/etc/ssl/certs");
+	set_ok(cfg, "tls_version", "tlsv1.1");
+	finish_err(cfg, "plugin_opt_tls_version: \"tlsv1.1\"");
+	set_ok(cfg, "tls_version", "tlsv1.3");
+	set_ok(cfg, "ciphers", "HIGH:!aNULL");
+	set_ok(cfg, "ciphers_tls1_3", "TLS_AES_256_GCM_SHA384");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->ciphers_tls1_3, "TLS_AES_256_GCM_SHA384");
+	set_bad(cfg, "require_certificate", "yes");
+	set_bad(cfg, "certfile", "");
+}
+
+static void test_tls_options_need_certfile(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	const char *opts[][2] = { {"cafile", "/ca.pem"}, {"capath", "/ca"}, {"require_certificate", "true"},
+		{"ciphers", "HIGH"}, {"ciphers_tls1_3", "TLS_AES_128_GCM_SHA256"}, {"tls_version", "tlsv1.3"}, {"keyfile", "/k"} };
+
+	set_ok(cfg, "broker_port", "1883");
+	for(size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++){
+		char want[64];
+		set_ok(cfg, opts[i][0], opts[i][1]);
+		snprintf(want, sizeof(want), "plugin_opt_%s", opts[i][0]);
+		finish_err(cfg, want);
+		config_free(cfg);
+		assert_int_equal(config_init(cfg, confs, NCONFS), 0);
+		set_ok(cfg, "broker_port", "1883");
+	}
+}
+
+static void test_trusted_proxies(void **state)
+{
+	struct wsgw_config *cfg = *state;
+	char err[256] = "";
+
+	set_ok(cfg, "broker_port", "1883");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->nproxy_nets, 0);
+	set_ok(cfg, "trusted_proxies", "127.0.0.1, 10.0.0.0/8 ::1 2001:db8::/32");
+	assert_int_equal(config_finish(cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->nproxy_nets, 4);
+	assert_true(proxy_trusted(cfg->proxy_nets, cfg->nproxy_nets, "10.2.3.4"));
+	assert_true(proxy_trusted(cfg->proxy_nets, cfg->nproxy_nets, "2001:db8::7"));
+	assert_false(proxy_trusted(cfg->proxy_nets, cfg->nproxy_nets, "192.0.2.1"));
+	set_ok(cfg, "trusted_proxies", "127.0.0.1 proxy.example");
+	finish_err(cfg, "plugin_opt_trusted_proxies: \"proxy.example\"");
+	set_ok(cfg, "trusted_proxies", "10.0.0.1/8");
+	finish_err(cfg, "plugin_opt_trusted_proxies: \"10.0.0.1/8\"");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1020,6 +1093,9 @@ int main(void)
 		T(test_op_providers),
 		T(test_finish_telegraphy_secrets),
 		T(test_dialect_conf_data),
+		T(test_tls_options),
+		T(test_tls_options_need_certfile),
+		T(test_trusted_proxies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,42 @@
+/* The client's address: see peer.h. A file of its own in the transport
+ * layer: session.c and http.c both call it, and transport.c calls them. */
+#include "wsgw.h"
+#include "proxy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A request header into a new string, or NULL when absent, unreadable or
+ * out of memory (then the proxy's word is not taken). name: lowercase with
+ * its colon, for a header lws does not know (token < 0); else the token. */
+static char *header(struct lws *wsi, int token, const char *name)
+{
+	int n = token >= 0 ? lws_hdr_total_length(wsi, (enum lws_token_indexes)token)
+		: lws_hdr_custom_length(wsi, name, (int)strlen(name));
+	char *v;
+
+	if(n <= 0 || !(v = malloc((size_t)n + 1))) return NULL;
+	if((token >= 0 ? lws_hdr_copy(wsi, v, n + 1, (enum lws_token_indexes)token)
+				: lws_hdr_custom_copy(wsi, v, n + 1, name, (int)strlen(name))) != n){
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
+void gw_client_addr(struct wsgw_gw *gw, struct lws *wsi, char *addr, size_t addrlen)
+{
+	const struct wsgw_config *cfg = gw->cfg;
+	char peer[64], *fwd, *xff;
+
+	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	if(!cfg->nproxy_nets || !proxy_trusted(cfg->proxy_nets, cfg->nproxy_nets, peer)){
+		snprintf(addr, addrlen, "%s", peer);
+		return;
+	}
+	fwd = header(wsi, -1, "forwarded:");
+	xff = header(wsi, WSI_TOKEN_X_FORWARDED_FOR, NULL);
+	proxy_client(cfg->proxy_nets, cfg->nproxy_nets, peer, fwd, xff, NULL, addr, addrlen, NULL, 0);
+	free(fwd);
+	free(xff);
+}

@@ -1,0 +1,18 @@
+/* peer.c: the client's address (transport, L3), for the WebSocket upgrade
+ * (session.c) and HTTP requests (http.c) alike. */
+#ifndef WSGW_PEER_H
+#define WSGW_PEER_H
+
+#include <stddef.h>
+
+struct lws;
+struct wsgw_gw;
+
+/* The address of the client on wsi's connection into addr: the socket's
+ * peer, or, when that peer is one of plugin_opt_trusted_proxies, the client
+ * its Forwarded or X-Forwarded-For header names (mapping/proxy.h). While the
+ * request headers are there (up to LWS_CALLBACK_ESTABLISHED, or an HTTP
+ * request's callbacks). */
+void gw_client_addr(struct wsgw_gw *gw, struct lws *wsi, char *addr, size_t addrlen);
+
+#endif
