@@ -8,12 +8,14 @@ extern const struct wsgw_dialect wsgw_dialect_wsdo;
 extern const struct wsgw_dialect wsgw_dialect_op;
 extern const struct wsgw_dialect wsgw_dialect_telegraphy;
 extern const struct wsgw_dialect wsgw_dialect_comet;
+extern const struct wsgw_dialect wsgw_dialect_content;
 
 const struct wsgw_dialect *const wsgw_dialects[] = {
 	&wsgw_dialect_wsdo,
 	&wsgw_dialect_op,
 	&wsgw_dialect_telegraphy,
 	&wsgw_dialect_comet,
+	&wsgw_dialect_content,
 };
 const size_t wsgw_ndialects = sizeof(wsgw_dialects) / sizeof(wsgw_dialects[0]);
 

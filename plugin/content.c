@@ -1,0 +1,1087 @@
+/* The content sync dialect (seed 002): versioned JSON documents that web
+ * clients and MQTT devices share. A document is one retained message
+ * (<topic_prefix>/<content_root>/<type>/<id>); a client logs in with its own
+ * MQTT credentials (its own broker session decides reads and writes by the
+ * broker's ACLs), reads with get_content, watches, and writes with
+ * patch_content. Contract: docs/protocols/content-sync.md. Frames, keys,
+ * versions, history and views are mapping/content_proto.c; this file binds
+ * them to the broker.
+ *
+ * Two kinds of broker session:
+ * - each logged-in client's own (dedicated, persistent, its credentials):
+ *   every read (SUBSCRIBE, then a PINGREQ: the retained message that comes
+ *   before the PINGRESP is the document as that user may read it) and
+ *   every write (a retained QoS 1 PUBLISH whose PUBACK answers it);
+ * - the gateway's content feed (one, the gateway's own credentials): the
+ *   document cache. A document is subscribed on it when a client first
+ *   needs it and unsubscribed when the last watcher or request leaves; every
+ *   change arrives there once, is diffed once into the document's history,
+ *   and goes to the watchers from there. */
+#define LOG_TAG "content"
+#include "kit.h"
+#include "content_proto.h"
+#include "jsonpatch.h"
+#include "jsonutil.h"
+#include "stoken.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CT_REQUEST_TIMEOUT_MS 10000
+#define CT_FEED_RETRY_MS 1000
+#define CT_MEMBER_PREFIX "ct-"
+#define CT_CLOSE_RESUMED 4001
+
+#define CONTENT_CFG(cfg) ((const struct content_config *)config_dialect((cfg), &content_conf)->opts)
+extern const struct wsgw_dialect wsgw_dialect_content;
+
+struct ct_state;
+struct ct_client;
+struct ct_req;
+
+/* A gateway write whose echo has not come back on the feed yet: when it
+ * does, it is not a change (the cache has it, and maybe newer ones). */
+struct ct_own {
+	struct ct_own *next;
+	struct content_ver ver;
+};
+
+/* One loaded document, shared by every client of this gateway. */
+struct ct_doc {
+	UT_hash_handle hh;           /* struct ct_gw's docs, by topic */
+	char *topic;
+	struct content_key key;
+	json_t *content;             /* NULL: there is no document */
+	size_t bytes;                /* of its text */
+	struct content_ver ver;
+	bool known;                  /* the feed's barrier passed: content is the broker's */
+	bool subscribed;             /* on the feed (its current connection) */
+	unsigned feed_ping;          /* the feed's ping that makes it known */
+	int refs;                    /* watches and requests */
+	struct content_hist hist;
+	struct ct_watch *watches;
+	struct ct_req *waiting;      /* requests waiting for known */
+	struct ct_own *own;          /* oldest first */
+};
+
+/* A client's watch of one document: part of the session's state, so it
+ * outlives the socket (reconnect); the document is held meanwhile. */
+struct ct_watch {
+	struct ct_watch *next;       /* the state's */
+	struct ct_watch *dnext;      /* the document's */
+	struct ct_state *st;
+	struct ct_doc *doc;
+	struct content_ver ver;      /* the ver the client last got */
+};
+
+/* What outlives the socket: from login until content_session_expiry after
+ * the socket went, or logout. */
+struct ct_state {
+	struct kit_resumable r;      /* first; attached: the ct_client */
+	struct ct_gw *g;
+	struct ct_watch *watches;
+};
+
+/* A request waiting for the broker or for the cache. */
+struct ct_req {
+	struct pending_req pr;       /* in the client's table: SUBACK/PUBACK, deadline */
+	struct ct_req *next;         /* the client's */
+	struct ct_req *dnext;        /* the document's waiting list */
+	struct ct_client *c;
+	enum content_cls cls;
+	json_t *id;
+	struct ct_doc *doc;          /* held */
+	bool subscribe;
+	bool has_ver;
+	struct content_ver ver;
+	/* get_content: the reading session's SUBACK, its barrier, what came */
+	int suback;                  /* -1: not yet */
+	unsigned ping;               /* the client's ping that ends the read */
+	bool read_done, got_doc, waiting;
+	/* patch_content */
+	json_t *patch;
+	bool written;                /* published: waits for the PUBACK */
+	struct content_ver wver, prev_ver;
+	json_t *prev_content;
+	size_t prev_bytes;
+};
+
+struct ct_client {
+	struct wsgw_session *s;      /* first (kit_client_new) */
+	struct ct_state *st;         /* set by login/reconnect */
+	bool ready;                  /* CONNACK received */
+	bool resuming;
+	json_t *hello_id;            /* of the pending login/reconnect */
+	struct pending requests;
+	struct ct_req *reqs;
+	unsigned pings, pongs;       /* link_ping calls on the current link, PINGRESPs */
+	int64_t login_deadline_ms;
+};
+
+struct ct_gw {
+	struct kit_store store;      /* struct ct_state */
+	struct ct_doc *docs;
+	struct wsgw_link *feed;
+	bool feed_up;
+	int64_t feed_retry_ms;
+	unsigned feed_pings, feed_pongs;
+	struct content_idgen ids;
+};
+
+static struct ct_gw *state_of(struct wsgw_gw *gw)
+{
+	return gw_dialect_state(gw, &wsgw_dialect_content);
+}
+
+static const struct content_config *cfg_of(struct wsgw_gw *gw)
+{
+	return CONTENT_CFG(gw->cfg);
+}
+
+/* ---- frames ---- */
+
+static void send_text(struct ct_client *c, char *text)
+{
+	if(text) session_send(c->s, text);
+}
+
+static void reply_error(struct ct_client *c, enum content_cls cls, const json_t *id, int code, const char *msg)
+{
+	send_text(c, content_error(content_cls_name(cls), id, code, msg));
+}
+
+static void reply_result(struct ct_client *c, enum content_cls cls, const json_t *id, int status, json_t *data)
+{
+	send_text(c, content_result(content_cls_name(cls), id, status, data));
+}
+
+static void notify_keys(struct ct_client *c, const char *cls, const struct content_key *k)
+{
+	json_t *keys = json_array();
+	json_array_append_new(keys, content_key_json(k));
+	send_text(c, content_notify(cls, keys));
+}
+
+/* ---- the document cache ---- */
+
+static int feed_load(struct ct_gw *g, struct ct_doc *d);
+
+static struct ct_doc *doc_get(struct wsgw_gw *gw, const struct content_key *k)
+{
+	struct ct_gw *g = state_of(gw);
+	struct ct_doc *d;
+	char *topic = content_doc_topic(gw->cfg->topic_prefix, cfg_of(gw)->root, k);
+
+	if(!topic) return NULL;
+	HASH_FIND_STR(g->docs, topic, d);
+	if(d){
+		free(topic);
+		d->refs++;
+		return d;
+	}
+	d = calloc(1, sizeof(*d));
+	if(!d || content_hist_init(&d->hist, (size_t)cfg_of(gw)->history)){
+		free(d);
+		free(topic);
+		return NULL;
+	}
+	d->topic = topic;
+	d->key = *k;
+	d->refs = 1;
+	HASH_ADD_KEYPTR(hh, g->docs, d->topic, strlen(d->topic), d);
+	feed_load(g, d);
+	return d;
+}
+
+static void doc_free(struct ct_doc *d)
+{
+	while(d->own){
+		struct ct_own *o = d->own;
+		d->own = o->next;
+		free(o);
+	}
+	content_hist_clear(&d->hist);
+	json_decref(d->content);
+	free(d->topic);
+	free(d);
+}
+
+/* The last holder went: the feed lets the topic go, the memory goes. */
+static void doc_put(struct ct_gw *g, struct ct_doc *d)
+{
+	if(!d || --d->refs > 0) return;
+	if(d->subscribed && g->feed_up) link_unsubscribe(g->feed, d->topic);
+	HASH_DEL(g->docs, d);
+	doc_free(d);
+}
+
+static void own_add(struct ct_doc *d, const struct content_ver *v)
+{
+	struct ct_own *o = calloc(1, sizeof(*o)), **pp = &d->own;
+	if(!o) return;
+	o->ver = *v;
+	while(*pp) pp = &(*pp)->next;
+	*pp = o;
+}
+
+/* True if v is a write of ours on its way back: it and the older ones go. */
+static bool own_echo(struct ct_doc *d, const struct content_ver *v)
+{
+	for(struct ct_own *o = d->own; o; o = o->next){
+		if(!content_ver_equal(&o->ver, v)) continue;
+		struct ct_own *stop = o->next;
+		while(d->own != stop){
+			struct ct_own *x = d->own;
+			d->own = x->next;
+			free(x);
+		}
+		return true;
+	}
+	return false;
+}
+
+static void watch_drop(struct ct_watch *w);
+
+/* Tells every attached watcher of d that it is now at d->ver (a patch from
+ * what each last got, when the history has it). A deleted document ends the
+ * watches (revoke). */
+static void doc_changed(struct ct_gw *g, struct ct_doc *d)
+{
+	struct ct_watch *w, *next;
+
+	for(w = d->watches; w; w = next){
+		struct ct_client *c = w->st->r.attached;
+		next = w->dnext;
+		if(!d->content){
+			if(c && c->ready) notify_keys(c, "revoke", &d->key);
+			watch_drop(w);
+			continue;
+		}
+		if(!c || !c->ready) continue;   /* detached: reconnect tells it */
+		json_t *patch = content_hist_patch(&d->hist, &w->ver, &d->ver, d->bytes);
+		json_t *list = json_array();
+		json_array_append_new(list, content_changed_entry(&d->key, &d->ver, true, false, patch));
+		send_text(c, content_notify("changed", list));
+		w->ver = d->ver;
+	}
+	(void)g;
+}
+
+static void req_ready(struct ct_req *r);
+
+/* The feed's (or a refused write's) view of d is the broker's now. */
+static void doc_set(struct ct_gw *g, struct ct_doc *d, json_t *content, size_t bytes, const struct content_ver *ver)
+{
+	bool was_known = d->known;
+
+	if(d->known && d->content && content){
+		json_t *patch = jsonpatch_diff(d->content, content, NULL, NULL);
+		if(patch) content_hist_push(&d->hist, &d->ver, ver, patch);
+		else content_hist_reset(&d->hist);
+	}else{
+		content_hist_reset(&d->hist);
+	}
+	json_decref(d->content);
+	d->content = content;
+	d->bytes = bytes;
+	d->ver = *ver;
+	if(was_known) doc_changed(g, d);
+}
+
+static void ver_prop(void *ud, const char *name, const char *value)
+{
+	struct content_ver *v = ud;
+	if(!strcmp(name, CONTENT_VER_PROP) && v->origin[0] == '\0') content_ver_from_text(value, strlen(value), v);
+}
+
+/* A document message on the feed. */
+static void feed_message(struct ct_gw *g, const struct wsgw_msg *msg)
+{
+	struct ct_doc *d;
+	struct content_ver v;
+	json_t *content = NULL;
+
+	HASH_FIND_STR(g->docs, msg->topic, d);
+	if(!d) return;
+	memset(&v, 0, sizeof(v));
+	kit_user_props(&msg->props, ver_prop, &v);
+	if(v.origin[0] == '\0') content_ver_unversioned(msg->payload, msg->payloadlen, &v);
+	if(msg->payloadlen){
+		content = jsonutil_parse(msg->payload, msg->payloadlen, JSON_REJECT_DUPLICATES, NULL, 0);
+		if(!content){
+			LOG_N("document %s is not JSON: taken as absent", msg->topic);
+		}
+	}
+	if(d->known && content_ver_equal(&v, &d->ver) && !d->content == !content){
+		json_decref(content);
+		return;
+	}
+	if(own_echo(d, &v)){
+		json_decref(content);
+		return;
+	}
+	doc_set(g, d, content, content ? msg->payloadlen : 0, &v);
+}
+
+static void feed_on_message(void *ud, const struct wsgw_msg *msg)
+{
+	feed_message(ud, msg);
+}
+
+/* Subscribes d on the feed, with a ping: at its PINGRESP d is known. */
+static int feed_load(struct ct_gw *g, struct ct_doc *d)
+{
+	if(!g->feed_up) return -ENOTCONN;
+	if(link_subscribe(g->feed, NULL, d->topic, 0) || link_ping(g->feed)) return -ENOTCONN;
+	d->subscribed = true;
+	d->feed_ping = ++g->feed_pings;
+	return 0;
+}
+
+static void feed_on_ponged(void *ud)
+{
+	struct ct_gw *g = ud;
+	struct ct_doc *d, *tmp;
+
+	g->feed_pongs++;
+	HASH_ITER(hh, g->docs, d, tmp){
+		if(d->feed_ping != g->feed_pongs) continue;
+		d->feed_ping = 0;
+		if(d->known) continue;
+		d->known = true;
+		d->refs++;   /* the requests may let the last reference go */
+		while(d->waiting){
+			struct ct_req *r = d->waiting;
+			d->waiting = r->dnext;
+			r->waiting = false;
+			req_ready(r);
+		}
+		doc_put(g, d);
+		return;
+	}
+}
+
+static void feed_on_connected(void *ud, int rc, bool session_present)
+{
+	struct ct_gw *g = ud;
+	struct ct_doc *d, *tmp;
+
+	(void)session_present;
+	if(rc) return;   /* `lost` follows */
+	g->feed_up = true;
+	g->feed_pings = g->feed_pongs = 0;
+	/* Every loaded document again: what changed while the feed was down
+	 * comes as its retained message (a change for the watchers). */
+	HASH_ITER(hh, g->docs, d, tmp) feed_load(g, d);
+}
+
+static void feed_on_lost(void *ud, int rc)
+{
+	struct ct_gw *g = ud;
+	struct ct_doc *d, *tmp;
+
+	LOG_W("content feed session lost (reason 0x%02x); reconnecting", rc);
+	link_close(g->feed, false);
+	g->feed = NULL;
+	g->feed_up = false;
+	g->feed_retry_ms = gw_now_ms() + CT_FEED_RETRY_MS;
+	HASH_ITER(hh, g->docs, d, tmp){
+		d->subscribed = false;
+		d->feed_ping = 0;
+	}
+}
+
+static const struct wsgw_link_ops feed_ops = {
+	.connected = feed_on_connected, .message = feed_on_message, .ponged = feed_on_ponged,
+	.lost = feed_on_lost,
+};
+
+static void feed_open(struct wsgw_gw *gw, struct ct_gw *g)
+{
+	char client_id[300];
+	struct wsgw_link_params p;
+
+	snprintf(client_id, sizeof(client_id), "content-%s", gw->cfg->gateway_id);   /* + client_id_prefix */
+	memset(&p, 0, sizeof(p));
+	p.client_id = client_id;
+	p.username = gw->cfg->core_username;
+	p.clean_start = true;
+	g->feed = link_open(gw, &p, &feed_ops, g);
+	if(!g->feed) g->feed_retry_ms = gw_now_ms() + CT_FEED_RETRY_MS;
+}
+
+/* ---- watches ---- */
+
+static void watch_drop(struct ct_watch *w)
+{
+	struct ct_state *st = w->st;
+	for(struct ct_watch **pp = &st->watches; *pp; pp = &(*pp)->next){
+		if(*pp == w){
+			*pp = w->next;
+			break;
+		}
+	}
+	for(struct ct_watch **pp = &w->doc->watches; *pp; pp = &(*pp)->dnext){
+		if(*pp == w){
+			*pp = w->dnext;
+			break;
+		}
+	}
+	doc_put(st->g, w->doc);
+	free(w);
+}
+
+static struct ct_watch *watch_find(struct ct_state *st, const struct ct_doc *d)
+{
+	for(struct ct_watch *w = st->watches; w; w = w->next){
+		if(w->doc == d) return w;
+	}
+	return NULL;
+}
+
+/* Starts (or renews) st's watch of d at d->ver; true if it is new. */
+static bool watch_set(struct ct_state *st, struct ct_doc *d)
+{
+	struct ct_watch *w = watch_find(st, d);
+	if(w){
+		w->ver = d->ver;
+		return false;
+	}
+	w = calloc(1, sizeof(*w));
+	if(!w) return false;
+	w->st = st;
+	w->doc = d;
+	w->ver = d->ver;
+	d->refs++;
+	w->next = st->watches;
+	st->watches = w;
+	w->dnext = d->watches;
+	d->watches = w;
+	return true;
+}
+
+/* ---- requests ---- */
+
+static void req_answered(struct pending_req *pr, size_t index, int reason);
+static void req_expired(struct pending_req *pr);
+
+static struct ct_req *req_new(struct ct_client *c, const struct content_request *q)
+{
+	struct ct_req *r = calloc(1, sizeof(*r));
+	if(!r) return NULL;
+	r->c = c;
+	r->cls = q->cls;
+	r->id = q->id ? json_incref(q->id) : NULL;
+	r->subscribe = q->subscribe;
+	r->has_ver = q->has_ver;
+	r->ver = q->ver;
+	r->suback = -1;
+	r->next = c->reqs;
+	c->reqs = r;
+	pendtab_add(&c->requests, &r->pr, gw_now_ms() + CT_REQUEST_TIMEOUT_MS, req_answered, req_expired);
+	return r;
+}
+
+static void req_free(struct ct_req *r)
+{
+	struct ct_client *c = r->c;
+	struct ct_gw *g = state_of(session_gw(c->s));
+
+	pendtab_remove(&c->requests, &r->pr);
+	for(struct ct_req **pp = &c->reqs; *pp; pp = &(*pp)->next){
+		if(*pp == r){
+			*pp = r->next;
+			break;
+		}
+	}
+	if(r->waiting){
+		for(struct ct_req **pp = &r->doc->waiting; *pp; pp = &(*pp)->dnext){
+			if(*pp == r){
+				*pp = r->dnext;
+				break;
+			}
+		}
+	}
+	doc_put(g, r->doc);
+	json_decref(r->id);
+	json_decref(r->patch);
+	json_decref(r->prev_content);
+	free(r);
+}
+
+static void req_fail(struct ct_req *r, int code, const char *msg)
+{
+	reply_error(r->c, r->cls, r->id, code, msg);
+	req_free(r);
+}
+
+static void get_finish(struct ct_req *r)
+{
+	struct ct_client *c = r->c;
+	struct ct_doc *d = r->doc;
+	json_t *patch;
+
+	if(r->suback >= 0x80){
+		req_fail(r, CONTENT_E_REFUSED, "the broker refused to read this document (ACL)");
+		return;
+	}
+	if(!r->got_doc || !d->content){
+		req_fail(r, CONTENT_E_NOT_FOUND, NULL);
+		return;
+	}
+	if(r->has_ver && content_ver_equal(&r->ver, &d->ver)){
+		reply_result(c, r->cls, r->id, 204, NULL);
+	}else if(r->has_ver && (patch = content_hist_patch(&d->hist, &r->ver, &d->ver, d->bytes))){
+		reply_result(c, r->cls, r->id, 206, content_doc_data(&d->key, &d->ver, NULL, patch));
+	}else{
+		reply_result(c, r->cls, r->id, 200, content_doc_data(&d->key, &d->ver, json_incref(d->content), NULL));
+	}
+	if(r->subscribe && c->st && watch_set(c->st, d)) notify_keys(c, "subscribe", &d->key);
+	req_free(r);
+}
+
+static void patch_run(struct ct_req *r)
+{
+	struct ct_client *c = r->c;
+	struct wsgw_gw *gw = session_gw(c->s);
+	struct ct_gw *g = state_of(gw);
+	struct ct_doc *d = r->doc;
+	struct jsonpatch_error err;
+	struct mqttw_prop prop;
+	json_t *doc;
+	char *text, *vtext;
+	int mid = 0;
+
+	if(!d->content){
+		req_fail(r, CONTENT_E_NOT_FOUND, NULL);
+		return;
+	}
+	if(r->has_ver && !content_ver_equal(&r->ver, &d->ver)){
+		req_fail(r, CONTENT_E_CONFLICT, NULL);
+		return;
+	}
+	doc = jsonpatch_apply(d->content, r->patch, NULL, &err);
+	if(!doc){
+		int code = content_patch_code(&err);
+		req_fail(r, code, code == CONTENT_E_PATCH || code == CONTENT_E_TEST ? err.text : NULL);
+		return;
+	}
+	text = jsonutil_dump(doc);
+	if(!text){
+		json_decref(doc);
+		req_fail(r, CONTENT_E_UNAVAILABLE, "out of memory");
+		return;
+	}
+	if(strlen(text) > (size_t)cfg_of(gw)->max_doc){
+		json_decref(doc);
+		free(text);
+		req_fail(r, CONTENT_E_TOO_LARGE, "the document would be larger than content_max_doc");
+		return;
+	}
+	content_ver_make(&r->wver, gw->cfg->gateway_id, content_ver_next(d->ver.n, gw_wall_ms()));
+	vtext = content_ver_text(&r->wver);
+	prop = mqttw_prop_user(CONTENT_VER_PROP, vtext ? vtext : "");
+	if(!vtext || link_publish(session_link(c->s), &mid, d->topic, text, strlen(text), 1, true, &prop, 1)
+			|| pendtab_await(&c->requests, &r->pr, mid, 0)){
+		json_decref(doc);
+		free(text);
+		free(vtext);
+		req_fail(r, CONTENT_E_UNAVAILABLE, "the broker session cannot take the write");
+		return;
+	}
+	/* The cache is the new version at once: a second patch of the old ver
+	 * is a conflict from now on, whatever the broker answers meanwhile. */
+	r->written = true;
+	r->prev_ver = d->ver;
+	r->prev_content = json_incref(d->content);
+	r->prev_bytes = d->bytes;
+	content_hist_push(&d->hist, &d->ver, &r->wver, json_incref(r->patch));
+	own_add(d, &r->wver);
+	json_decref(d->content);
+	d->content = doc;
+	d->bytes = strlen(text);
+	d->ver = r->wver;
+	doc_changed(g, d);
+	free(text);
+	free(vtext);
+}
+
+/* The request's document is known (and its read, if any, done). */
+static void req_ready(struct ct_req *r)
+{
+	if(r->cls == CONTENT_PATCH_CONTENT) patch_run(r);
+	else if(r->read_done) get_finish(r);
+}
+
+static void req_answered(struct pending_req *pr, size_t index, int reason)
+{
+	struct ct_req *r = lws_container_of(pr, struct ct_req, pr);
+	struct ct_client *c = r->c;
+	struct ct_doc *d = r->doc;
+	json_t *data;
+
+	(void)index;
+	if(r->cls == CONTENT_GET_CONTENT){
+		r->suback = reason;   /* the ping ends the read */
+		return;
+	}
+	if(reason < 0x80){
+		data = json_object();
+		json_object_set_new(data, "ver", content_ver_json(&r->wver));
+		reply_result(c, r->cls, r->id, 200, data);
+		req_free(r);
+		return;
+	}
+	/* Refused: the broker keeps what it had, and so does the cache. */
+	if(content_ver_equal(&d->ver, &r->wver)){
+		struct ct_gw *g = state_of(session_gw(c->s));
+		json_t *prev = r->prev_content;
+		r->prev_content = NULL;
+		own_echo(d, &r->wver);
+		content_hist_pop(&d->hist);
+		json_decref(d->content);
+		d->content = prev;
+		d->bytes = r->prev_bytes;
+		d->ver = r->prev_ver;
+		doc_changed(g, d);
+	}
+	req_fail(r, CONTENT_E_REFUSED, "the broker refused the write (ACL)");
+}
+
+static void req_expired(struct pending_req *pr)
+{
+	struct ct_req *r = lws_container_of(pr, struct ct_req, pr);
+	req_fail(r, CONTENT_E_UNAVAILABLE, "the broker did not answer in time");
+}
+
+/* Waits for the request's document to be known, or goes on. */
+static void req_when_known(struct ct_req *r)
+{
+	if(r->doc->known){
+		req_ready(r);
+		return;
+	}
+	r->waiting = true;
+	r->dnext = r->doc->waiting;
+	r->doc->waiting = r;
+}
+
+static void do_get_content(struct ct_client *c, const struct content_request *q)
+{
+	struct wsgw_gw *gw = session_gw(c->s);
+	struct ct_req *r = req_new(c, q);
+	int mid = 0;
+
+	if(!r){
+		reply_error(c, q->cls, q->id, CONTENT_E_UNAVAILABLE, "out of memory");
+		return;
+	}
+	r->doc = doc_get(gw, &q->key);
+	if(!r->doc || !state_of(gw)->feed_up){
+		req_fail(r, CONTENT_E_UNAVAILABLE, "the gateway's content feed is not up");
+		return;
+	}
+	if(link_subscribe(session_link(c->s), &mid, r->doc->topic, 0) || pendtab_await(&c->requests, &r->pr, mid, 0)
+			|| link_ping(session_link(c->s))){
+		req_fail(r, CONTENT_E_UNAVAILABLE, "the broker session cannot take the read");
+		return;
+	}
+	r->ping = ++c->pings;
+	req_when_known(r);
+}
+
+static void do_patch_content(struct ct_client *c, const struct content_request *q)
+{
+	struct wsgw_gw *gw = session_gw(c->s);
+	struct ct_req *r = req_new(c, q);
+
+	if(!r){
+		reply_error(c, q->cls, q->id, CONTENT_E_UNAVAILABLE, "out of memory");
+		return;
+	}
+	r->patch = json_incref(q->patch);
+	r->doc = doc_get(gw, &q->key);
+	if(!r->doc || !state_of(gw)->feed_up){
+		req_fail(r, CONTENT_E_UNAVAILABLE, "the gateway's content feed is not up");
+		return;
+	}
+	req_when_known(r);
+}
+
+/* ---- the client's own session ---- */
+
+static void ct_on_message(void *ud, const struct wsgw_msg *msg)
+{
+	struct ct_client *c = ud;
+
+	/* A read in progress: this is the document as the user may read it.
+	 * (The cache takes its content from the feed.) */
+	for(struct ct_req *r = c->reqs; r; r = r->next){
+		if(r->cls == CONTENT_GET_CONTENT && !r->read_done && r->ping > c->pongs && r->doc
+				&& !strcmp(r->doc->topic, msg->topic)){
+			r->got_doc = msg->payloadlen > 0;
+		}
+	}
+}
+
+static void ct_on_subscribed(void *ud, int mid, int count, const int *granted)
+{
+	struct ct_client *c = ud;
+	pendtab_answer(&c->requests, mid, count < 1 ? 0x80 : granted[0]);
+}
+
+static void ct_on_published(void *ud, int mid, int reason)
+{
+	struct ct_client *c = ud;
+	pendtab_answer(&c->requests, mid, reason);
+}
+
+static void ct_on_ponged(void *ud)
+{
+	struct ct_client *c = ud;
+	unsigned n = ++c->pongs;
+
+	for(struct ct_req *r = c->reqs; r; r = r->next){
+		if(r->cls != CONTENT_GET_CONTENT || r->ping != n) continue;
+		r->read_done = true;
+		/* The cache's feed carries the changes: this session need not. */
+		link_unsubscribe(session_link(c->s), r->doc->topic);
+		if(r->suback < 0) r->suback = 0x80;   /* no SUBACK before the PINGRESP: not granted */
+		if(!r->waiting) get_finish(r);
+		return;
+	}
+}
+
+static void hello_failed(struct ct_client *c, int code, const char *msg)
+{
+	reply_error(c, c->resuming ? CONTENT_RECONNECT : CONTENT_LOGIN, c->hello_id, code, msg);
+	json_decref(c->hello_id);
+	c->hello_id = NULL;
+	if(c->st){
+		struct wsgw_gw *gw = session_gw(c->s);
+		kit_store_detach(gw, &state_of(gw)->store, &c->st->r, c->resuming);
+		if(c->resuming) c->st->r.expires_ms = gw_now_ms() + (int64_t)(cfg_of(gw)->session_expiry * 1000);
+		c->st = NULL;
+	}
+	c->resuming = false;
+}
+
+static char *token_of(struct wsgw_gw *gw, const struct ct_state *st)
+{
+	return stoken_make(gw->session_secret, st->r.client_id,
+			gw_wall_ms() / 1000 + (int64_t)cfg_of(gw)->session_expiry, NULL);
+}
+
+static void login_key(json_t *data, const char *name, const char *tmpl, const char *username)
+{
+	struct content_key k;
+	if(!tmpl || !tmpl[0] || content_template_key(tmpl, username, &k)) return;
+	json_object_set_new(data, name, content_key_json(&k));
+}
+
+static void ct_on_connected(void *ud, int rc, bool session_present)
+{
+	struct ct_client *c = ud;
+	struct wsgw_gw *gw = session_gw(c->s);
+	const struct content_config *cc = cfg_of(gw);
+	json_t *data;
+	char *token;
+
+	(void)session_present;
+	if(!c->st) return;
+	if(rc){
+		struct kit_refusal o;
+		kit_refusal(rc, &o);
+		hello_failed(c, o.r.denied ? CONTENT_E_CREDENTIAL : CONTENT_E_UNAVAILABLE, o.r.denied ? NULL : o.message);
+		return;
+	}
+	c->ready = true;
+	c->pings = c->pongs = 0;
+	token = token_of(gw, c->st);
+	if(!token){
+		hello_failed(c, CONTENT_E_UNAVAILABLE, "out of memory");
+		return;
+	}
+	data = json_pack("{s:s}", "session", token);
+	free(token);
+	if(c->resuming){
+		reply_result(c, CONTENT_RECONNECT, c->hello_id, 200, data);
+		/* The watches are back; what changed meanwhile follows. */
+		for(struct ct_watch *w = c->st->watches; w; w = w->next){
+			notify_keys(c, "subscribe", &w->doc->key);
+		}
+		for(struct ct_watch *w = c->st->watches; w; w = w->next){
+			struct ct_doc *d = w->doc;
+			if(!d->content || content_ver_equal(&w->ver, &d->ver)) continue;
+			json_t *list = json_array();
+			json_array_append_new(list, content_changed_entry(&d->key, &d->ver, true, false,
+					content_hist_patch(&d->hist, &w->ver, &d->ver, d->bytes)));
+			send_text(c, content_notify("changed", list));
+			w->ver = d->ver;
+		}
+	}else{
+		const char *u = c->st->r.username;
+		json_t *config = jsonutil_parse(cc->config, strlen(cc->config), JSON_REJECT_DUPLICATES, NULL, 0);
+		login_key(data, "self", cc->self, u);
+		login_key(data, "rooms", cc->rooms, u);
+		login_key(data, "fav", cc->fav, u);
+		login_key(data, "root", cc->root_key, u);
+		login_key(data, "home", cc->home, u);
+		json_object_set_new(data, "config", config ? config : json_object());
+		reply_result(c, CONTENT_LOGIN, c->hello_id, 200, data);
+	}
+	json_decref(c->hello_id);
+	c->hello_id = NULL;
+	c->resuming = false;
+}
+
+static void ct_on_hello_lost(void *ud, int rc)
+{
+	struct ct_client *c = ud;
+	struct kit_refusal o;
+
+	(void)rc;
+	kit_refusal(REFUSAL_LOST, &o);
+	if(c->hello_id) hello_failed(c, CONTENT_E_UNAVAILABLE, o.message);
+}
+
+static const struct wsgw_link_ops client_ops = {
+	.connected = ct_on_connected, .message = ct_on_message, .subscribed = ct_on_subscribed,
+	.published = ct_on_published, .ponged = ct_on_ponged, .lost = ct_on_hello_lost,
+};
+
+static int open_link(struct ct_client *c)
+{
+	struct wsgw_gw *gw = session_gw(c->s);
+	struct wsgw_link_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.client_id = c->st->r.client_id;
+	p.username = c->st->r.username;
+	p.password = c->st->r.password;
+	p.clean_start = false;
+	p.session_expiry = (uint32_t)cfg_of(gw)->session_expiry;
+	return kit_link_open(c->s, &p, &client_ops, c);
+}
+
+static void ct_state_free(struct kit_resumable *r)
+{
+	struct ct_state *st = (struct ct_state *)r;
+	while(st->watches) watch_drop(st->watches);
+	free(st);
+}
+
+static void do_login(struct ct_client *c, const struct content_request *q)
+{
+	struct wsgw_gw *gw = session_gw(c->s);
+	struct ct_state *st;
+
+	if(!strcmp(q->username, gw->cfg->core_username)){
+		reply_error(c, q->cls, q->id, CONTENT_E_CREDENTIAL, NULL);
+		return;
+	}
+	st = calloc(1, sizeof(*st));
+	if(!st){
+		reply_error(c, q->cls, q->id, CONTENT_E_UNAVAILABLE, "out of memory");
+		return;
+	}
+	st->g = state_of(gw);
+	st->r.username = strdup(q->username);
+	st->r.password = strdup(q->password);
+	if(!st->r.username || !st->r.password){
+		kit_resumable_free(&st->g->store, &st->r);
+		reply_error(c, q->cls, q->id, CONTENT_E_UNAVAILABLE, "out of memory");
+		return;
+	}
+	kit_store_add(&st->g->store, &st->r, CT_MEMBER_PREFIX, c);
+	c->st = st;
+	c->resuming = false;
+	c->hello_id = q->id ? json_incref(q->id) : NULL;
+	if(open_link(c)) hello_failed(c, CONTENT_E_UNAVAILABLE, "cannot reach the broker");
+}
+
+static void do_reconnect(struct ct_client *c, const struct content_request *q)
+{
+	struct wsgw_gw *gw = session_gw(c->s);
+	const char *err;
+	struct ct_state *st = (struct ct_state *)kit_store_resolve(gw, &state_of(gw)->store, q->session, NULL, &err);
+	struct ct_client *old;
+
+	if(!st){
+		reply_error(c, q->cls, q->id, CONTENT_E_SESSION, NULL);
+		return;
+	}
+	old = kit_store_attach(&st->r, c);
+	if(old){
+		/* Reconnected from another socket: that one is over; its broker
+		 * session is handed over. */
+		reply_error(old, CONTENT_RECONNECT, NULL, CONTENT_E_SESSION, "the session was reconnected elsewhere");
+		kit_link_end(old->s, false);
+		old->st = NULL;
+		session_close(old->s, CT_CLOSE_RESUMED, "RECONNECTED_ELSEWHERE");
+	}
+	c->st = st;
+	c->resuming = true;
+	c->hello_id = q->id ? json_incref(q->id) : NULL;
+	if(open_link(c)) hello_failed(c, CONTENT_E_UNAVAILABLE, "cannot reach the broker");
+}
+
+static void reqs_clear(struct ct_client *c)
+{
+	while(c->reqs) req_free(c->reqs);
+}
+
+static void do_logout(struct ct_client *c, const struct content_request *q)
+{
+	struct wsgw_gw *gw = session_gw(c->s);
+
+	reqs_clear(c);
+	reply_result(c, q->cls, q->id, 200, NULL);
+	kit_link_end(c->s, false);
+	kit_store_drop(&state_of(gw)->store, &c->st->r);
+	c->st = NULL;
+	c->ready = false;
+}
+
+/* ---- dialect ops ---- */
+
+static int ct_ws_open(struct wsgw_session *s, const char *route)
+{
+	struct ct_client *c = kit_client_new(s, sizeof(*c));
+	(void)route;
+	if(!c) return -1;
+	pendtab_init(&c->requests);
+	c->login_deadline_ms = gw_now_ms() + (int64_t)(session_gw(s)->cfg->handshake_timeout * 1000);
+	return 0;
+}
+
+static void ct_ws_text(struct wsgw_session *s, const char *buf, size_t len)
+{
+	struct ct_client *c = session_priv(s);
+	struct wsgw_gw *gw = session_gw(s);
+	struct content_request q;
+	const char *msg = NULL;
+	int code;
+
+	if(!c) return;
+	code = content_parse(buf, len, (size_t)cfg_of(gw)->max_frame, &q, &msg);
+	if(code){
+		send_text(c, content_error(q.cls_name, q.id, code, msg));
+		content_request_clear(&q);
+		return;
+	}
+	if(q.cls == CONTENT_LOGIN || q.cls == CONTENT_RECONNECT){
+		if(c->st) reply_error(c, q.cls, q.id, CONTENT_E_SHAPE, "already logged in (logout first)");
+		else if(q.cls == CONTENT_LOGIN) do_login(c, &q);
+		else do_reconnect(c, &q);
+	}else if(!c->st || !c->ready){
+		reply_error(c, q.cls, q.id, CONTENT_E_LOGIN, NULL);
+	}else if(q.cls == CONTENT_LOGOUT){
+		do_logout(c, &q);
+	}else if(!link_is_up(session_link(s))){
+		reply_error(c, q.cls, q.id, CONTENT_E_UNAVAILABLE, "the broker session was lost");
+	}else if(q.cls == CONTENT_GET_CONTENT){
+		do_get_content(c, &q);
+	}else if(q.cls == CONTENT_PATCH_CONTENT){
+		do_patch_content(c, &q);
+	}else{
+		reply_error(c, q.cls, q.id, CONTENT_E_CLS, "not offered by this gateway yet");
+	}
+	content_request_clear(&q);
+}
+
+static void ct_ws_error(struct wsgw_session *s, const char *code, const char *message)
+{
+	struct ct_client *c = session_priv(s);
+	char msg[160];
+
+	if(!c) return;
+	snprintf(msg, sizeof(msg), "%s: %s", code, message);
+	if(!strcmp(code, "FRAME_TOO_LARGE")) send_text(c, content_error(NULL, NULL, CONTENT_E_TOO_LARGE, msg));
+	else if(!strcmp(code, "BINARY")) send_text(c, content_error(NULL, NULL, CONTENT_E_JSON, msg));
+	else send_text(c, content_error(NULL, NULL, CONTENT_E_UNAVAILABLE, msg));
+}
+
+static void ct_ws_tick(struct wsgw_session *s, int64_t now)
+{
+	struct ct_client *c = session_priv(s);
+
+	if(!c) return;
+	if(!c->st && now >= c->login_deadline_ms && c->login_deadline_ms){
+		send_text(c, content_error(content_cls_name(CONTENT_LOGIN), NULL, CONTENT_E_LOGIN, "no login in time"));
+		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "NO_LOGIN");
+		c->login_deadline_ms = 0;
+		return;
+	}
+	if(c->st) c->login_deadline_ms = 0;
+	pendtab_sweep(&c->requests, now);
+}
+
+static void ct_ws_close(struct wsgw_session *s)
+{
+	struct ct_client *c = session_priv(s);
+	struct wsgw_gw *gw = session_gw(s);
+
+	if(!c) return;
+	reqs_clear(c);
+	if(c->st){
+		/* The watches stay with the state (and their documents loaded) for
+		 * a reconnect within content_session_expiry. */
+		bool keep = c->ready || c->resuming;
+		kit_store_detach(gw, &state_of(gw)->store, &c->st->r, keep);
+		if(keep) c->st->r.expires_ms = gw_now_ms() + (int64_t)(cfg_of(gw)->session_expiry * 1000);
+	}
+	json_decref(c->hello_id);
+	free(c);
+	session_set_priv(s, NULL);
+}
+
+static void ct_gw_tick(struct wsgw_gw *gw, int64_t now)
+{
+	struct ct_gw *g = state_of(gw);
+
+	kit_store_expire(&g->store, now);
+	if(!g->feed && !gw->stopping && now >= g->feed_retry_ms) feed_open(gw, g);
+}
+
+/* The core session is up: the broker takes the gateway's sessions now. */
+static void ct_core_up(struct wsgw_gw *gw)
+{
+	struct ct_gw *g = state_of(gw);
+	if(!g->feed) feed_open(gw, g);
+}
+
+static int ct_gw_init(struct wsgw_gw *gw)
+{
+	struct ct_gw *g = calloc(1, sizeof(*g));
+	if(!g) return -1;
+	g->store.free = ct_state_free;
+	content_idgen_init(&g->ids, gw->cfg->gateway_id);
+	gw_dialect_set_state(gw, &wsgw_dialect_content, g);
+	return 0;
+}
+
+static void ct_gw_free(struct wsgw_gw *gw)
+{
+	struct ct_gw *g = state_of(gw);
+	struct ct_doc *d, *tmp;
+
+	if(!g) return;
+	g->feed_up = false;   /* the documents go with the feed: no UNSUBSCRIBEs */
+	kit_store_free(&g->store);
+	link_close(g->feed, false);
+	HASH_ITER(hh, g->docs, d, tmp){
+		HASH_DEL(g->docs, d);
+		doc_free(d);
+	}
+	free(g);
+}
+
+/* The registry's entry (plugin/dialects.c); the protocol is docs/protocols/content-sync.md. */
+const struct wsgw_dialect wsgw_dialect_content = {
+	.conf = &content_conf, .name = "content", .ws_filter = gw_filter_mount_root, .ws_open = ct_ws_open,
+	.ws_text = ct_ws_text, .ws_error = ct_ws_error, .ws_tick = ct_ws_tick, .ws_close = ct_ws_close,
+	.core_up = ct_core_up, .gw_tick = ct_gw_tick, .gw_init = ct_gw_init, .gw_free = ct_gw_free,
+};
