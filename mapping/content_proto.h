@@ -172,7 +172,7 @@ struct content_hist {
 int content_hist_init(struct content_hist *h, size_t cap);
 void content_hist_clear(struct content_hist *h);   /* frees; h can be init'ed again */
 /* Appends a change (patch taken, also on failure), dropping the oldest when
- * full. 0, or -1 out of memory. */
+ * full. 0, or -1 when patch is not an array. */
 int content_hist_push(struct content_hist *h, const struct content_ver *from, const struct content_ver *to,
 		json_t *patch);
 /* Forgets the newest change (a write the broker refused). */
@@ -184,7 +184,8 @@ void content_hist_reset(struct content_hist *h);
  * or NULL when the ring does not hold such a run, when the patch's compact
  * text would be max_bytes or more (0: no bound; the caller passes the
  * document's size: a patch as big as the document is not worth sending), or
- * out of memory. from equal to cur gives NULL too (the caller answers 204). */
+ * out of memory. from equal to cur gives NULL too (the caller answers 204).
+ * The operations are the ring's own (shared references): do not modify them. */
 json_t *content_hist_patch(const struct content_hist *h, const struct content_ver *from,
 		const struct content_ver *cur, size_t max_bytes);
 /* Bytes the ring holds (patch texts and entries), for the memory figure. */
@@ -214,8 +215,8 @@ struct content_entry {
 	bool connected;
 };
 
-/* The page'th page (from 1) of size entries of view over entries[0..n),
- * which it sorts in place. An entry of the page is {"key": key} merged with
+/* The page'th page (from 1) of size entries of view over entries[0..n)
+ * (not modified: the sort is over pointers). An entry of the page is {"key": key} merged with
  * the summary (the summary's own "key" member left out); an entry whose key
  * type is user_type also gets "connected" (its flag) and, when the summary
  * has no "presence", "presence": "online" or "offline". A page past the end
@@ -267,7 +268,9 @@ struct content_request {
 	char child_type[CONTENT_TYPE_MAX + 1];
 };
 
-/* Parses one frame of at most max_frame bytes (0: no bound). Returns 0 and
+/* Parses one frame of at most max_frame bytes (0: no bound): an object with
+ * "type": "request" (or no type), "id" (a string or a number), "cls" and
+ * "data" (an object; logout may leave it out). Returns 0 and
  * fills r, or an error code (CONTENT_E_*) with *msg, a sentence for the
  * error's msg; then r->cls_name and r->id are set as far as the frame had
  * them, so that the error can carry them. Clear r with content_request_clear
