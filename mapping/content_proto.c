@@ -881,7 +881,7 @@ int content_parse(const char *buf, size_t len, size_t max_frame, struct content_
 		*msg = "the frame is larger than content_max_frame";
 		return CONTENT_E_TOO_LARGE;
 	}
-	root = jsonutil_parse_msg(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, msg);
+	root = jsonutil_parse_msg(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, msg);
 	if(!root) return CONTENT_E_JSON;
 	r->root = root;
 	if(!json_is_object(root)){
