@@ -33,6 +33,7 @@
 #define CT_FEED_RETRY_MS 1000
 #define CT_MEMBER_PREFIX "ct-"
 #define CT_CLOSE_RESUMED 4001
+#define CT_LAST_PAGES 4
 
 #define CONTENT_CFG(cfg) ((const struct content_config *)config_dialect((cfg), &content_conf)->opts)
 extern const struct wsgw_dialect wsgw_dialect_content;
@@ -48,16 +49,31 @@ struct ct_own {
 	struct content_ver ver;
 };
 
-/* One loaded document, shared by every client of this gateway. */
-struct ct_doc {
-	UT_hash_handle hh;           /* struct ct_gw's docs, by topic */
+/* One link of a children set: the child's key and its summary. */
+struct ct_kid {
+	UT_hash_handle hh;           /* the set's, by link topic */
 	char *topic;
 	struct content_key key;
+	json_t *summary;             /* an object */
+};
+
+/* One loaded document, or one loaded set of children (the links below a
+ * parent: is_kids, topic = the filter <doc topic>/children/+/+), shared by
+ * every client of this gateway. */
+struct ct_doc {
+	UT_hash_handle hh;           /* struct ct_gw's docs, by topic (or filter) */
+	char *topic;
+	struct content_key key;      /* the document, or the parent */
+	bool is_kids;
+	struct ct_kid *kids;
+	size_t nkids;
+	struct ct_cwatch *cwatches;
 	json_t *content;             /* NULL: there is no document */
 	size_t bytes;                /* of its text */
 	struct content_ver ver;
 	bool known;                  /* the feed's barrier passed: content is the broker's */
 	bool subscribed;             /* on the feed (its current connection) */
+	bool seen;                   /* a message came since it was subscribed */
 	unsigned feed_ping;          /* the feed's ping that makes it known */
 	int refs;                    /* watches and requests */
 	struct content_hist hist;
@@ -76,12 +92,32 @@ struct ct_watch {
 	struct content_ver ver;      /* the ver the client last got */
 };
 
+/* A page of children a client got: a watch (get_children with subscribe),
+ * or the session's last page (node NULL), kept for the next request's 206. */
+struct ct_cwatch {
+	struct ct_cwatch *next;      /* the state's */
+	struct ct_cwatch *dnext;     /* the set's */
+	struct ct_state *st;
+	struct ct_doc *node;         /* held; NULL: not a watch */
+	struct content_key key;
+	enum content_view view;
+	long page;
+	json_t *items;               /* the page array last sent */
+	struct content_ver ver;
+	size_t total;                /* children then */
+};
+
 /* What outlives the socket: from login until content_session_expiry after
  * the socket went, or logout. */
 struct ct_state {
 	struct kit_resumable r;      /* first; attached: the ct_client */
 	struct ct_gw *g;
 	struct ct_watch *watches;
+	struct ct_cwatch *cwatches;
+	/* The last unwatched pages it got (items NULL: none), for a 206 when it
+	 * asks again: a few, so that paging back and forth keeps them. */
+	struct ct_cwatch last[CT_LAST_PAGES];
+	unsigned last_next;
 };
 
 /* A request waiting for the broker or for the cache. */
@@ -100,6 +136,11 @@ struct ct_req {
 	int suback;                  /* -1: not yet */
 	unsigned ping;               /* the client's ping that ends the read */
 	bool read_done, got_doc, waiting;
+	/* get_children */
+	enum content_view view;
+	long page;
+	/* add_child: the child's key */
+	struct content_key child;
 	/* patch_content */
 	json_t *patch;
 	bool written;                /* published: waits for the PUBACK */
@@ -121,6 +162,7 @@ struct ct_client {
 };
 
 struct ct_gw {
+	struct wsgw_gw *gw;
 	struct kit_store store;      /* struct ct_state */
 	struct ct_doc *docs;
 	struct wsgw_link *feed;
@@ -168,11 +210,14 @@ static void notify_keys(struct ct_client *c, const char *cls, const struct conte
 
 static int feed_load(struct ct_gw *g, struct ct_doc *d);
 
-static struct ct_doc *doc_get(struct wsgw_gw *gw, const struct content_key *k)
+/* The document of k (kids: the set of k's children), loaded on first use;
+ * the caller holds a reference (doc_put). NULL: no memory. */
+static struct ct_doc *doc_get(struct wsgw_gw *gw, const struct content_key *k, bool kids)
 {
 	struct ct_gw *g = state_of(gw);
 	struct ct_doc *d;
-	char *topic = content_doc_topic(gw->cfg->topic_prefix, cfg_of(gw)->root, k);
+	char *topic = kids ? content_children_filter(gw->cfg->topic_prefix, cfg_of(gw)->root, k)
+		: content_doc_topic(gw->cfg->topic_prefix, cfg_of(gw)->root, k);
 
 	if(!topic) return NULL;
 	HASH_FIND_STR(g->docs, topic, d);
@@ -189,14 +234,27 @@ static struct ct_doc *doc_get(struct wsgw_gw *gw, const struct content_key *k)
 	}
 	d->topic = topic;
 	d->key = *k;
+	d->is_kids = kids;
 	d->refs = 1;
 	HASH_ADD_KEYPTR(hh, g->docs, d->topic, strlen(d->topic), d);
 	feed_load(g, d);
 	return d;
 }
 
+static void kid_free(struct ct_kid *k)
+{
+	json_decref(k->summary);
+	free(k->topic);
+	free(k);
+}
+
 static void doc_free(struct ct_doc *d)
 {
+	struct ct_kid *k, *tmp;
+	HASH_ITER(hh, d->kids, k, tmp){
+		HASH_DEL(d->kids, k);
+		kid_free(k);
+	}
 	while(d->own){
 		struct ct_own *o = d->own;
 		d->own = o->next;
@@ -290,6 +348,67 @@ static void doc_set(struct ct_gw *g, struct ct_doc *d, json_t *content, size_t b
 	if(was_known) doc_changed(g, d);
 }
 
+static void cwatch_refresh(struct ct_gw *g, struct ct_cwatch *w);
+
+/* The set's links changed: every watch of it sees its page again. */
+static void kids_changed(struct ct_gw *g, struct ct_doc *d)
+{
+	for(struct ct_cwatch *w = d->cwatches; w; w = w->dnext) cwatch_refresh(g, w);
+}
+
+/* A link on the feed: a child of a loaded set came, changed or went. */
+static void link_message(struct ct_gw *g, const struct wsgw_msg *msg)
+{
+	struct wsgw_gw *gw = g->gw;
+	struct content_key parent, child;
+	struct ct_doc *d;
+	struct ct_kid *k;
+	char *filter;
+	json_t *summary = NULL;
+
+	if(content_topic_parse(gw->cfg->topic_prefix, cfg_of(gw)->root, msg->topic, &parent, &child)
+			!= CONTENT_TOPIC_LINK) return;
+	filter = content_children_filter(gw->cfg->topic_prefix, cfg_of(gw)->root, &parent);
+	if(!filter) return;
+	HASH_FIND_STR(g->docs, filter, d);
+	free(filter);
+	if(!d || !d->is_kids) return;
+	if(msg->payloadlen){
+		summary = jsonutil_parse(msg->payload, msg->payloadlen, JSON_REJECT_DUPLICATES, NULL, 0);
+		/* A link that is not an object still lists the child. */
+		if(!json_is_object(summary)){
+			json_decref(summary);
+			summary = json_object();
+		}
+	}
+	HASH_FIND_STR(d->kids, msg->topic, k);
+	if(!summary){
+		if(!k) return;
+		HASH_DEL(d->kids, k);
+		kid_free(k);
+		d->nkids--;
+	}else if(k){
+		if(json_equal(k->summary, summary)){
+			json_decref(summary);
+			return;
+		}
+		json_decref(k->summary);
+		k->summary = summary;
+	}else{
+		k = calloc(1, sizeof(*k));
+		if(!k || !(k->topic = strdup(msg->topic))){
+			free(k);
+			json_decref(summary);
+			return;
+		}
+		k->key = child;
+		k->summary = summary;
+		HASH_ADD_KEYPTR(hh, d->kids, k->topic, strlen(k->topic), k);
+		d->nkids++;
+	}
+	if(d->known) kids_changed(g, d);
+}
+
 static void ver_prop(void *ud, const char *name, const char *value)
 {
 	struct content_ver *v = ud;
@@ -304,7 +423,11 @@ static void feed_message(struct ct_gw *g, const struct wsgw_msg *msg)
 	json_t *content = NULL;
 
 	HASH_FIND_STR(g->docs, msg->topic, d);
-	if(!d) return;
+	if(!d){
+		link_message(g, msg);
+		return;
+	}
+	d->seen = true;
 	memset(&v, 0, sizeof(v));
 	kit_user_props(&msg->props, ver_prop, &v);
 	if(v.origin[0] == '\0') content_ver_unversioned(msg->payload, msg->payloadlen, &v);
@@ -336,6 +459,7 @@ static int feed_load(struct ct_gw *g, struct ct_doc *d)
 	if(!g->feed_up) return -ENOTCONN;
 	if(link_subscribe(g->feed, NULL, d->topic, 0) || link_ping(g->feed)) return -ENOTCONN;
 	d->subscribed = true;
+	d->seen = false;
 	d->feed_ping = ++g->feed_pings;
 	return 0;
 }
@@ -349,9 +473,18 @@ static void feed_on_ponged(void *ud)
 	HASH_ITER(hh, g->docs, d, tmp){
 		if(d->feed_ping != g->feed_pongs) continue;
 		d->feed_ping = 0;
-		if(d->known) continue;
+		if(d->known){
+			/* Loaded again after the feed came back: no retained message
+			 * means the document went meanwhile. */
+			if(!d->is_kids && !d->seen && d->content){
+				struct content_ver none = d->ver;
+				doc_set(g, d, NULL, 0, &none);
+			}
+			return;
+		}
 		d->known = true;
 		d->refs++;   /* the requests may let the last reference go */
+		if(d->is_kids) kids_changed(g, d);
 		while(d->waiting){
 			struct ct_req *r = d->waiting;
 			d->waiting = r->dnext;
@@ -388,8 +521,19 @@ static void feed_on_lost(void *ud, int rc)
 	g->feed_up = false;
 	g->feed_retry_ms = gw_now_ms() + CT_FEED_RETRY_MS;
 	HASH_ITER(hh, g->docs, d, tmp){
+		struct ct_kid *k, *ktmp;
 		d->subscribed = false;
 		d->feed_ping = 0;
+		if(!d->is_kids) continue;
+		/* The set is read again whole when the feed is back (links that
+		 * went meanwhile leave no message); its watchers then see the
+		 * difference. */
+		HASH_ITER(hh, d->kids, k, ktmp){
+			HASH_DEL(d->kids, k);
+			kid_free(k);
+		}
+		d->nkids = 0;
+		d->known = false;
 	}
 }
 
@@ -462,6 +606,142 @@ static bool watch_set(struct ct_state *st, struct ct_doc *d)
 	return true;
 }
 
+/* ---- pages of children ---- */
+
+/* Whether username has a live content session (the presence engine). */
+static bool user_connected(struct ct_gw *g, const char *username);
+
+/* The page'th page of view over d's children now, with its ver. NULL: no memory. */
+static json_t *page_of(struct ct_gw *g, struct ct_doc *d, enum content_view view, long page,
+		struct content_ver *ver)
+{
+	const struct content_config *cc = cfg_of(g->gw);
+	struct content_entry *e = calloc(d->nkids ? d->nkids : 1, sizeof(*e));
+	struct ct_kid *k, *tmp;
+	size_t n = 0;
+	json_t *items;
+
+	if(!e) return NULL;
+	HASH_ITER(hh, d->kids, k, tmp){
+		e[n].key = k->key;
+		e[n].summary = k->summary;
+		e[n].connected = !strcmp(k->key.type, cc->user_type) && user_connected(g, k->key.id);
+		n++;
+	}
+	items = content_page(e, n, view, cc->sort_field, cc->user_type, page, cc->page_size, ver);
+	free(e);
+	return items;
+}
+
+static json_t *page_data(struct ct_gw *g, struct ct_doc *d, const struct content_ver *ver, enum content_view view,
+		long page, json_t *items, json_t *patch)
+{
+	return content_page_data(&d->key, ver, view, page, cfg_of(g->gw)->page_size, d->nkids, items, patch);
+}
+
+/* A watched page again: if it differs from what the client last got, a
+ * changed notification with the page's patch. */
+static void cwatch_refresh(struct ct_gw *g, struct ct_cwatch *w)
+{
+	struct ct_client *c = w->st->r.attached;
+	struct content_ver ver;
+	json_t *items, *entry, *list, *patch = NULL;
+
+	if(!c || !c->ready) return;   /* detached: reconnect tells it */
+	items = page_of(g, w->node, w->view, w->page, &ver);
+	/* A child beyond the page changes its total only: a change too (a pager
+	 * shows it), with an empty patch. */
+	if(!items || (w->items && content_ver_equal(&ver, &w->ver) && w->total == w->node->nkids)){
+		json_decref(items);
+		return;
+	}
+	if(w->items) patch = jsonpatch_diff(w->items, items, NULL, NULL);
+	entry = content_changed_entry(&w->node->key, &ver, false, true, patch);
+	json_object_update_missing_new(entry, page_data(g, w->node, &ver, w->view, w->page, NULL, NULL));
+	list = json_array();
+	json_array_append_new(list, entry);
+	send_text(c, content_notify("changed", list));
+	json_decref(w->items);
+	w->items = items;
+	w->ver = ver;
+	w->total = w->node->nkids;
+}
+
+static void cwatch_drop(struct ct_cwatch *w)
+{
+	struct ct_state *st = w->st;
+	for(struct ct_cwatch **pp = &st->cwatches; *pp; pp = &(*pp)->next){
+		if(*pp == w){
+			*pp = w->next;
+			break;
+		}
+	}
+	for(struct ct_cwatch **pp = &w->node->cwatches; *pp; pp = &(*pp)->dnext){
+		if(*pp == w){
+			*pp = w->dnext;
+			break;
+		}
+	}
+	doc_put(st->g, w->node);
+	json_decref(w->items);
+	free(w);
+}
+
+/* The page st got last for (key, view, page): a watch's, or the last one. */
+static struct ct_cwatch *cwatch_find(struct ct_state *st, const struct content_key *k, enum content_view view,
+		long page, bool watch_only)
+{
+	for(struct ct_cwatch *w = st->cwatches; w; w = w->next){
+		if(content_key_equal(&w->key, k) && w->view == view && w->page == page) return w;
+	}
+	for(size_t i = 0; i < CT_LAST_PAGES && !watch_only; i++){
+		struct ct_cwatch *w = &st->last[i];
+		if(w->items && content_key_equal(&w->key, k) && w->view == view && w->page == page) return w;
+	}
+	return NULL;
+}
+
+/* Notes the page st got: a watch of it (true if the watch is new), or the
+ * session's last page. */
+static bool cwatch_note(struct ct_state *st, struct ct_doc *d, enum content_view view, long page,
+		json_t *items, const struct content_ver *ver, bool subscribe)
+{
+	struct ct_cwatch *w = cwatch_find(st, &d->key, view, page, subscribe);
+	bool fresh = false;
+
+	if(!w && subscribe && (w = calloc(1, sizeof(*w)))){
+		w->st = st;
+		w->node = d;
+		w->key = d->key;
+		w->view = view;
+		w->page = page;
+		d->refs++;
+		w->next = st->cwatches;
+		st->cwatches = w;
+		w->dnext = d->cwatches;
+		d->cwatches = w;
+		fresh = true;
+	}
+	if(!w){
+		w = &st->last[st->last_next++ % CT_LAST_PAGES];
+		w->key = d->key;
+		w->view = view;
+		w->page = page;
+	}
+	json_decref(w->items);
+	w->items = json_incref(items);
+	w->ver = *ver;
+	w->total = d->nkids;
+	return fresh;
+}
+
+static bool user_connected(struct ct_gw *g, const char *username)
+{
+	(void)g;
+	(void)username;
+	return false;
+}
+
 /* ---- requests ---- */
 
 static void req_answered(struct pending_req *pr, size_t index, int reason);
@@ -478,6 +758,8 @@ static struct ct_req *req_new(struct ct_client *c, const struct content_request 
 	r->has_ver = q->has_ver;
 	r->ver = q->ver;
 	r->suback = -1;
+	r->view = q->view;
+	r->page = q->page;
 	r->next = c->reqs;
 	c->reqs = r;
 	pendtab_add(&c->requests, &r->pr, gw_now_ms() + CT_REQUEST_TIMEOUT_MS, req_answered, req_expired);
@@ -540,6 +822,95 @@ static void get_finish(struct ct_req *r)
 	}
 	if(r->subscribe && c->st && watch_set(c->st, d)) notify_keys(c, "subscribe", &d->key);
 	req_free(r);
+}
+
+static void children_finish(struct ct_req *r)
+{
+	struct ct_client *c = r->c;
+	struct ct_gw *g = state_of(session_gw(c->s));
+	struct ct_doc *d = r->doc;
+	struct ct_cwatch *old;
+	struct content_ver ver;
+	json_t *items;
+
+	if(r->suback >= 0x80){
+		req_fail(r, CONTENT_E_REFUSED, "the broker refused to read these children (ACL)");
+		return;
+	}
+	if(d->nkids > (size_t)cfg_of(g->gw)->max_children){
+		req_fail(r, CONTENT_E_TOO_LARGE, "more children than content_max_children");
+		return;
+	}
+	items = page_of(g, d, r->view, r->page, &ver);
+	if(!items){
+		req_fail(r, CONTENT_E_UNAVAILABLE, "out of memory");
+		return;
+	}
+	old = c->st ? cwatch_find(c->st, &d->key, r->view, r->page, false) : NULL;
+	if(r->has_ver && content_ver_equal(&r->ver, &ver)){
+		reply_result(c, r->cls, r->id, 204, NULL);
+	}else if(r->has_ver && old && content_ver_equal(&old->ver, &r->ver)){
+		reply_result(c, r->cls, r->id, 206, page_data(g, d, &ver, r->view, r->page, NULL,
+				jsonpatch_diff(old->items, items, NULL, NULL)));
+	}else{
+		reply_result(c, r->cls, r->id, 200, page_data(g, d, &ver, r->view, r->page, json_incref(items), NULL));
+	}
+	if(c->st && cwatch_note(c->st, d, r->view, r->page, items, &ver, r->subscribe)){
+		notify_keys(c, "subscribe", &d->key);
+	}
+	json_decref(items);
+	req_free(r);
+}
+
+/* The summary a link holds, and the child document: obj without its key. */
+static json_t *child_body(const json_t *obj)
+{
+	json_t *body = json_deep_copy(obj);
+	if(body) json_object_del(body, "key");
+	return body;
+}
+
+static void add_child_run(struct ct_req *r, const struct content_request *q)
+{
+	struct ct_client *c = r->c;
+	struct wsgw_gw *gw = session_gw(c->s);
+	struct ct_gw *g = state_of(gw);
+	struct content_ver ver;
+	struct mqttw_prop prop;
+	char id[24], *doc_topic, *link_topic, *text, *vtext;
+	json_t *body = child_body(q->obj);
+	int mid1 = 0, mid2 = 0, rc = -1;
+
+	snprintf(id, sizeof(id), "%lld", content_idgen_next(&g->ids, gw_wall_ms()));
+	if(content_key_from_levels(q->child_type, id, &r->child)){
+		json_decref(body);
+		req_fail(r, CONTENT_E_KEY, NULL);
+		return;
+	}
+	content_ver_make(&ver, gw->cfg->gateway_id, content_ver_next(0, gw_wall_ms()));
+	text = body ? jsonutil_dump(body) : NULL;
+	json_decref(body);
+	vtext = content_ver_text(&ver);
+	doc_topic = content_doc_topic(gw->cfg->topic_prefix, cfg_of(gw)->root, &r->child);
+	link_topic = content_link_topic(gw->cfg->topic_prefix, cfg_of(gw)->root, &q->key, &r->child);
+	if(text && strlen(text) > (size_t)cfg_of(gw)->max_doc){
+		req_fail(r, CONTENT_E_TOO_LARGE, "the child would be larger than content_max_doc");
+		goto out;
+	}
+	if(text && vtext && doc_topic && link_topic){
+		/* The document first: whoever sees the link can read the child. */
+		prop = mqttw_prop_user(CONTENT_VER_PROP, vtext);
+		rc = link_publish(session_link(c->s), &mid1, doc_topic, text, strlen(text), 1, true, &prop, 1);
+		if(!rc) rc = link_publish(session_link(c->s), &mid2, link_topic, text, strlen(text), 1, true, NULL, 0);
+		if(!rc) rc = pendtab_await(&c->requests, &r->pr, mid1, 0);
+		if(!rc) rc = pendtab_await(&c->requests, &r->pr, mid2, 1);
+	}
+	if(rc) req_fail(r, CONTENT_E_UNAVAILABLE, "the broker session cannot take the write");
+out:
+	free(text);
+	free(vtext);
+	free(doc_topic);
+	free(link_topic);
 }
 
 static void patch_run(struct ct_req *r)
@@ -612,6 +983,7 @@ static void patch_run(struct ct_req *r)
 static void req_ready(struct ct_req *r)
 {
 	if(r->cls == CONTENT_PATCH_CONTENT) patch_run(r);
+	else if(r->read_done && r->cls == CONTENT_GET_CHILDREN) children_finish(r);
 	else if(r->read_done) get_finish(r);
 }
 
@@ -623,8 +995,21 @@ static void req_answered(struct pending_req *pr, size_t index, int reason)
 	json_t *data;
 
 	(void)index;
-	if(r->cls == CONTENT_GET_CONTENT){
+	if(r->cls == CONTENT_GET_CONTENT || r->cls == CONTENT_GET_CHILDREN){
 		r->suback = reason;   /* the ping ends the read */
+		return;
+	}
+	if(r->cls == CONTENT_ADD_CHILD){
+		if(reason >= 0x80) r->suback = reason;   /* remembered until both PUBACKs are in */
+		if(r->pr.nmids > 1) return;
+		if(r->suback >= 0x80){
+			req_fail(r, CONTENT_E_REFUSED, "the broker refused the write (ACL)");
+			return;
+		}
+		data = json_object();
+		json_object_set_new(data, "key", content_key_json(&r->child));
+		reply_result(c, r->cls, r->id, 200, data);
+		req_free(r);
 		return;
 	}
 	if(reason < 0x80){
@@ -678,7 +1063,7 @@ static void do_get_content(struct ct_client *c, const struct content_request *q)
 		reply_error(c, q->cls, q->id, CONTENT_E_UNAVAILABLE, "out of memory");
 		return;
 	}
-	r->doc = doc_get(gw, &q->key);
+	r->doc = doc_get(gw, &q->key, false);
 	if(!r->doc || !state_of(gw)->feed_up){
 		req_fail(r, CONTENT_E_UNAVAILABLE, "the gateway's content feed is not up");
 		return;
@@ -692,6 +1077,41 @@ static void do_get_content(struct ct_client *c, const struct content_request *q)
 	req_when_known(r);
 }
 
+static void do_get_children(struct ct_client *c, const struct content_request *q)
+{
+	struct wsgw_gw *gw = session_gw(c->s);
+	struct ct_req *r = req_new(c, q);
+	int mid = 0;
+
+	if(!r){
+		reply_error(c, q->cls, q->id, CONTENT_E_UNAVAILABLE, "out of memory");
+		return;
+	}
+	r->doc = doc_get(gw, &q->key, true);
+	if(!r->doc || !state_of(gw)->feed_up){
+		req_fail(r, CONTENT_E_UNAVAILABLE, "the gateway's content feed is not up");
+		return;
+	}
+	if(link_subscribe(session_link(c->s), &mid, r->doc->topic, 0) || pendtab_await(&c->requests, &r->pr, mid, 0)
+			|| link_ping(session_link(c->s))){
+		req_fail(r, CONTENT_E_UNAVAILABLE, "the broker session cannot take the read");
+		return;
+	}
+	r->ping = ++c->pings;
+	req_when_known(r);
+}
+
+static void do_add_child(struct ct_client *c, const struct content_request *q)
+{
+	struct ct_req *r = req_new(c, q);
+
+	if(!r){
+		reply_error(c, q->cls, q->id, CONTENT_E_UNAVAILABLE, "out of memory");
+		return;
+	}
+	add_child_run(r, q);
+}
+
 static void do_patch_content(struct ct_client *c, const struct content_request *q)
 {
 	struct wsgw_gw *gw = session_gw(c->s);
@@ -702,7 +1122,7 @@ static void do_patch_content(struct ct_client *c, const struct content_request *
 		return;
 	}
 	r->patch = json_incref(q->patch);
-	r->doc = doc_get(gw, &q->key);
+	r->doc = doc_get(gw, &q->key, false);
 	if(!r->doc || !state_of(gw)->feed_up){
 		req_fail(r, CONTENT_E_UNAVAILABLE, "the gateway's content feed is not up");
 		return;
@@ -744,12 +1164,12 @@ static void ct_on_ponged(void *ud)
 	unsigned n = ++c->pongs;
 
 	for(struct ct_req *r = c->reqs; r; r = r->next){
-		if(r->cls != CONTENT_GET_CONTENT || r->ping != n) continue;
+		if(!r->ping || r->ping != n) continue;
 		r->read_done = true;
 		/* The cache's feed carries the changes: this session need not. */
 		link_unsubscribe(session_link(c->s), r->doc->topic);
 		if(r->suback < 0) r->suback = 0x80;   /* no SUBACK before the PINGRESP: not granted */
-		if(!r->waiting) get_finish(r);
+		if(!r->waiting) req_ready(r);
 		return;
 	}
 }
@@ -812,6 +1232,10 @@ static void ct_on_connected(void *ud, int rc, bool session_present)
 		for(struct ct_watch *w = c->st->watches; w; w = w->next){
 			notify_keys(c, "subscribe", &w->doc->key);
 		}
+		for(struct ct_cwatch *w = c->st->cwatches; w; w = w->next){
+			notify_keys(c, "subscribe", &w->key);
+		}
+		for(struct ct_cwatch *w = c->st->cwatches; w; w = w->next) cwatch_refresh(state_of(gw), w);
 		for(struct ct_watch *w = c->st->watches; w; w = w->next){
 			struct ct_doc *d = w->doc;
 			if(!d->content || content_ver_equal(&w->ver, &d->ver)) continue;
@@ -870,6 +1294,8 @@ static void ct_state_free(struct kit_resumable *r)
 {
 	struct ct_state *st = (struct ct_state *)r;
 	while(st->watches) watch_drop(st->watches);
+	while(st->cwatches) cwatch_drop(st->cwatches);
+	for(size_t i = 0; i < CT_LAST_PAGES; i++) json_decref(st->last[i].items);
 	free(st);
 }
 
@@ -986,8 +1412,10 @@ static void ct_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 		do_get_content(c, &q);
 	}else if(q.cls == CONTENT_PATCH_CONTENT){
 		do_patch_content(c, &q);
+	}else if(q.cls == CONTENT_GET_CHILDREN){
+		do_get_children(c, &q);
 	}else{
-		reply_error(c, q.cls, q.id, CONTENT_E_CLS, "not offered by this gateway yet");
+		do_add_child(c, &q);
 	}
 	content_request_clear(&q);
 }
@@ -1057,6 +1485,7 @@ static int ct_gw_init(struct wsgw_gw *gw)
 {
 	struct ct_gw *g = calloc(1, sizeof(*g));
 	if(!g) return -1;
+	g->gw = gw;
 	g->store.free = ct_state_free;
 	content_idgen_init(&g->ids, gw->cfg->gateway_id);
 	gw_dialect_set_state(gw, &wsgw_dialect_content, g);
