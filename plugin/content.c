@@ -23,6 +23,7 @@
 #include "jsonpatch.h"
 #include "jsonutil.h"
 #include "stoken.h"
+#include "topic.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -79,6 +80,12 @@ struct ct_doc {
 	struct content_hist hist;
 	struct ct_watch *watches;
 	struct ct_req *waiting;      /* requests waiting for known */
+	/* A user document whose connected is to be checked once it is known
+	 * (holds a reference): 1 = a session of this gateway is live, 0 = ask
+	 * the presence engine, leaving out member sync_exclude. */
+	bool sync_pending;
+	int sync_want;
+	char sync_exclude[KIT_CLIENT_ID_SIZE];
 	struct ct_own *own;          /* oldest first */
 };
 
@@ -158,6 +165,10 @@ struct ct_client {
 	struct pending requests;
 	struct ct_req *reqs;
 	unsigned pings, pongs;       /* link_ping calls on the current link, PINGRESPs */
+	/* Its presence entry (channel <content_root>/<username>) while the
+	 * socket and its broker session are up: what makes the user connected. */
+	struct kit_presence pres;
+	bool pres_on;
 	int64_t login_deadline_ms;
 };
 
@@ -328,6 +339,46 @@ static void doc_changed(struct ct_gw *g, struct ct_doc *d)
 }
 
 static void req_ready(struct ct_req *r);
+static void presence_write(struct ct_gw *g, struct ct_doc *d);
+static void watch_page_users(struct ct_client *c, const json_t *items);
+
+/* Publishes doc (taken; text its compact text, taken) as d's next version
+ * on link, retained QoS 1 with wsgw-ver, and makes it the cache's at once
+ * (history with patch, taken; NULL: diffed; the watchers), so that a second
+ * write of the old ver is a conflict from now on whatever the broker
+ * answers meanwhile. Its echo on the feed is then no change. *mid: the
+ * PUBACK's packet id. 0, or -1 (nothing changed). */
+static int doc_write(struct ct_gw *g, struct ct_doc *d, json_t *doc, char *text, json_t *patch,
+		struct wsgw_link *link, int *mid, struct content_ver *wver)
+{
+	struct mqttw_prop prop;
+	char *vtext;
+	int rc = -1;
+
+	content_ver_make(wver, g->gw->cfg->gateway_id, content_ver_next(d->ver.n, gw_wall_ms()));
+	vtext = content_ver_text(wver);
+	if(vtext){
+		prop = mqttw_prop_user(CONTENT_VER_PROP, vtext);
+		rc = link_publish(link, mid, d->topic, text, strlen(text), 1, true, &prop, 1);
+	}
+	free(vtext);
+	if(!rc && !patch) patch = jsonpatch_diff(d->content, doc, NULL, NULL);
+	if(rc || !patch){
+		json_decref(patch);
+		json_decref(doc);
+		free(text);
+		return -1;
+	}
+	content_hist_push(&d->hist, &d->ver, wver, patch);
+	own_add(d, wver);
+	json_decref(d->content);
+	d->content = doc;
+	d->bytes = strlen(text);
+	d->ver = *wver;
+	free(text);
+	doc_changed(g, d);
+	return 0;
+}
 
 /* The feed's (or a refused write's) view of d is the broker's now. */
 static void doc_set(struct ct_gw *g, struct ct_doc *d, json_t *content, size_t bytes, const struct content_ver *ver)
@@ -485,6 +536,11 @@ static void feed_on_ponged(void *ud)
 		d->known = true;
 		d->refs++;   /* the requests may let the last reference go */
 		if(d->is_kids) kids_changed(g, d);
+		if(d->sync_pending){
+			d->sync_pending = false;
+			presence_write(g, d);
+			d->refs--;   /* the sync's reference; the one above is still held */
+		}
 		while(d->waiting){
 			struct ct_req *r = d->waiting;
 			d->waiting = r->dnext;
@@ -665,6 +721,7 @@ static void cwatch_refresh(struct ct_gw *g, struct ct_cwatch *w)
 	w->items = items;
 	w->ver = ver;
 	w->total = w->node->nkids;
+	watch_page_users(c, items);
 }
 
 static void cwatch_drop(struct ct_cwatch *w)
@@ -735,11 +792,99 @@ static bool cwatch_note(struct ct_state *st, struct ct_doc *d, enum content_view
 	return fresh;
 }
 
+/* The presence channel of a user: <content_root>/<username>. */
+static char *user_channel(struct ct_gw *g, const char *username)
+{
+	return topic_join(cfg_of(g->gw)->root, username, (char *)NULL);
+}
+
+/* Whether a member other than exclude (NULL: none) is in username's channel. */
+static bool user_live(struct ct_gw *g, const char *username, const char *exclude)
+{
+	const struct mirror_member **all = NULL;
+	char *key = user_channel(g, username);
+	size_t n = 0;
+	bool live = false;
+
+	if(key && !kit_members(g->gw, key, &all, &n)){
+		for(size_t i = 0; i < n && !live; i++) live = !exclude || strcmp(all[i]->id, exclude);
+	}
+	free(all);
+	free(key);
+	return live;
+}
+
 static bool user_connected(struct ct_gw *g, const char *username)
 {
-	(void)g;
-	(void)username;
-	return false;
+	return user_live(g, username, NULL);
+}
+
+/* Writes d's connected as the engine has it, if the stored value differs
+ * (through the feed: the gateway's own write). */
+static void presence_write(struct ct_gw *g, struct ct_doc *d)
+{
+	bool want = d->sync_want == 1 || user_live(g, d->key.id, d->sync_exclude[0] ? d->sync_exclude : NULL);
+	json_t *doc, *cur;
+	char *text;
+	struct content_ver wver;
+
+	d->sync_exclude[0] = '\0';
+	if(!json_is_object(d->content) || !g->feed_up) return;
+	cur = json_object_get(d->content, "connected");
+	if(json_is_boolean(cur) && json_is_true(cur) == want) return;
+	doc = json_deep_copy(d->content);
+	json_object_set_new(doc, "connected", json_boolean(want));
+	text = jsonutil_dump(doc);
+	if(!text){
+		json_decref(doc);
+		return;
+	}
+	doc_write(g, d, doc, text, NULL, g->feed, NULL, &wver);
+}
+
+/* The user's connected may have flipped: check its document (loading it
+ * first if need be). live: a session of this gateway has just come up;
+ * else the engine decides, without member exclude (a session going). */
+static void presence_sync(struct ct_gw *g, const char *username, bool live, const char *exclude)
+{
+	struct content_key k;
+	struct ct_doc *d;
+
+	if(content_key_from_levels(cfg_of(g->gw)->user_type, username, &k)) return;
+	d = doc_get(g->gw, &k, false);
+	if(!d) return;
+	d->sync_want = live ? 1 : 0;
+	snprintf(d->sync_exclude, sizeof(d->sync_exclude), "%s", exclude ? exclude : "");
+	if(d->known){
+		presence_write(g, d);
+		doc_put(g, d);
+	}else if(!d->sync_pending){
+		d->sync_pending = true;   /* keeps the reference until known */
+	}else{
+		doc_put(g, d);
+	}
+}
+
+/* Presence events of the user channels this session watches. */
+static void watch_user(struct ct_client *c, const struct content_key *k)
+{
+	struct ct_gw *g = state_of(session_gw(c->s));
+	char *key;
+
+	if(strcmp(k->type, cfg_of(g->gw)->user_type) || !(key = user_channel(g, k->id))) return;
+	session_watch(c->s, key);
+	free(key);
+}
+
+static void watch_page_users(struct ct_client *c, const json_t *items)
+{
+	size_t i;
+	json_t *e;
+	struct content_key k;
+
+	json_array_foreach(items, i, e){
+		if(!content_key_parse(json_object_get(e, "key"), &k, NULL)) watch_user(c, &k);
+	}
 }
 
 /* ---- requests ---- */
@@ -821,6 +966,7 @@ static void get_finish(struct ct_req *r)
 		reply_result(c, r->cls, r->id, 200, content_doc_data(&d->key, &d->ver, json_incref(d->content), NULL));
 	}
 	if(r->subscribe && c->st && watch_set(c->st, d)) notify_keys(c, "subscribe", &d->key);
+	if(r->subscribe) watch_user(c, &d->key);
 	req_free(r);
 }
 
@@ -858,6 +1004,7 @@ static void children_finish(struct ct_req *r)
 	if(c->st && cwatch_note(c->st, d, r->view, r->page, items, &ver, r->subscribe)){
 		notify_keys(c, "subscribe", &d->key);
 	}
+	if(r->subscribe) watch_page_users(c, items);
 	json_decref(items);
 	req_free(r);
 }
@@ -920,9 +1067,8 @@ static void patch_run(struct ct_req *r)
 	struct ct_gw *g = state_of(gw);
 	struct ct_doc *d = r->doc;
 	struct jsonpatch_error err;
-	struct mqttw_prop prop;
 	json_t *doc;
-	char *text, *vtext;
+	char *text;
 	int mid = 0;
 
 	if(!d->content){
@@ -951,32 +1097,15 @@ static void patch_run(struct ct_req *r)
 		req_fail(r, CONTENT_E_TOO_LARGE, "the document would be larger than content_max_doc");
 		return;
 	}
-	content_ver_make(&r->wver, gw->cfg->gateway_id, content_ver_next(d->ver.n, gw_wall_ms()));
-	vtext = content_ver_text(&r->wver);
-	prop = mqttw_prop_user(CONTENT_VER_PROP, vtext ? vtext : "");
-	if(!vtext || link_publish(session_link(c->s), &mid, d->topic, text, strlen(text), 1, true, &prop, 1)
+	r->prev_ver = d->ver;
+	r->prev_bytes = d->bytes;
+	r->prev_content = json_incref(d->content);
+	if(doc_write(g, d, doc, text, json_incref(r->patch), session_link(c->s), &mid, &r->wver)
 			|| pendtab_await(&c->requests, &r->pr, mid, 0)){
-		json_decref(doc);
-		free(text);
-		free(vtext);
 		req_fail(r, CONTENT_E_UNAVAILABLE, "the broker session cannot take the write");
 		return;
 	}
-	/* The cache is the new version at once: a second patch of the old ver
-	 * is a conflict from now on, whatever the broker answers meanwhile. */
 	r->written = true;
-	r->prev_ver = d->ver;
-	r->prev_content = json_incref(d->content);
-	r->prev_bytes = d->bytes;
-	content_hist_push(&d->hist, &d->ver, &r->wver, json_incref(r->patch));
-	own_add(d, &r->wver);
-	json_decref(d->content);
-	d->content = doc;
-	d->bytes = strlen(text);
-	d->ver = r->wver;
-	doc_changed(g, d);
-	free(text);
-	free(vtext);
 }
 
 /* The request's document is known (and its read, if any, done). */
@@ -1174,6 +1303,19 @@ static void ct_on_ponged(void *ud)
 	}
 }
 
+static void presence_publish(struct ct_client *c)
+{
+	struct wsgw_gw *gw = session_gw(c->s);
+	char *text = kit_presence_entry(gw, c->st->r.client_id, json_pack("{s:s}", "user", c->st->r.username),
+			gw_wall_ms());
+
+	if(text) kit_presence_publish(gw, &c->pres, session_link(c->s), text);
+	free(text);
+}
+
+static void presence_join(struct ct_client *c);
+static void presence_leave(struct ct_client *c, bool sync);
+
 static void hello_failed(struct ct_client *c, int code, const char *msg)
 {
 	reply_error(c, c->resuming ? CONTENT_RECONNECT : CONTENT_LOGIN, c->hello_id, code, msg);
@@ -1231,6 +1373,7 @@ static void ct_on_connected(void *ud, int rc, bool session_present)
 		/* The watches are back; what changed meanwhile follows. */
 		for(struct ct_watch *w = c->st->watches; w; w = w->next){
 			notify_keys(c, "subscribe", &w->doc->key);
+			watch_user(c, &w->doc->key);
 		}
 		for(struct ct_cwatch *w = c->st->cwatches; w; w = w->next){
 			notify_keys(c, "subscribe", &w->key);
@@ -1259,6 +1402,42 @@ static void ct_on_connected(void *ud, int rc, bool session_present)
 	json_decref(c->hello_id);
 	c->hello_id = NULL;
 	c->resuming = false;
+	presence_join(c);
+}
+
+static void ct_heal(void *owner)
+{
+	struct ct_client *c = owner;
+	if(c->pres_on && link_is_up(session_link(c->s))) presence_publish(c);
+}
+
+/* The socket's session is up: the user is connected (on any gateway). */
+static void presence_join(struct ct_client *c)
+{
+	struct wsgw_gw *gw = session_gw(c->s);
+	struct ct_gw *g = state_of(gw);
+	char *key = user_channel(g, c->st->r.username);
+
+	if(key && !kit_presence_take(gw, &c->pres, key, ct_heal, c)){
+		c->pres_on = true;
+		presence_publish(c);
+		presence_sync(g, c->st->r.username, true, NULL);
+	}
+	free(key);
+}
+
+/* The socket or the login goes: its entry now, and (sync) connected false
+ * if it was the user's last session anywhere; a session taken over by
+ * another socket does not sync, the other one stays. */
+static void presence_leave(struct ct_client *c, bool sync)
+{
+	struct wsgw_gw *gw = session_gw(c->s);
+
+	if(!c->pres_on) return;
+	c->pres_on = false;
+	if(link_is_up(session_link(c->s))) kit_presence_clear(&c->pres, session_link(c->s));
+	kit_presence_release(gw, &c->pres, CORE_SLOT_CLEARING);
+	if(c->st && sync) presence_sync(state_of(gw), c->st->r.username, false, c->st->r.client_id);
 }
 
 static void ct_on_hello_lost(void *ud, int rc)
@@ -1344,6 +1523,7 @@ static void do_reconnect(struct ct_client *c, const struct content_request *q)
 		/* Reconnected from another socket: that one is over; its broker
 		 * session is handed over. */
 		reply_error(old, CONTENT_RECONNECT, NULL, CONTENT_E_SESSION, "the session was reconnected elsewhere");
+		presence_leave(old, false);
 		kit_link_end(old->s, false);
 		old->st = NULL;
 		session_close(old->s, CT_CLOSE_RESUMED, "RECONNECTED_ELSEWHERE");
@@ -1365,6 +1545,7 @@ static void do_logout(struct ct_client *c, const struct content_request *q)
 
 	reqs_clear(c);
 	reply_result(c, q->cls, q->id, 200, NULL);
+	presence_leave(c, true);
 	kit_link_end(c->s, false);
 	kit_store_drop(&state_of(gw)->store, &c->st->r);
 	c->st = NULL;
@@ -1445,6 +1626,7 @@ static void ct_ws_tick(struct wsgw_session *s, int64_t now)
 	}
 	if(c->st) c->login_deadline_ms = 0;
 	pendtab_sweep(&c->requests, now);
+	if(c->pres_on && link_is_up(session_link(s)) && kit_presence_due(&c->pres, now)) presence_publish(c);
 }
 
 static void ct_ws_close(struct wsgw_session *s)
@@ -1454,6 +1636,7 @@ static void ct_ws_close(struct wsgw_session *s)
 
 	if(!c) return;
 	reqs_clear(c);
+	presence_leave(c, true);
 	if(c->st){
 		/* The watches stay with the state (and their documents loaded) for
 		 * a reconnect within content_session_expiry. */
@@ -1464,6 +1647,29 @@ static void ct_ws_close(struct wsgw_session *s)
 	json_decref(c->hello_id);
 	free(c);
 	session_set_priv(s, NULL);
+}
+
+/* A user channel this session watches changed: its watched pages show
+ * connected again, and a user document's connected follows the engine (an
+ * entry that expired, its gateway gone, is written false here). */
+static void ct_on_presence(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
+		const struct mirror_member *m)
+{
+	struct ct_client *c = session_priv(s);
+	struct ct_gw *g = state_of(session_gw(s));
+	size_t rlen = strlen(cfg_of(g->gw)->root);
+
+	(void)m;
+	if(!c || !c->st || !c->ready || ev == WSGW_PRESENCE_UPDATED) return;
+	if(strncmp(key, cfg_of(g->gw)->root, rlen) || key[rlen] != '/') return;
+	for(struct ct_cwatch *w = c->st->cwatches; w; w = w->next) cwatch_refresh(g, w);
+	for(struct ct_watch *w = c->st->watches; w; w = w->next){
+		struct ct_doc *d = w->doc;
+		if(!strcmp(d->key.type, cfg_of(g->gw)->user_type) && !strcmp(d->key.id, key + rlen + 1)){
+			presence_sync(g, d->key.id, false, NULL);
+			return;
+		}
+	}
 }
 
 static void ct_gw_tick(struct wsgw_gw *gw, int64_t now)
@@ -1512,5 +1718,5 @@ static void ct_gw_free(struct wsgw_gw *gw)
 const struct wsgw_dialect wsgw_dialect_content = {
 	.conf = &content_conf, .name = "content", .ws_filter = gw_filter_mount_root, .ws_open = ct_ws_open,
 	.ws_text = ct_ws_text, .ws_error = ct_ws_error, .ws_tick = ct_ws_tick, .ws_close = ct_ws_close,
-	.core_up = ct_core_up, .gw_tick = ct_gw_tick, .gw_init = ct_gw_init, .gw_free = ct_gw_free,
+	.presence = ct_on_presence, .core_up = ct_core_up, .gw_tick = ct_gw_tick, .gw_init = ct_gw_init, .gw_free = ct_gw_free,
 };
