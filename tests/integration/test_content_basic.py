@@ -136,49 +136,49 @@ async def test_device_document_read_and_watch(start_gateway):
 
 
 async def test_patch_reaches_devices_with_the_ver_property(start_gateway):
-    gw = gateway(start_gateway)
+    gw = gateway(start_gateway)   # (a "user" document would get connected: test_content_presence.py)
     dev = gw.mqtt()
-    dev.publish(f"{ROOT}/user/alice", {"first_name": "Al", "presence": "online", "bio": "b" * 200}, retain=True)
-    dev.subscribe(f"{ROOT}/user/alice")
-    await dev.take(wsgw.topic_is(f"{ROOT}/user/alice"))
+    dev.publish(f"{ROOT}/profile/alice", {"first_name": "Al", "presence": "online", "bio": "b" * 200}, retain=True)
+    dev.subscribe(f"{ROOT}/profile/alice")
+    await dev.take(wsgw.topic_is(f"{ROOT}/profile/alice"))
     c = await logged_in(gw)
     w = await logged_in(gw, "bob")
-    r = await w.get(key("user", "alice"), subscribe=True)
+    r = await w.get(key("profile", "alice"), subscribe=True)
     v0 = r["data"]["ver"]
-    r = await c.get(key("user", "alice"))
+    r = await c.get(key("profile", "alice"))
     assert r["data"]["ver"] == v0
-    r = await c.patch(key("user", "alice"), v0, [{"op": "replace", "path": "/presence", "value": "busy"},
+    r = await c.patch(key("profile", "alice"), v0, [{"op": "replace", "path": "/presence", "value": "busy"},
                                                   {"op": "add", "path": "/status", "value": "Not Here"}])
     assert r["type"] == "result" and r["status"] == 200 and r["cls"] == "patch_content", r
     v1 = r["data"]["ver"]
     assert v1[0] == "test-gw" and isinstance(v1[1], int) and v1 != v0, r
-    m = await dev.take(lambda m: m.topic == f"{ROOT}/user/alice" and m.payload and m.json().get("presence") == "busy")
+    m = await dev.take(lambda m: m.topic == f"{ROOT}/profile/alice" and m.payload and m.json().get("presence") == "busy")
     assert m.json() == {"first_name": "Al", "presence": "busy", "bio": "b" * 200, "status": "Not Here"}, m
     assert json.loads(m.user["wsgw-ver"]) == v1 and m.retain, m
-    n = await w.take(notify("changed", key("user", "alice")), what="changed")
+    n = await w.take(notify("changed", key("profile", "alice")), what="changed")
     assert n["data"][0]["ver"] == v1
     assert apply_patch({"first_name": "Al", "presence": "online", "bio": "b" * 200}, n["data"][0]["patch"])["status"] == "Not Here"
     # stale ver: 409, nothing changes
-    r = await c.patch(key("user", "alice"), v0, [{"op": "remove", "path": "/status"}])
+    r = await c.patch(key("profile", "alice"), v0, [{"op": "remove", "path": "/status"}])
     assert r["type"] == "error" and r["status"] == 409 and r["data"]["code"] == 4090630, r
     # null ver: whatever is current (the seed's read receipt: one op object)
-    r = await c.patch(key("user", "alice"), None, {"op": "add", "path": "/read", "value": True})
+    r = await c.patch(key("profile", "alice"), None, {"op": "add", "path": "/read", "value": True})
     assert r["status"] == 200, r
     v2 = r["data"]["ver"]
     # a bad patch names the failing operation; nothing changes
-    r = await c.patch(key("user", "alice"), v2, [{"op": "add", "path": "/x", "value": 1},
+    r = await c.patch(key("profile", "alice"), v2, [{"op": "add", "path": "/x", "value": 1},
                                                   {"op": "remove", "path": "/nope"}])
     assert r["status"] == 400 and r["data"]["code"] == 4000050 and "1" in r["data"]["msg"], r
-    r = await c.patch(key("user", "alice"), v2, [{"op": "test", "path": "/read", "value": False}])
+    r = await c.patch(key("profile", "alice"), v2, [{"op": "test", "path": "/read", "value": False}])
     assert r["status"] == 409 and r["data"]["code"] == 4090640, r
-    r = await c.patch(key("user", "nobody"), None, [{"op": "add", "path": "/x", "value": 1}])
+    r = await c.patch(key("profile", "nobody"), None, [{"op": "add", "path": "/x", "value": 1}])
     assert r["status"] == 404 and r["data"]["code"] == 4040420, r
-    r = await c.get(key("user", "alice"))
+    r = await c.get(key("profile", "alice"))
     assert r["data"]["ver"] == v2 and "x" not in r["data"]["content"], r
     # a device that sets wsgw-ver itself: the gateway takes it
-    dev.publish(f"{ROOT}/user/alice", {"first_name": "Al"}, retain=True, user={"wsgw-ver": '["dev1",5]'})
+    dev.publish(f"{ROOT}/profile/alice", {"first_name": "Al"}, retain=True, user={"wsgw-ver": '["dev1",5]'})
     for _ in range(50):
-        r = await c.get(key("user", "alice"))
+        r = await c.get(key("profile", "alice"))
         if r["data"]["ver"] == ["dev1", 5]:
             break
         await asyncio.sleep(0.05)
