@@ -430,8 +430,7 @@ long long content_idgen_next(struct content_idgen *g, long long now_ms)
 int content_hist_init(struct content_hist *h, size_t cap)
 {
 	memset(h, 0, sizeof(*h));
-	if(cap && !(h->ring = calloc(cap, sizeof(*h->ring)))) return -1;
-	h->cap = cap;
+	h->cap = cap;   /* the ring is allocated by the first push */
 	return 0;
 }
 
@@ -457,7 +456,7 @@ int content_hist_push(struct content_hist *h, const struct content_ver *from, co
 		json_decref(patch);
 		return 0;
 	}
-	if(!json_is_array(patch)){
+	if(!json_is_array(patch) || (!h->ring && !(h->ring = calloc(h->cap, sizeof(*h->ring))))){
 		json_decref(patch);
 		return -1;
 	}
@@ -518,7 +517,7 @@ json_t *content_hist_patch(const struct content_hist *h, const struct content_ve
 
 size_t content_hist_bytes(const struct content_hist *h)
 {
-	size_t bytes = h->cap * sizeof(*h->ring);
+	size_t bytes = h->ring ? h->cap * sizeof(*h->ring) : 0;
 
 	for(size_t i = 0; i < h->n; i++) bytes += h->ring[(h->head + i) % h->cap].bytes;
 	return bytes;

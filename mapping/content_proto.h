@@ -168,11 +168,12 @@ struct content_hist {
 	size_t cap, n, head;                 /* head: index of the oldest */
 };
 
-/* 0 or -1 (out of memory). cap 0: a history that keeps nothing. */
+/* Always 0 (a document that never changes costs no ring: the first push
+ * allocates it). cap 0: a history that keeps nothing. */
 int content_hist_init(struct content_hist *h, size_t cap);
 void content_hist_clear(struct content_hist *h);   /* frees; h can be init'ed again */
 /* Appends a change (patch taken, also on failure), dropping the oldest when
- * full. 0, or -1 when patch is not an array. */
+ * full. 0, or -1 when patch is not an array or out of memory. */
 int content_hist_push(struct content_hist *h, const struct content_ver *from, const struct content_ver *to,
 		json_t *patch);
 /* Forgets the newest change (a write the broker refused). */
@@ -188,7 +189,8 @@ void content_hist_reset(struct content_hist *h);
  * The operations are the ring's own (shared references): do not modify them. */
 json_t *content_hist_patch(const struct content_hist *h, const struct content_ver *from,
 		const struct content_ver *cur, size_t max_bytes);
-/* Bytes the ring holds (patch texts and entries), for the memory figure. */
+/* Bytes the ring holds (its entries once allocated, and the patches' compact
+ * text sizes, a lower bound of jansson's), for the memory figure. */
 size_t content_hist_bytes(const struct content_hist *h);
 
 /* ---- views of children ---- */

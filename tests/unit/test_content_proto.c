@@ -466,7 +466,9 @@ static void test_hist(void **state)
 
 	for(int i = 0; i < 8; i++) ver(&v[i], i + 1);
 	assert_int_equal(content_hist_init(&h, 3), 0);
+	assert_int_equal(content_hist_bytes(&h), 0);   /* no ring before the first change */
 	assert_null(content_hist_patch(&h, &v[0], &v[1], 0));
+	content_hist_pop(&h);
 	assert_int_equal(content_hist_push(&h, &v[0], &v[1], load("[{\"op\":\"add\",\"path\":\"/a\",\"value\":1}]")), 0);
 	assert_int_equal(content_hist_push(&h, &v[1], &v[2], load("[]")), 0);
 	assert_int_equal(content_hist_push(&h, &v[2], &v[3], load("[{\"op\":\"remove\",\"path\":\"/a\"}]")), 0);
