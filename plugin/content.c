@@ -22,6 +22,7 @@
 #include "jsonpatch.h"
 #include "jsonutil.h"
 #include "stoken.h"
+#include "topic.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -617,7 +618,9 @@ static void do_login(struct ct_client *c, const struct content_request *q)
 	struct wsgw_gw *gw = session_gw(c->s);
 	struct ct_state *st;
 
-	if(!strcmp(q->username, gw->cfg->core_username)){
+	/* The username names the user's presence channel (a topic level) and
+	 * the reply's keys: one that cannot be either is no credential here. */
+	if(!strcmp(q->username, gw->cfg->core_username) || !topic_level_valid(q->username)){
 		ct_reply_error(c, q->cls, q->id, CONTENT_E_CREDENTIAL, NULL);
 		return;
 	}
