@@ -680,7 +680,14 @@ static void do_logout(struct ct_client *c, const struct content_request *q)
 {
 	struct wsgw_gw *gw = session_gw(c->s);
 
+	json_t *keys = json_array();
+
 	reqs_clear(c);
+	/* The server ends every watch: one revoke with their keys, then the result. */
+	for(struct ct_watch *w = c->st->watches; w; w = w->next) json_array_append_new(keys, content_key_json(&w->doc->key));
+	for(struct ct_cwatch *w = c->st->cwatches; w; w = w->next) json_array_append_new(keys, content_key_json(&w->key));
+	if(json_array_size(keys)) ct_send(c, content_notify("revoke", keys));
+	else json_decref(keys);
 	ct_reply_result(c, q->cls, q->id, 200, NULL);
 	presence_leave(c, true);
 	kit_link_end(c->s, false);

@@ -41,9 +41,11 @@ async def test_reconnect_restores_watches_and_pushes_changes(start_gateway):
     dev.publish(f"{ROOT}/unit/5", {**DOC, "temp": 30}, retain=True)
     n = await c2.take(notify("changed", key("unit", 5)), what="changed unit")
     assert apply_patch({**DOC, "temp": 25}, n["data"][0]["patch"])["temp"] == 30
-    # logout ends the session and its token
+    # logout ends the watches (revoke), the session and its token
     r = await c2.request("logout")
     assert r["status"] == 200
+    n = await c2.take(notify("revoke"), what="revoke at logout")
+    assert sorted(json.dumps(k) for k in n["data"]) == sorted(json.dumps(k) for k in (key("unit", 5), key("room", 3))), n
     c3 = await ContentClient.open(gw)
     r = await c3.request("reconnect", {"session": token})
     assert r["type"] == "error" and r["status"] == 401 and r["data"]["code"] == 4010220, r
