@@ -208,6 +208,8 @@ async def test_acl_refusals_are_403(start_gateway):
     assert r["status"] == 204, r
     r = await e.patch(key("public", 1), v, [{"op": "replace", "path": "/a", "value": 3}])
     assert r["status"] == 403, r
+    r = await e.request("add_child", {"key": key("public", 1), "obj": {"key": {"type": "note"}, "t": 1}})
+    assert r["type"] == "error" and r["status"] == 403 and r["data"]["code"] == 4030100, r
 
 
 async def test_twenty_concurrent_patches_one_winner(start_gateway):
@@ -244,3 +246,21 @@ async def test_restart_with_persistence_keeps_content_and_ver(start_gateway):
     assert r["status"] == 204, r
     r = await c.get(key("unit", 9))
     assert r["data"] == {"key": key("unit", 9), "ver": v, "content": {"t": 21}}, r
+
+
+async def test_refused_subscribe_is_403(start_gateway, request):
+    """Dynamic security refuses the read's SUBSCRIBE (its default denies
+    subscriptions to users it does not know; password_file logs them in)."""
+    import os
+    import pytest
+    from test_security_identity import DynsecBroker, DYNSEC_PLUGIN
+    if not os.path.exists(DYNSEC_PLUGIN):
+        pytest.skip("no mosquitto_dynamic_security.so")
+    gw = DynsecBroker(passwords=USERS)
+    request.node.wsgw_brokers.append(gw)
+    gw.start()
+    c = await logged_in(gw)
+    r = await c.get(key("unit", 1))
+    assert r["type"] == "error" and r["status"] == 403 and r["data"]["code"] == 4030100, r
+    r = await c.request("get_children", {"key": key("unit", 1), "ver": None, "page": 1})
+    assert r["type"] == "error" and r["status"] == 403 and r["data"]["code"] == 4030100, r
