@@ -10,7 +10,7 @@
 # both, and finally prints the table with the gateway/native ratios.
 #
 # Environment (all optional):
-#   SCENARIOS      default "idle burst fanout fanout_web channels device"
+#   SCENARIOS      default "idle burst fanout fanout_web channels device content"
 #   IDLE_SESSIONS  idle sessions (default 10000; capped by the descriptor limit, see below)
 #   OUT            results directory (default build-bench/bench-results)
 #   WSBENCH_ARGS   extra wsbench options for every run (e.g. "--duration 5")
@@ -24,7 +24,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build-bench}
-SCENARIOS=${SCENARIOS:-"idle burst fanout fanout_web channels device"}
+SCENARIOS=${SCENARIOS:-"idle burst fanout fanout_web channels device content"}
 IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
 OUT=${OUT:-$BUILD/bench-results}
 EXTRA=${WSBENCH_ARGS:-}
@@ -103,6 +103,13 @@ for scen in $SCENARIOS; do
 		# through the connect queue (plugin/link.c). Every one must get in.
 		GW_SHARED=0 run_pair burst
 		bench_check_burst "$RES" | tee -a "$LOG" || BURST_FAILED=1
+		;;
+	content)
+		# The content clients log in as the user wsb: the broker's own auth
+		# decides, so the gateway's broker gets a password file (anonymous
+		# clients, the device among them, stay allowed).
+		mosquitto_passwd -c -b "$DIR/passwd" wsb bench
+		GW_EXTRA_OPTS="password_file $DIR/passwd" run_pair content
 		;;
 	*)
 		run_pair "$scen"

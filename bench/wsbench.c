@@ -1,6 +1,6 @@
 /* wsbench: drives one scenario against one system and prints its numbers.
  *
- *   wsbench --system gw|native --scenario idle|fanout|channels|device
+ *   wsbench --system gw|native --scenario idle|burst|fanout|fanout_web|channels|device|content
  *           --ws 127.0.0.1:PORT [--mqtt 127.0.0.1:PORT] [--pid BROKER_PID] [options]
  *   wsbench report RESULTS.tsv     the comparison table (wsb_report.c)
  *   wsbench freeport               prints a free TCP port on 127.0.0.1
@@ -14,6 +14,14 @@
  * web publish) or MQTT over TCP (devices, either system). Every payload carries
  * its send time: {"t":<CLOCK_MONOTONIC ns>,"s":<seq>,"c":<channel>,"p":"..."}.
  *
+ * The content scenario: the payload is a document, published retained by an
+ * MQTT device to wsgw/content/bench/<channel>. The gateway's subscribers are
+ * content sync clients (ws://.../content: login, then get_content with
+ * subscribe:true on the key {"type":"bench","id":<channel>}, ready at its 200);
+ * a change reaches them as a "changed" notification whose patch replaces "/t".
+ * Mosquitto's subscribers are MQTT-over-WebSocket clients of the same topic,
+ * which get every retained update as the full document.
+ *
  * Everything connects to 127.0.0.0/8 only; every wait has a deadline. */
 #include "wsb.h"
 
@@ -22,6 +30,7 @@
 #include <getopt.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +45,10 @@
 #define RING 256                       /* closed-loop window slots per channel */
 #define LOST_AFTER_NS (5 * SEC)        /* a closed-loop message not complete by then is lost */
 
-enum kind { K_NONE = -1, K_WSDO, K_MQTTWS, K_MQTT, K_HTTP };
+enum kind { K_NONE = -1, K_WSDO, K_MQTTWS, K_MQTT, K_HTTP, K_CONTENT };
 enum role { R_SUB, R_PUB };
+/* A content client is S_MQTT_CONNECTING while its login is answered and
+ * S_SUBSCRIBING while its get_content is. */
 enum state { S_NEW, S_CONNECTING, S_UPGRADING, S_MQTT_CONNECTING, S_SUBSCRIBING, S_READY, S_DEAD };
 enum phase { P_NONE, P_RATE, P_CLOSED };
 
@@ -71,6 +82,7 @@ static struct {
 	int subs, channels, pub_conns, pub_kind, sub_qos, pub_qos, window, size, conc, src_count, keepalive;
 	int windows[8], nwindows;          /* closed-loop sweep */
 	double rate;                       /* deliveries per second offered */
+	bool content;                      /* the content scenario: retained documents */
 	int duration_ms, warmup_ms, settle_ms, settle_max_ms, connect_max_ms, rest_ms, sat_ms, sat_warmup_ms, timeline_ms;
 	bool verbose;
 } cfg;
@@ -214,6 +226,10 @@ static void on_connected(struct conn *c)
 		ws_upgrade_request(&c->tx, cfg.host, "/mqtt", "mqtt", c->id);
 		c->state = S_UPGRADING;
 		break;
+	case K_CONTENT:
+		ws_upgrade_request(&c->tx, cfg.host, "/content", NULL, c->id);
+		c->state = S_UPGRADING;
+		break;
 	case K_MQTT:
 		send_connect(c);
 		break;
@@ -288,7 +304,11 @@ static bool publish(struct chan *ch)
 	ch->sent_ns[slot] = t;
 	int n = snprintf(payload, sizeof(payload), "{\"t\":%llu,\"s\":%u,\"c\":%u,\"p\":\"",
 			(unsigned long long)t, seq, (unsigned)(ch - chans));
-	int pad = cfg.size - n - 2;
+	/* A document's "p" stays the same from one version to the next (its
+	 * length does not follow the digits of t and s), so that a change is
+	 * a patch of /t and /s only; the size is then cfg.size give or take a
+	 * few bytes. */
+	int pad = cfg.content ? cfg.size - 64 : cfg.size - n - 2;
 	if(pad > (int)sizeof(payload) - n - 3) pad = (int)sizeof(payload) - n - 3;
 	for(int i = 0; i < pad; i++) payload[n++] = 'x';
 	payload[n++] = '"';
@@ -302,7 +322,7 @@ static bool publish(struct chan *ch)
 	case K_MQTT: {
 		struct buf b = {0};
 		if(cfg.pub_qos) c->pid = (uint16_t)(c->pid % 65535 + 1);
-		mqtt_publish(&b, ch->topic, payload, (size_t)n, cfg.pub_qos, c->pid);
+		mqtt_publish_retain(&b, ch->topic, payload, (size_t)n, cfg.pub_qos, c->pid, cfg.content);
 		send_mqtt(c, &b);
 		buf_free(&b);
 		break;
@@ -363,6 +383,8 @@ static void timeline_print(const char *phase)
 
 /* ---- receiving ---- */
 
+static void delivered(struct conn *c, uint64_t t, uint64_t s, uint64_t now);
+
 static void on_delivery(struct conn *c, const uint8_t *p, size_t n, uint64_t now)
 {
 	uint64_t t, s;
@@ -370,6 +392,12 @@ static void on_delivery(struct conn *c, const uint8_t *p, size_t n, uint64_t now
 		R.bad_payload++;
 		return;
 	}
+	delivered(c, t, s, now);
+}
+
+/* A message sent at t with sequence number s reached c at now. */
+static void delivered(struct conn *c, uint64_t t, uint64_t s, uint64_t now)
+{
 	R.deliveries++;
 	R.last_delivery_ns = now;
 	if(now >= R.win_start && now < R.win_end){
@@ -419,6 +447,60 @@ static void on_wsdo_text(struct conn *c, const uint8_t *p, size_t n, uint64_t no
 		complain("unexpected frame", c, text);
 	}
 #undef IS
+}
+
+static void send_content(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void send_content(struct conn *c, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	send_ws(c, WS_TEXT, text, (size_t)n);
+}
+
+/* The content sync client: results of its login and get_content, then the
+ * "changed" notifications of its watch. The frames are the gateway's compact
+ * JSON: {"type":..., "id":..., "cls":..., "status":...}. */
+static void on_content_text(struct conn *c, const uint8_t *p, size_t n, uint64_t now)
+{
+#define HAS(s) (memmem(p, n, s, sizeof(s) - 1) != NULL)
+	char text[200];
+	snprintf(text, sizeof(text), "%.*s", (int)(n < 190 ? n : 190), (const char *)p);
+	if(HAS("\"type\":\"notify\"")){
+		uint64_t t, s;
+		if(!HAS("\"cls\":\"changed\"")){
+			/* subscribe (the watch started) or revoke (it ended) */
+			R.last_ctrl_ns = now;
+			if(HAS("\"cls\":\"revoke\"")) complain("watch revoked", c, text);
+			return;
+		}
+		/* the patch replaces /t and /s; without one (the gateway had no
+		 * patch from the client's version) the client would re-fetch */
+		if(!json_find_u64_after(p, n, "\"/t\"", "\"value\":", &t) || !json_find_u64_after(p, n, "\"/s\"", "\"value\":", &s)){
+			R.bad_payload++;
+			complain("change without a patch of /t and /s", c, text);
+			return;
+		}
+		delivered(c, t, s, now);
+		return;
+	}
+	R.last_ctrl_ns = now;
+	if(!HAS("\"type\":\"result\"") || !HAS("\"status\":200")){
+		R.frames_error++;
+		conn_kill(c, text);
+		return;
+	}
+	if(c->state == S_MQTT_CONNECTING && HAS("\"cls\":\"login\"")){
+		send_content(c, "{\"type\":\"request\",\"id\":\"g\",\"cls\":\"get_content\",\"data\":{\"key\":"
+				"{\"type\":\"bench\",\"id\":\"%s\"},\"ver\":null,\"subscribe\":true}}", chans[c->chan].name);
+		c->state = S_SUBSCRIBING;
+	}else if(c->state == S_SUBSCRIBING && HAS("\"cls\":\"get_content\"")){
+		set_ready(c, now);
+	}
+#undef HAS
 }
 
 static void on_mqtt(struct conn *c, int type, int flags, const uint8_t *body, size_t blen, uint64_t now)
@@ -495,6 +577,10 @@ static void on_ws_message(struct conn *c, int opcode, uint8_t *p, size_t n, uint
 		if(opcode == WS_TEXT) on_wsdo_text(c, p, n, now);
 		return;
 	}
+	if(c->kind == K_CONTENT){
+		if(opcode == WS_TEXT) on_content_text(c, p, n, now);
+		return;
+	}
 	/* MQTT over WebSocket: the frames carry a byte stream. */
 	if(buf_used(&c->mq)){
 		buf_append(&c->mq, p, n);
@@ -550,6 +636,13 @@ static ssize_t consume(struct conn *c, uint8_t *p, size_t n, uint64_t now)
 		used = (size_t)r;
 		c->upgraded = true;
 		if(c->kind == K_MQTTWS) send_connect(c);
+		if(c->kind == K_CONTENT){
+			/* every client is the user wsb (password bench): run.sh puts
+			 * it in the gateway broker's password file */
+			send_content(c, "{\"type\":\"request\",\"id\":\"l%u\",\"cls\":\"login\",\"data\":"
+					"{\"username\":\"wsb\",\"password\":\"bench\"}}", c->id);
+			c->state = S_MQTT_CONNECTING;
+		}
 	}
 	while(used < n && c->state != S_DEAD){
 		int opcode;
@@ -832,7 +925,7 @@ static int parse_addr(const char *s, struct sockaddr_in *a)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: wsbench --system gw|native --scenario idle|burst|fanout|fanout_web|channels|device\n"
+		"usage: wsbench --system gw|native --scenario idle|burst|fanout|fanout_web|channels|device|content\n"
 		"               --ws 127.0.0.1:PORT [--mqtt 127.0.0.1:PORT] [--pid BROKER_PID] [options]\n"
 		"       wsbench report RESULTS.tsv... (medians over files) | freeport | waitport PORT [SECS]\n"
 		"       wsbench waitready PORT [SECS] (the gateway answers an emit with 200)\n"
@@ -847,7 +940,8 @@ static void usage(void)
 		"  --sat-duration S  measured seconds per closed-loop window (default 4)\n"
 		"  --qos Q           QoS of MQTT publishes (the gateway's emits are QoS 1)\n"
 		"  --sub-qos Q       QoS of native subscriptions (the gateway's sessions use 1)\n"
-		"  --size BYTES      payload size (default 64)\n"
+		"  --size BYTES      payload size (default 64; content: 512, so that a patch of /t\n"
+		"                    and /s is smaller than the document and the gateway sends it)\n"
 		"  --duration S      measured seconds per phase (default 10); --warmup S (default 2)\n"
 		"  --conc N          handshakes in flight while connecting (default 8; burst 500)\n"
 		"  --src N           source addresses 127.0.0.1..127.0.0.N (default 8)\n"
@@ -898,6 +992,13 @@ static void preset(void)
 		d_subs = 1000; d_chan = -1; d_pub = cfg.gw ? K_HTTP : K_MQTTWS; d_window = "1";
 	}else if(!strcmp(s, "device")){
 		d_subs = 1000; d_chan = 100; d_pub = K_MQTT; d_window = "1,2,4,8,16";
+	}else if(!strcmp(s, "content")){
+		/* One document that every client watches, updated by a device at a
+		 * fixed rate (10 updates/s for 1,000 watchers); no closed loop: a
+		 * device does not wait for its watchers. */
+		d_subs = 1000; d_chan = 1; d_pub = K_MQTT; d_window = "";
+		cfg.content = true;
+		if(cfg.pub_qos < 0) cfg.pub_qos = 1;
 	}else{
 		fprintf(stderr, "wsbench: unknown scenario %s\n", s);
 		exit(2);
@@ -912,6 +1013,7 @@ static void preset(void)
 	if(cfg.rate < 0) cfg.rate = d_rate;
 	if(!cfg.nwindows) parse_windows(d_window);
 	if(cfg.conc < 0) cfg.conc = 8;
+	if(cfg.size < 0) cfg.size = cfg.content ? 512 : 64;
 	if(cfg.pub_qos < 0) cfg.pub_qos = cfg.pub_kind == K_MQTT ? 0 : 1;
 	if(cfg.pub_kind == K_NONE){
 		cfg.rate = 0;
@@ -1003,7 +1105,7 @@ int main(int argc, char **argv)
 	cfg.pub_kind = -2;
 	cfg.rate = -1;
 	cfg.sub_qos = 1;
-	cfg.size = 64;
+	cfg.size = -1;
 	cfg.conc = -1;
 	cfg.src_count = 8;
 	cfg.keepalive = 60;
@@ -1085,7 +1187,7 @@ int main(int argc, char **argv)
 	for(int i = 0; i < cfg.channels; i++){
 		struct chan *ch = &chans[i];
 		snprintf(ch->name, sizeof(ch->name), "%s%d", cfg.scenario, i);
-		snprintf(ch->topic, sizeof(ch->topic), "wsgw/wsdo/%s", ch->name);
+		snprintf(ch->topic, sizeof(ch->topic), cfg.content ? "wsgw/content/bench/%s" : "wsgw/wsdo/%s", ch->name);
 		snprintf(ch->path, sizeof(ch->path), "/%s/emit", ch->name);
 		ch->pub0 = (uint32_t)(cfg.subs + i * cfg.pub_conns);
 		ch->npub = npubs ? (uint32_t)cfg.pub_conns : 0;
@@ -1096,7 +1198,7 @@ int main(int argc, char **argv)
 		c->id = (uint32_t)i;
 		if(i < cfg.subs){
 			c->role = R_SUB;
-			c->kind = cfg.gw ? K_WSDO : K_MQTTWS;
+			c->kind = !cfg.gw ? K_MQTTWS : cfg.content ? K_CONTENT : K_WSDO;
 			c->chan = (uint32_t)(i % cfg.channels);
 		}else{
 			c->role = R_PUB;
@@ -1108,6 +1210,15 @@ int main(int argc, char **argv)
 			cfg.scenario, cfg.system, cfg.subs, cfg.channels,
 			cfg.pub_kind == K_HTTP ? "http" : cfg.pub_kind == K_MQTTWS ? "mqttws" : cfg.pub_kind == K_MQTT ? "mqtt" : "none",
 			cfg.pub_conns, cfg.rate, cfg.nwindows > 0 ? cfg.nwindows : 0);
+
+	/* The content scenario's device publishes every document first: a
+	 * get_content of a document that is not there is a 404, not a watch. */
+	int pready = 0;
+	if(cfg.content && npubs){
+		connect_all(cfg.subs, npubs, &pready);
+		for(int i = 0; i < cfg.channels; i++) publish(&chans[i]);
+		run_for(300 * MS);
+	}
 
 	/* Subscribers. */
 	run_for(200 * MS);
@@ -1144,8 +1255,7 @@ int main(int argc, char **argv)
 		result("still_connected", R.subs_ready);
 		result("dropped", R.dropped);
 	}else{
-		int pready = 0;
-		if(npubs){
+		if(npubs && !cfg.content){
 			connect_all(cfg.subs, npubs, &pready);
 			run_for(300 * MS);
 		}
