@@ -753,7 +753,7 @@ static void ct_ws_error(struct wsgw_session *s, const char *code, const char *me
 	if(!c) return;
 	snprintf(msg, sizeof(msg), "%s: %s", code, message);
 	if(!strcmp(code, "FRAME_TOO_LARGE")) ct_send(c, content_error(NULL, NULL, CONTENT_E_TOO_LARGE, msg));
-	else if(!strcmp(code, "BINARY")) ct_send(c, content_error(NULL, NULL, CONTENT_E_JSON, msg));
+	else if(!strcmp(code, "BINARY_UNSUPPORTED")) ct_send(c, content_error(NULL, NULL, CONTENT_E_JSON, msg));
 	else ct_send(c, content_error(NULL, NULL, CONTENT_E_UNAVAILABLE, msg));
 }
 
