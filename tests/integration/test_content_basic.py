@@ -264,3 +264,22 @@ async def test_refused_subscribe_is_403(start_gateway, request):
     assert r["type"] == "error" and r["status"] == 403 and r["data"]["code"] == 4030100, r
     r = await c.request("get_children", {"key": key("unit", 1), "ver": None, "page": 1})
     assert r["type"] == "error" and r["status"] == 403 and r["data"]["code"] == 4030100, r
+
+
+async def test_limits_of_patches_and_documents(start_gateway):
+    gw = gateway(start_gateway, content_max_doc=1024)
+    gw.mosquitto_pub(f"{ROOT}/doc/big", json.dumps({"a": 1}), "-r")
+    c = await logged_in(gw)
+    r = await c.get(key("doc", "big"))
+    v = r["data"]["ver"]
+    r = await c.patch(key("doc", "big"), v, [{"op": "add", "path": "/pad", "value": "x" * 2000}])
+    assert r["type"] == "error" and r["status"] == 413 and r["data"]["code"] == 4130010, r
+    # over JSON Patch's bound of operations (1000): 413 too; nothing changed
+    r = await c.patch(key("doc", "big"), v, [{"op": "test", "path": "/a", "value": 1}] * 1001)
+    assert r["type"] == "error" and r["status"] == 413, r
+    r = await c.patch(key("doc", "big"), v, [{"op": "move", "from": "/a", "path": "/a/b"}])
+    assert r["type"] == "error" and r["status"] == 400 and r["data"]["code"] == 4000050, r
+    r = await c.get(key("doc", "big"), ver=v)
+    assert r["status"] == 204, r
+    r = await c.request("add_child", {"key": key("doc", "big"), "obj": {"key": {"type": "n"}, "p": "x" * 2000}})
+    assert r["type"] == "error" and r["status"] == 413, r
