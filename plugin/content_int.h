@@ -51,7 +51,7 @@ struct ct_doc {
 	bool subscribed;             /* on the feed (its current connection) */
 	bool seen;                   /* a message came since it was subscribed */
 	unsigned feed_ping;          /* the feed's ping that makes it known */
-	int refs;                    /* watches and requests */
+	int refs;                    /* watches, page watches, requests, a pending presence sync */
 	struct content_hist hist;
 	struct ct_watch *watches;
 	struct ct_req *waiting;      /* requests waiting for known */
