@@ -53,6 +53,9 @@ enum { MQTT_CONNECT = 1, MQTT_CONNACK = 2, MQTT_PUBLISH = 3, MQTT_PUBACK = 4, MQ
 void mqtt_connect(struct buf *out, const char *client_id, uint16_t keepalive);
 void mqtt_subscribe(struct buf *out, uint16_t pid, const char *topic, int qos);
 void mqtt_publish(struct buf *out, const char *topic, const void *payload, size_t n, int qos, uint16_t pid);
+/* mqtt_publish with the RETAIN flag when retain is set (the content scenario's documents). */
+void mqtt_publish_retain(struct buf *out, const char *topic, const void *payload, size_t n, int qos, uint16_t pid,
+		bool retain);
 void mqtt_puback(struct buf *out, uint16_t pid);
 void mqtt_pingreq(struct buf *out);
 void mqtt_disconnect(struct buf *out);
@@ -71,6 +74,9 @@ ssize_t http_response(const uint8_t *p, size_t n, int *status);
 /* Reads an unsigned decimal after the first occurrence of key (e.g. "\"t\":").
  * Returns false if the key is missing. */
 bool json_find_u64(const uint8_t *p, size_t n, const char *key, uint64_t *out);
+/* json_find_u64 of key after the last occurrence of anchor: the value of the
+ * last JSON Patch operation on "/t" is json_find_u64_after(p, n, "\"/t\"", "\"value\":"). */
+bool json_find_u64_after(const uint8_t *p, size_t n, const char *anchor, const char *key, uint64_t *out);
 
 /* An HS256 JWT {"sub":sub,"exp":exp} signed with secret, NUL-terminated in
  * out. Returns its length, or -1 if it does not fit. */

@@ -234,7 +234,13 @@ void mqtt_subscribe(struct buf *out, uint16_t pid, const char *topic, int qos)
 
 void mqtt_publish(struct buf *out, const char *topic, const void *payload, size_t n, int qos, uint16_t pid)
 {
-	put_fixed(out, (uint8_t)(MQTT_PUBLISH << 4 | qos << 1), 2 + strlen(topic) + (qos ? 2 : 0) + n);
+	mqtt_publish_retain(out, topic, payload, n, qos, pid, false);
+}
+
+void mqtt_publish_retain(struct buf *out, const char *topic, const void *payload, size_t n, int qos, uint16_t pid,
+		bool retain)
+{
+	put_fixed(out, (uint8_t)(MQTT_PUBLISH << 4 | qos << 1 | (retain ? 1 : 0)), 2 + strlen(topic) + (qos ? 2 : 0) + n);
 	put_str(out, topic);
 	if(qos) put_u16(out, pid);
 	buf_append(out, payload, n);
@@ -326,6 +332,18 @@ ssize_t http_response(const uint8_t *p, size_t n, int *status)
 	size_t total = (size_t)(end - p) + clen;
 	if(n < total) return 0;
 	return (ssize_t)total;
+}
+
+bool json_find_u64_after(const uint8_t *p, size_t n, const char *anchor, const char *key, uint64_t *out)
+{
+	size_t al = strlen(anchor);
+	const uint8_t *a = NULL, *next = memmem(p, n, anchor, al);
+	while(next){   /* the last one: a patch of several changes ends with the newest */
+		a = next;
+		next = memmem(a + al, n - (size_t)(a + al - p), anchor, al);
+	}
+	if(!a) return false;
+	return json_find_u64(a + al, n - (size_t)(a + al - p), key, out);
 }
 
 bool json_find_u64(const uint8_t *p, size_t n, const char *key, uint64_t *out)

@@ -8,6 +8,7 @@ extern const struct wsgw_dialect wsgw_dialect_wsdo;
 extern const struct wsgw_dialect wsgw_dialect_op;
 extern const struct wsgw_dialect wsgw_dialect_telegraphy;
 extern const struct wsgw_dialect wsgw_dialect_comet;
+extern const struct wsgw_dialect wsgw_dialect_content;
 extern const struct wsgw_dialect wsgw_dialect_demo;
 
 const struct wsgw_dialect *const wsgw_dialects[] = {
@@ -15,6 +16,7 @@ const struct wsgw_dialect *const wsgw_dialects[] = {
 	&wsgw_dialect_op,
 	&wsgw_dialect_telegraphy,
 	&wsgw_dialect_comet,
+	&wsgw_dialect_content,
 	&wsgw_dialect_demo,      /* the demo page: mounted like a dialect */
 };
 const size_t wsgw_ndialects = sizeof(wsgw_dialects) / sizeof(wsgw_dialects[0]);

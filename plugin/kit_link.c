@@ -46,6 +46,12 @@ static void box_published(void *ud, int mid, int reason_code)
 	if(box->ops->published) box->ops->published(box->ud, mid, reason_code);
 }
 
+static void box_ponged(void *ud)
+{
+	struct wsgw_session_link *box = ud;
+	if(box->ops->ponged) box->ops->ponged(box->ud);
+}
+
 static void box_lost(void *ud, int rc)
 {
 	struct wsgw_session_link *box = ud;
@@ -72,6 +78,7 @@ static const struct wsgw_link_ops box_ops = {
 	.message = box_message,
 	.subscribed = box_subscribed,
 	.published = box_published,
+	.ponged = box_ponged,
 	.lost = box_lost,
 };
 

@@ -210,7 +210,13 @@ static int handle_packet(struct wsgw_link *link, uint8_t type, uint8_t flags, ui
 	case MQTTW_PUBLISH: return on_publish(link, flags, body, blen, pkt_end);
 	case MQTTW_PUBACK: case MQTTW_SUBACK: case MQTTW_UNSUBACK: return on_ack(link, type, body, blen);
 	case MQTTW_PINGRESP:
-		link->ping_sent_ms = 0;
+		if(link->pings_out > 0){
+			bool owner = link->ping_owners & 1;
+			link->ping_owners >>= 1;
+			link->pings_out--;
+			if(owner && link->ops->ponged) link->ops->ponged(link->ud);
+		}
+		link->ping_sent_ms = link->pings_out > 0 ? gw_now_ms() : 0;
 		return 0;
 	case MQTTW_DISCONNECT:
 		mqttw_parse_disconnect(body, blen, &reason);
@@ -723,6 +729,24 @@ int dedicated_unsubscribe(struct wsgw_link *link, const char *topic)
 	return 0;
 }
 
+/* One more PINGREQ in flight, of the owner's or the keepalive's. 0 or -errno. */
+static int send_ping(struct wsgw_link *link, bool owner)
+{
+	if(link->pings_out >= 64) return -EAGAIN;
+	if(mqttw_pingreq(&link->out)) return -ENOMEM;
+	if(owner) link->ping_owners |= (uint64_t)1 << link->pings_out;
+	link->pings_out++;
+	if(!link->ping_sent_ms) link->ping_sent_ms = gw_now_ms();
+	flush(link);
+	return 0;
+}
+
+static int dedicated_ping(struct wsgw_link *link)
+{
+	if(link->dead || link->werr || !link->connack) return -ENOTCONN;
+	return send_ping(link, true);
+}
+
 static bool dedicated_is_up(const struct wsgw_link *link)
 {
 	return link->up && !link->dead;
@@ -750,11 +774,7 @@ void dedicated_misc(struct wsgw_link *link)
 		link_fail(link, LOST_KEEPALIVE, false);
 		return;
 	}
-	if(link->connack && !link->ping_sent_ms && now - link->last_out_ms >= link->keepalive_ms){
-		if(mqttw_pingreq(&link->out)) return;
-		link->ping_sent_ms = now;
-		flush(link);
-	}
+	if(link->connack && !link->ping_sent_ms && now - link->last_out_ms >= link->keepalive_ms) send_ping(link, false);
 }
 
 int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason)
@@ -831,6 +851,7 @@ const struct link_impl link_dedicated = {
 	.publish = dedicated_publish,
 	.subscribe = dedicated_subscribe,
 	.unsubscribe = dedicated_unsubscribe,
+	.ping = dedicated_ping,
 	.is_up = dedicated_is_up,
 	.misc = dedicated_misc,
 };

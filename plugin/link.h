@@ -40,6 +40,8 @@ struct wsgw_link_ops {
 	void (*subscribed)(void *ud, int mid, int count, const int *granted);
 	/* The PUBACK of a QoS 1 PUBLISH. */
 	void (*published)(void *ud, int mid, int reason_code);
+	/* The PINGRESP of a link_ping (never of the keepalive's own pings). */
+	void (*ponged)(void *ud);
 	/* The session to the broker ended (destroy the link): the broker's
 	 * DISCONNECT reason, or Server unavailable (connection refused or
 	 * lost), Server busy (not connected within broker_connect_timeout), Keep
@@ -87,6 +89,11 @@ int link_subscribe(struct wsgw_link *link, int *mid, const char *topic, int qos)
  * links use identifiers of their own: sid is ignored there. 0 or -errno. */
 int link_subscribe_id(struct wsgw_link *link, int *mid, const char *topic, int qos, uint32_t sid);
 int link_unsubscribe(struct wsgw_link *link, const char *topic);   /* 0 or -errno */
+/* A PINGREQ now; ops->ponged comes with its PINGRESP. The broker handles a
+ * session's packets in order, so everything it sent for the packets before
+ * this one (a subscription's retained messages) arrives before `ponged`.
+ * Dedicated links only (-EOPNOTSUPP on a shared one); 0 or -errno. */
+int link_ping(struct wsgw_link *link);
 bool link_is_up(const struct wsgw_link *link);   /* false for NULL */
 void link_misc(struct wsgw_link *link);   /* keepalive; called every second */
 
@@ -100,6 +107,7 @@ struct link_impl {
 			size_t len, int qos, bool retain, const struct mqttw_prop *props, size_t nprops);
 	int (*subscribe)(struct wsgw_link *link, int *mid, const char *topic, int qos, uint32_t sid);
 	int (*unsubscribe)(struct wsgw_link *link, const char *topic);
+	int (*ping)(struct wsgw_link *link);   /* NULL: not offered */
 	bool (*is_up)(const struct wsgw_link *link);
 	void (*misc)(struct wsgw_link *link);
 };

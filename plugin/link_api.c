@@ -43,6 +43,12 @@ int link_unsubscribe(struct wsgw_link *link, const char *topic)
 	return link->impl->unsubscribe(link, topic);
 }
 
+int link_ping(struct wsgw_link *link)
+{
+	if(!link) return -ENOTCONN;
+	return link->impl->ping ? link->impl->ping(link) : -EOPNOTSUPP;
+}
+
 bool link_is_up(const struct wsgw_link *link)
 {
 	return link && link->impl->is_up(link);

@@ -37,6 +37,10 @@ struct wsgw_link {
 	int inflight, quota;         /* QoS 1 PUBLISHes unacked; the broker's receive maximum */
 	struct link_wait *wait, *wait_tail;   /* QoS 1 PUBLISHes beyond the quota */
 	int64_t opened_ms, last_out_ms, ping_sent_ms, keepalive_ms;
+	/* PINGREQs unanswered, oldest in bit 0: 1 = the owner's (link_ping),
+	 * 0 = the keepalive's. The broker answers them in order. */
+	uint64_t ping_owners;
+	int pings_out;
 
 	/* A member of a shared broker session (mux.c); mux is NULL once the
 	 * gateway has stopped the shared session under a member still open. */

@@ -185,6 +185,30 @@ for p in ["Comet/Subscribe", "subscribe", "Comet/Publish/", "broadcast", "dumpse
 for p in [b"plain text", b"", b"\xff\xfe", b"12345678901234567890123"]:
     add("comet", b"\3" + p)
 
+for s in golden_inputs("content"):
+    add("content", b"\0" + s)
+for s in json_literals(os.path.join(UNIT, "test_content_proto.c")):
+    add("content", b"\0" + s)
+    if s.startswith(b"["):
+        add("content", b"\2" + s)
+for t in [("wsgw", "content", "wsgw/content/room/42"), ("wsgw", "content", "wsgw/content/room/42/children/msg/1,a"),
+          ("", "content", "content/user/bob"), ("a/b", "c/d", "a/b/c/d/msg/007"), ("wsgw", "content", "wsgw/content/room/a,,b"),
+          ("wsgw", "content", "wsgw/content/room/42/kids/msg/1")]:
+    add("content", b"\1" + "\0".join(t).encode())
+for v in ['["gw1",1764650000123]', ' [ "mqtt" , 12345 ] ', '[2342,21342134]', '["",1]', '["a",9007199254740992]']:
+    add("content", b"\2" + v.encode())
+add("content", b"\3\0" + json.dumps([
+    [{"type": "user", "id": 32131}, {"display_name": "Abadi Bouzouf"}, True],
+    [{"type": "user", "id": "87324"}, {"display_name": "betani", "presence": "busy"}, False],
+    [{"type": "room", "id": 5}, {"display_name": "Abadi Bouzouf", "connected": True}, False],
+    [{"type": "user", "id": 7}, {"display_name": 12}, True],
+    [{"type": "msg", "id": [1, "a"]}, {"key": {"type": "x", "id": 1}}, False]]).encode())
+add("content", b"\3\x07" + b'[[{"type":"u","id":1},{},true],[{"type":"u","id":1},{},false]]')
+add("content", b"\4\3" + bytes([4, 8, 12, 7, 3, 6, 16, 4, 2, 2, 0x83, 0xff, 20]))
+add("content", b"\4\0" + bytes([4, 3, 2, 0x87]))
+for t in ["user:{username}\0bob", "index:root\0x", "pair:{username},{username}\0a", "fav:{username}:fav\0b b", "user\0bob"]:
+    add("content", b"\5" + t.encode())
+
 
 # ---- JSON and text ----
 for d in ("wsdo", "op", "telegraphy", "comet"):

@@ -162,7 +162,32 @@ class Comet(Dialect):
         return f["error"].get("code") if isinstance(f.get("error"), dict) else None
 
 
-DIALECTS = [Wsdo(), Op(), Telegraphy(), Comet()]
+class Content(Dialect):
+    name = "content"
+    opts = {"passwords": {"carl": "pw-c"}}
+    path = "/content"
+    presence_filter = "wsgw/presence/content/carl/+"
+    noise = '{"type":"request","id":"n","cls":"nope"}'
+
+    async def join(self, c):
+        c.uid = c.broker_user = "carl"
+        await c.ws.send(json.dumps({"type": "request", "id": "l", "cls": "login",
+                                    "data": {"username": "carl", "password": "pw-c"}}))
+        f = await c.take(lambda f: f.get("id") == "l", 5, "login reply")
+        assert f["type"] == "result" and f["status"] == 200, f
+
+    def holds(self, entry, c):
+        return entry.get("presence", {}).get("user") == c.uid
+
+    def error_code(self, f):
+        # the gateway's own codes start the msg of an id-less error ("SHUTDOWN: ...")
+        if f.get("type") != "error" or f.get("id") is not None:
+            return None
+        m = re.match(r"([A-Z_]+): ", f.get("data", {}).get("msg", ""))
+        return m.group(1) if m else str(f["data"].get("code"))
+
+
+DIALECTS = [Wsdo(), Op(), Telegraphy(), Comet(), Content()]
 by_name = pytest.mark.parametrize("d", DIALECTS, ids=[d.name for d in DIALECTS])
 
 

@@ -48,6 +48,7 @@ LAYERS = [
     ("L4 services", ["plugin/core.c", "plugin/presence.c", "plugin/keys.c"]),
     ("L5 dialect kit", ["plugin/kit_*"]),
     ("L6 dialects", ["plugin/wsdo.c", "plugin/op.c", "plugin/telegraphy.c", "plugin/comet.c", "plugin/demo.c",
+                     "plugin/content.c", "plugin/content_docs.c",
                      "plugin/dialects.c"]),
     ("L7 top", ["plugin/gateway.c", "plugin/plugin.c"]),
 ]

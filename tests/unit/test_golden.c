@@ -25,6 +25,7 @@
 #include <jansson.h>
 
 #include "comet_proto.h"
+#include "content_proto.h"
 #include "jsonpatch.h"
 #include "jsonutil.h"
 #include "op_proto.h"
@@ -155,6 +156,42 @@ static struct render parse_comet(const char *buf, size_t len)
 	return r;
 }
 
+static struct render parse_content(const char *buf, size_t len)
+{
+	struct content_request q;
+	const char *msg = NULL;
+	int code = content_parse(buf, len, 65536, &q, &msg);
+	struct render r;
+
+	if(code){
+		r = error_of(json_integer(code), msg);
+		/* what the error frame carries */
+		json_object_set_new(r.value, "status", json_integer(content_error_status(code)));
+		json_object_set_new(r.value, "cls", str_or_null(q.cls_name));
+		json_object_set_new(r.value, "id", ref_or_null(q.id));
+		json_object_set_new(r.value, "root", q.root ? json_true() : json_null());
+		content_request_clear(&q);
+		return r;
+	}
+	r.ok = true;
+	r.value = json_pack("{s:s,s:b}", "cls", content_cls_name(q.cls), "subscribe", q.subscribe);
+	json_object_set_new(r.value, "id", ref_or_null(q.id));
+	json_object_set_new(r.value, "username", str_or_null(q.username));
+	json_object_set_new(r.value, "password", str_or_null(q.password));
+	json_object_set_new(r.value, "session", str_or_null(q.session));
+	json_object_set_new(r.value, "key", q.key.type[0] ? content_key_json(&q.key) : json_null());
+	json_object_set_new(r.value, "ver", q.has_ver ? content_ver_json(&q.ver) : json_null());
+	if(q.cls == CONTENT_GET_CHILDREN){
+		json_object_set_new(r.value, "view", json_string(content_view_name(q.view)));
+		json_object_set_new(r.value, "page", json_integer(q.page));
+	}
+	json_object_set_new(r.value, "patch", ref_or_null(q.patch));
+	json_object_set_new(r.value, "obj", ref_or_null(q.obj));
+	json_object_set_new(r.value, "child_type", q.child_type[0] ? json_string(q.child_type) : json_null());
+	content_request_clear(&q);
+	return r;
+}
+
 static struct render parse_jsonpatch(const char *buf, size_t len)
 {
 	const char *msg = NULL;
@@ -262,6 +299,46 @@ static char *build_comet(const char *fn, json_t *a, bool *known)
 	return NULL;
 }
 
+/* A key and a ver given as JSON; false if either is not one. */
+static bool content_kv(json_t *a, size_t ki, size_t vi, struct content_key *k, struct content_ver *v)
+{
+	const char *why;
+	return !content_key_parse(json_array_get(a, ki), k, &why) && !content_ver_parse(json_array_get(a, vi), v, &why);
+}
+
+static char *build_content(const char *fn, json_t *a, bool *known)
+{
+	struct content_key k;
+	struct content_ver v;
+	enum content_view view;
+	json_t *id = json_array_get(a, 1);
+
+	*known = true;
+	if(json_is_null(id)) id = NULL;
+	if(!strcmp(fn, "content_result")) return content_result(arg_s(a, 0), id, (int)arg_i(a, 2), arg_v(a, 3));
+	if(!strcmp(fn, "content_error")) return content_error(arg_s(a, 0), id, (int)arg_i(a, 2), arg_s(a, 3));
+	if(!strcmp(fn, "content_notify")) return content_notify(arg_s(a, 0), arg_v(a, 1));
+	/* [key, ver, content, children, patch]: one entry of a "changed" notification */
+	if(!strcmp(fn, "content_notify+changed_entry")){
+		if(!content_kv(a, 0, 1, &k, &v)) return NULL;
+		return content_notify("changed", json_pack("[o]", content_changed_entry(&k, &v,
+				json_is_true(json_array_get(a, 2)), json_is_true(json_array_get(a, 3)), arg_v(a, 4))));
+	}
+	/* [cls, id, status, key, ver, content, patch] */
+	if(!strcmp(fn, "content_result+doc_data")){
+		if(!content_kv(a, 3, 4, &k, &v)) return NULL;
+		return content_result(arg_s(a, 0), id, (int)arg_i(a, 2), content_doc_data(&k, &v, arg_v(a, 5), arg_v(a, 6)));
+	}
+	/* [cls, id, status, key, ver, view, page, size, total, items, patch] */
+	if(!strcmp(fn, "content_result+page_data")){
+		if(!content_kv(a, 3, 4, &k, &v) || !arg_s(a, 5) || content_view_parse(arg_s(a, 5), &view)) return NULL;
+		return content_result(arg_s(a, 0), id, (int)arg_i(a, 2), content_page_data(&k, &v, view, (long)arg_i(a, 6),
+				(long)arg_i(a, 7), (size_t)arg_i(a, 8), arg_v(a, 9), arg_v(a, 10)));
+	}
+	*known = false;
+	return NULL;
+}
+
 static const struct dialect {
 	const char *dir;
 	struct render (*parse)(const char *buf, size_t len);
@@ -271,6 +348,7 @@ static const struct dialect {
 	{"op", parse_op, build_op},
 	{"telegraphy", parse_tele, build_tele},
 	{"comet", parse_comet, build_comet},
+	{"content", parse_content, build_content},
 	{"jsonpatch", parse_jsonpatch, NULL},
 };
 
