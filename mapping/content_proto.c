@@ -1107,6 +1107,13 @@ static int content_check(void *conf, char *err, size_t errlen)
 	return 0;
 }
 
+/* Presence entries are <presence_prefix>/<root>/<username>/<member>: only
+ * gateways write those of their members (docs/SECURITY.md). */
+static const struct wsgw_guard content_guards[] = {
+	{WSGW_GUARD_MEMBER, true,  "#"},
+	{.tail = NULL},
+};
+
 const struct wsgw_dialect_conf content_conf = {
 	.name = "content",
 	.mount = "/content",
@@ -1115,5 +1122,7 @@ const struct wsgw_dialect_conf content_conf = {
 	.noptions = sizeof(content_options) / sizeof(content_options[0]),
 	.size = sizeof(struct content_config),
 	.check = content_check,
+	.member_prefix = CONTENT_MEMBER_PREFIX,
 	.root = O(root),
+	.guards = content_guards,
 };

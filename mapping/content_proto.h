@@ -16,6 +16,10 @@
 /* ---- error codes ----
  * <HTTP status><4 digits>, the seed's four and the project's. The status of
  * a reply is the code / 10000 (content_error_status). */
+/* Of the member ids (client ids) the gateway hands out to content sessions:
+ * their presence entries are guarded (plugin.c, docs/SECURITY.md). */
+#define CONTENT_MEMBER_PREFIX "ct-"
+
 #define CONTENT_E_JSON          4000010   /* the frame is not JSON */
 #define CONTENT_E_SHAPE         4000020   /* not a request object, a member missing or of the wrong type */
 #define CONTENT_E_CLS           4000030   /* unknown cls */

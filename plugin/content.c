@@ -29,7 +29,6 @@
 #include <string.h>
 
 #define CT_REQUEST_TIMEOUT_MS 10000
-#define CT_MEMBER_PREFIX "ct-"
 #define CT_CLOSE_RESUMED 4001
 
 /* ---- requests ---- */
@@ -637,7 +636,7 @@ static void do_login(struct ct_client *c, const struct content_request *q)
 		ct_reply_error(c, q->cls, q->id, CONTENT_E_UNAVAILABLE, "out of memory");
 		return;
 	}
-	kit_store_add(&st->g->store, &st->r, CT_MEMBER_PREFIX, c);
+	kit_store_add(&st->g->store, &st->r, CONTENT_MEMBER_PREFIX, c);
 	c->st = st;
 	c->resuming = false;
 	c->hello_id = q->id ? json_incref(q->id) : NULL;

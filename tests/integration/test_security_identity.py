@@ -122,6 +122,8 @@ async def test_forged_presence_and_claims_are_refused(start_gateway):
         "wsgw/presence/wsdo/room/dev9": entry,                   # a listener id in the payload
         "wsgw/presence/wsdo/room/0123456789ab-7": {"clientID": "dev10", "presence": {}},  # a slot
         "wsgw/presence/comet/world/0123456789ab-8": {"clientID": "eve", "presence": {}},
+        "wsgw/presence/content/alice/ct-Fake0001": {"clientID": "ct-Fake0001",   # content: "alice" online
+                                                     "presence": {"user": "alice"}},
         slot: b"",                                               # a forged leave
     }
     for topic, payload in forged.items():
