@@ -12,6 +12,7 @@ import signal
 import wsgw
 from opclient import OpClient, mesg
 from test_op_basic import token, SECRET
+from contentclient import ContentClient
 from wsgw import connack_code, members, retained, topic_is
 
 NOT_AUTHORIZED = 135
@@ -87,6 +88,25 @@ async def test_user_password_session_carries_a_tag(start_gateway):
         assert connack_code(gw.mqtt_port, try_id, user, pw) == NOT_AUTHORIZED, (try_id, user)
     gw.mosquitto_pub("wsgw/op/com/app/pins", '{"pin":1234}')
     assert (await op.take(mesg("com.app.pins")))["data"] == {"pin": 1234}
+
+
+async def test_content_session_carries_a_tag(start_gateway):
+    # content sync logs in with the user's own password, like op's mqtt provider:
+    # its session id carries the same tag, and nobody else can take it.
+    gw = start_gateway(passwords={"mia": "s3cret", DEV_USER: DEV_PASSWORD})
+    c = await ContentClient.open(gw)
+    assert (await c.login("mia", "s3cret"))["status"] == 200
+    ids = logged_ids(gw, "wsgw-ct-")
+    assert len(ids) == 1 and re.fullmatch(r"wsgw-ct-[A-Za-z0-9]+~[0-9a-f]{16}", ids[0]), (ids, gw.log_tail(40))
+    cid = ids[0]
+    for try_id, user, pw in ((cid, None, None), (cid, DEV_USER, DEV_PASSWORD),
+                             (cid.split("~")[0], "mia", "s3cret"), (cid, "mia", None)):
+        assert connack_code(gw.mqtt_port, try_id, user, pw) == NOT_AUTHORIZED, (try_id, user)
+    # the feed session of the document cache is reserved too
+    assert connack_code(gw.mqtt_port, "wsgw-content-test-gw", DEV_USER, DEV_PASSWORD) == NOT_AUTHORIZED
+    # and mia's session is still hers
+    r = await c.request("get_content", {"key": {"type": "note", "id": 1}})
+    assert r["status"] == 404 and r["data"]["code"] == 4040420, r
 
 
 async def test_forged_ack_does_not_count(start_gateway):
