@@ -832,7 +832,15 @@ static void ct_core_up(struct wsgw_gw *gw)
 
 static int ct_gw_init(struct wsgw_gw *gw)
 {
-	struct ct_gw *g = calloc(1, sizeof(*g));
+	struct ct_gw *g;
+
+	/* gateway_id is the origin of this gateway's versions */
+	if(strlen(gw->cfg->gateway_id) > CONTENT_ORIGIN_MAX){
+		LOG_E("plugin_opt_gateway_id is longer than %d bytes, the most a content version's origin holds "
+				"(shorten it, or content_enable false)", CONTENT_ORIGIN_MAX);
+		return -1;
+	}
+	g = calloc(1, sizeof(*g));
 	if(!g) return -1;
 	g->gw = gw;
 	g->req_ready = req_ready;

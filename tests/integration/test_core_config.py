@@ -39,7 +39,8 @@ async def test_acl_applies_to_listeners(start_gateway):
     ({"max_frame_size": "-5"}, ["max_frame_size"]),
     ({"max_queue_bytes": "-1"}, ["max_queue_bytes"]),
     ({"broker_socket": None}, ["broker_socket", "broker_port"]),
-], ids=["unknown", "listen_port", "max_frame_size", "max_queue_bytes", "no_broker"])
+    ({"gateway_id": "g" * 129}, ["gateway_id is longer than 128 bytes"]),   # content versions' origin
+], ids=["unknown", "listen_port", "max_frame_size", "max_queue_bytes", "no_broker", "long_gateway_id"])
 def test_bad_config_refuses_to_start(start_gateway, opts, names):
     # mosquitto 2.0 returns from main() without freeing its config when a plugin fails
     # to initialise: under ASan that is a LeakSanitizer report in mosquitto, not in the
