@@ -220,6 +220,11 @@ bool content_key_equal(const struct content_key *a, const struct content_key *b)
 	return !strcmp(a->type, b->type) && !strcmp(a->id, b->id);
 }
 
+bool content_template_none(const char *tmpl)
+{
+	return !tmpl || !tmpl[0] || !strcmp(tmpl, "none");
+}
+
 int content_template_key(const char *tmpl, const char *username, struct content_key *k)
 {
 	static const char var[] = "{username}";
@@ -1048,9 +1053,10 @@ json_t *content_page_data(const struct content_key *k, const struct content_ver 
 #define O(f) offsetof(struct content_config, f)
 
 /* Keep in step with the option table in README.md. The login templates are
- * WSGW_OPT_PREFIX because that type takes the empty value (which leaves the
- * key out of the reply) and refuses wildcards and '/'; content_check
- * validates them as keys. */
+ * WSGW_OPT_PREFIX because that type refuses wildcards and '/'; content_check
+ * validates them as keys. "none" leaves the key out of the reply (mosquitto
+ * refuses an empty option value; the empty value the table takes is the
+ * same for code that sets options itself). */
 static const struct wsgw_option content_options[] = {
 	{"root",           WSGW_OPT_PREFIX, O(root),           0, 0, "content"},
 	{"session_expiry", WSGW_OPT_DOUBLE, O(session_expiry), 1, 86400, "60"},
@@ -1091,9 +1097,9 @@ static int content_check(void *conf, char *err, size_t errlen)
 	}
 	for(size_t i = 0; i < sizeof(tmpl) / sizeof(tmpl[0]); i++){
 		/* "u" stands for any username a key can hold */
-		if(tmpl[i].value && tmpl[i].value[0] && content_template_key(tmpl[i].value, "u", &k)){
+		if(!content_template_none(tmpl[i].value) && content_template_key(tmpl[i].value, "u", &k)){
 			snprintf(err, errlen, "plugin_opt_content_%s \"%s\" is not \"<type>:<id>\" (with {username} "
-					"for the user's name), or empty", tmpl[i].name, tmpl[i].value);
+					"for the user's name), or none", tmpl[i].name, tmpl[i].value);
 			return -1;
 		}
 	}

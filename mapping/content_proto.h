@@ -76,6 +76,8 @@ int content_key_from_levels(const char *type, const char *id, struct content_key
  * level is one, an array where it has parts), or NULL out of memory. */
 json_t *content_key_json(const struct content_key *k);
 bool content_key_equal(const struct content_key *a, const struct content_key *b);
+/* A login template that names no key: NULL, empty or "none". */
+bool content_template_none(const char *tmpl);
 /* Fills k from a login template "<type>:<id>" ("user:{username}"), every
  * "{username}" replaced by username. 0, or -1 when the result is not a key
  * (a username with characters an id cannot hold). */

@@ -473,7 +473,7 @@ static char *token_of(struct wsgw_gw *gw, const struct ct_state *st)
 static void login_key(json_t *data, const char *name, const char *tmpl, const char *username)
 {
 	struct content_key k;
-	if(!tmpl || !tmpl[0] || content_template_key(tmpl, username, &k)) return;
+	if(content_template_none(tmpl) || content_template_key(tmpl, username, &k)) return;
 	json_object_set_new(data, name, content_key_json(&k));
 }
 

@@ -51,10 +51,11 @@ async def test_login_reply_and_bad_credentials(start_gateway):
     r = await c.get(key("user", "alice"))
     assert r["type"] == "error" and r["status"] == 401 and r["data"]["code"] == 4010100, r
     # the templates are options
-    gw2 = gateway(start_gateway, content_home="house:{username}.h")
+    gw2 = gateway(start_gateway, content_home="house:{username}.h", content_fav="none")
     c2 = await ContentClient.open(gw2)
     r = await c2.login("bob", "pw-b")
     assert r["data"]["home"] == key("house", "bob.h") and r["data"]["config"] == {}, r
+    assert "fav" not in r["data"], r   # "none" leaves the key out (mosquitto takes no empty value)
 
 
 async def test_bad_frames_answer_errors_and_keep_the_socket(start_gateway):

@@ -266,6 +266,12 @@ static void test_template_key(void **state)
 	assert_int_not_equal(content_template_key(":x", "bob", &k), 0);
 	assert_int_not_equal(content_template_key("user:", "bob", &k), 0);
 	assert_int_not_equal(content_template_key("user:{user}", "bob", &k), 0);   /* '{' is no id character */
+
+	assert_true(content_template_none("none"));
+	assert_true(content_template_none(""));
+	assert_true(content_template_none(NULL));
+	assert_false(content_template_none("none:x"));
+	assert_false(content_template_none("user:{username}"));
 }
 
 /* ---- topics ---- */
