@@ -10,6 +10,7 @@ import time
 
 import jwt
 import browser
+from contentclient import ContentClient as PyContent
 from wsgw import http
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -283,3 +284,47 @@ async def test_wsdo_snippet_emit_from_another_origin(start_gateway):
             # to the page itself, with require-ack: the snippet's own ACK answers it
             me = await page.eval("window.ch.clientID")
             assert acked["status"] == 200 and acked["body"]["acked"] == [me], acked
+
+
+async def test_content_snippet(start_gateway):
+    """content.js: watches keep a local copy current from `changed` patches, a write
+    with a stale version gets the 409 and a refreshed copy, and after a broker restart
+    (persistence on) the snippet logs in again and watches what it watched."""
+    gw = start_gateway(passwords={"alice": "pw-a", "bob": "pw-b"}, persistence=True)
+    gw.mosquitto_pub("wsgw/content/note/1", '{"title":"a","tags":[]}', "-r")
+    url = f"ws://127.0.0.1:{gw.ws_port}/content"
+    async with site_tab("content.js", f"""
+      const c = window.c = new ContentClient({json.dumps(url)}, async () => ({{username: "alice", password: "pw-a"}}), {{
+        onReady: (d) => note("ready", d.self),
+        onChange: (key, content) => note("change", content),
+      }});
+      window.key = {{type: "note", id: 1}};
+      window.doc = () => c.docs.get(JSON.stringify(window.key)).content;""") as page:
+        await wait_kind(page, "ready")
+        assert await page.eval("c.watch(key)") == {"title": "a", "tags": []}
+        # a device writes the whole document: the snippet applies the gateway's patch
+        gw.mosquitto_pub("wsgw/content/note/1", '{"title":"b","tags":["x"]}', "-r")
+        await page.wait_for("JSON.stringify(doc()) === '{\"title\":\"b\",\"tags\":[\"x\"]}'")
+        # the snippet writes with the version it has
+        await page.eval("c.patch(key, [{op: 'add', path: '/tags/-', value: 'y'}]).then(() => true)")
+        assert await page.eval("doc()") == {"title": "b", "tags": ["x", "y"]}
+        b = await PyContent.open(gw)
+        assert (await b.login("bob", "pw-b"))["status"] == 200
+        r = await b.get({"type": "note", "id": 1})
+        assert r["data"]["content"] == {"title": "b", "tags": ["x", "y"]}, r
+        # bob writes first; the page's write on the version it had is a 409, its copy
+        # is refreshed (through the notification or the re-read) to bob's
+        assert (await b.patch({"type": "note", "id": 1}, r["data"]["ver"],
+                              [{"op": "replace", "path": "/title", "value": "bob"}]))["status"] == 200
+        await page.eval("c.docs.get(JSON.stringify(key)).ver = ['stale', 1], true")
+        code = await page.eval("c.patch(key, [{op: 'replace', path: '/title', value: 'page'}])"
+                               ".then(() => 0, (e) => e.code)")
+        assert code == 4090630
+        await page.wait_for("doc().title === 'bob'")
+        # the broker restarts: the gateway no longer knows the session (4010220), the
+        # snippet logs in again and watches the document again
+        gw.restart()
+        await wait_kind(page, "ready", 2, timeout=30)
+        await asyncio.sleep(0.5)
+        gw.mosquitto_pub("wsgw/content/note/1", '{"title":"after","tags":[]}', "-r")
+        await page.wait_for("doc().title === 'after'")
