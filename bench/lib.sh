@@ -6,9 +6,15 @@
 
 # The gateway's credentials for the dialects that need one to accept a client
 # (op's jwt provider and Comet's AUTH verify HS256 JWTs that wsbench signs with
-# BENCH_SECRET; Comet's HTTP API takes BENCH_TOKEN). They change no speed.
+# BENCH_SECRET; Comet's HTTP API takes BENCH_TOKEN; the content clients log in
+# as BENCH_USER, whom the gateway broker's password file knows: the broker's
+# own auth decides a content login). They change no speed: the gateway's own
+# sessions are let in by the plugin before the password file is asked, and
+# anonymous clients (the devices) stay allowed.
 BENCH_SECRET=${BENCH_SECRET:-wsbench-jwt-secret-6c1f0e9a4b2d8c3e7f5a}
 BENCH_TOKEN=${BENCH_TOKEN:-wsbench-service-token-91d3b7e2}
+BENCH_USER=${BENCH_USER:-wsb}
+BENCH_PASSWORD=${BENCH_PASSWORD:-wsbench-password-3e8a5c71}
 
 # bench_start_brokers DIR WSBENCH PLUGIN: sets GW_PID NAT_PID and the ports.
 # A port can be taken between picking it and the broker's bind: three tries.
@@ -34,11 +40,14 @@ bench_start_once() {
 	: > "$dir/native.log"
 	user=""
 	[ "$(id -u)" -eq 0 ] && user="user root"
+	rm -f "$dir/passwd"
+	${MOSQUITTO_PASSWD:-mosquitto_passwd} -c -b "$dir/passwd" "$BENCH_USER" "$BENCH_PASSWORD" >/dev/null || return 1
 	cat > "$dir/gw.conf" <<CONF
 $user
 listener $GW_MQTT 127.0.0.1
 listener 0 $dir/gw.sock
 allow_anonymous true
+password_file $dir/passwd
 persistence false
 log_dest stderr
 log_type error

@@ -5,9 +5,10 @@
 #
 # Builds the plugin and wsbench (RelWithDebInfo, in build-bench/), then for each
 # scenario starts two fresh brokers side by side -- mosquitto + mosquitto_wsgw.so
-# ("gw", in its default configuration) and mosquitto with its own WebSockets
-# listener ("native") -- drives the gateway, then the native listener, with the
-# same tool and the same load, stops both; for the scenarios nchan can run
+# ("gw", in its default configuration plus the credentials its dialects need,
+# bench/lib.sh) and mosquitto with its own WebSockets listener ("native") --
+# drives the gateway, then the native listener, with the same tool and the
+# same load, stops both; for the scenarios nchan can run
 # (`wsbench scenarios` says which), it then starts nginx + nchan with one worker
 # ("nchan"), and for NCHAN_ALL_SCENARIOS once more with a worker per core
 # ("nchan_all"). Finally it prints the table with the gateway/nchan and
@@ -100,7 +101,8 @@ has() {   # has WORD LIST
 run_one() {   # scenario system label ws-port mqtt-port pids, extra args
 	local scen=$1 sys=$2 label=$3 ws=$4 mqtt=$5 pids=$6; shift 6
 	timeout 300 "$WSB" --system "$sys" --label "$label" --scenario "$scen" --ws 127.0.0.1:$ws ${mqtt:+--mqtt 127.0.0.1:$mqtt} \
-		--pid "$pids" --secret "$BENCH_SECRET" --token "$BENCH_TOKEN" --out "$RES" $THREADS $EXTRA "$@" \
+		--pid "$pids" --secret "$BENCH_SECRET" --token "$BENCH_TOKEN" --login "$BENCH_USER:$BENCH_PASSWORD" \
+		--out "$RES" $THREADS $EXTRA "$@" \
 		>>"$LOG" 2> >(tee -a "$LOG" >&2) || echo "bench: $scen/$label failed" | tee -a "$LOG"
 }
 

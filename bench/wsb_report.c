@@ -86,6 +86,8 @@ static const struct line lines[] = {
 	LOAD("tg_channels", NONE, ""),
 	LOAD("comet_room", RATIO_MIN, ">= 1.0x"),
 	LOAD("comet_uids", NONE, ""),
+	LOAD("content", NONE, ""),
+	{"content", "bad_payloads", "changes without a patch (the client would fetch again)", NONE, 0, ""},
 	{"idle", "subscribers", "idle sessions connected", NONE, 0, ""},
 	{"idle", "connect_s", "time to connect them (s)", NONE, 0, ""},
 	{"idle", "connect_rate", "sessions connected per second", GW_MIN, 1000, ">= 1,000/s (10,000 in 10 s)"},

@@ -8,7 +8,8 @@
  *   wsbench waitport PORT [SECS]   waits until 127.0.0.1:PORT accepts
  *
  * Systems. "gw": the gateway; its subscribers speak the scenario's dialect
- * (websockets.do listeners, op clients, Telegraphy clients, Comet streams).
+ * (websockets.do listeners, op clients, Telegraphy clients, Comet streams,
+ * content sync watchers).
  * "native": Mosquitto's own WebSockets listener; its subscribers are MQTT 3.1.1
  * clients over WebSocket (subprotocol "mqtt", ready at SUBACK) subscribed to the
  * topic the gateway maps the dialect's channel to, so both brokers route the
@@ -18,6 +19,15 @@
  * WebSocket (the native web publish) or MQTT over TCP (a device or backend,
  * either broker). Every payload carries its send time:
  * {"t":<CLOCK_MONOTONIC ns>,"s":<seq>,"c":<channel>,"p":"..."}.
+ *
+ * The content scenario: the payload is a document that an MQTT device
+ * publishes retained to wsgw/content/bench/<channel>, once before the
+ * subscribers come (a get_content of a missing document is a 404, not a
+ * watch) and then at the offered rate. The gateway's subscribers are content
+ * sync clients (/content: login, then get_content with subscribe:true of the
+ * key {"type":"bench","id":<channel>}, ready at its 200); a change reaches
+ * them as a "changed" notification whose patch replaces /t and /s. Mosquitto's
+ * subscribers get every retained update as the whole document.
  *
  * Threads (--threads, default: the cores): each has its own epoll set and its
  * share of the connections (subscriber i on thread i % N, a channel and its
@@ -52,13 +62,14 @@
 #define MAX_THREADS 64
 #define MAX_PIDS 16
 
-enum kind { K_NONE = -1, K_WSDO, K_MQTTWS, K_MQTT, K_HTTP, K_NCHAN, K_OP, K_TG, K_COMET };
+enum kind { K_NONE = -1, K_WSDO, K_MQTTWS, K_MQTT, K_HTTP, K_NCHAN, K_OP, K_TG, K_COMET, K_CONTENT };
 enum role { R_SUB, R_PUB };
 enum state { S_NEW, S_CONNECTING, S_UPGRADING, S_AUTHENTICATING, S_MQTT_CONNECTING, S_SUBSCRIBING, S_READY, S_DEAD };
 enum phase { P_NONE, P_RATE, P_CLOSED };
 enum sys { SYS_GW = 1, SYS_NATIVE = 2, SYS_NCHAN = 4 };
-/* What the gateway's subscribers speak, and so which topic the native ones take. */
-enum dialect { D_WSDO, D_OP, D_TG, D_COMET_ROOM, D_COMET_UID };
+/* What the gateway's subscribers speak, and so which topic the native ones
+ * take. Comet's two come last: ">= D_COMET_ROOM" is Comet. */
+enum dialect { D_WSDO, D_OP, D_TG, D_CONTENT, D_COMET_ROOM, D_COMET_UID };
 
 struct conn {
 	int fd;
@@ -89,6 +100,7 @@ struct chan {
 /* A scenario's defaults; --options override them. */
 struct defaults {
 	int subs, chan, pub_conns, pub_qos;   /* chan: -1 = one per subscriber, -10 = ten subscribers each */
+	int size;                          /* payload bytes */
 	enum kind pub;
 	const char *window;
 	double rate;
@@ -104,6 +116,7 @@ struct scenario {
 
 static struct {
 	const char *system, *label, *scenario, *out, *secret, *token;
+	char user[64], password[64];       /* --login: the content clients' credentials */
 	enum sys sys;
 	const struct scenario *sc;
 	struct sockaddr_in ws, mqtt;
@@ -423,6 +436,14 @@ static void on_upgraded(struct conn *c, uint64_t now)
 		send_text(c, msg);
 		c->state = S_AUTHENTICATING;
 		break;
+	case K_CONTENT:
+		/* every watcher is the same user, which lib.sh puts in the
+		 * gateway broker's password file */
+		snprintf(msg, sizeof(msg), "{\"type\":\"request\",\"id\":\"l%u\",\"cls\":\"login\",\"data\":"
+				"{\"username\":\"%s\",\"password\":\"%s\"}}", c->id, cfg.user, cfg.password);
+		send_text(c, msg);
+		c->state = S_AUTHENTICATING;
+		break;
 	default:
 		break;   /* websockets.do: the CONNECTED frame follows by itself */
 	}
@@ -438,6 +459,7 @@ static void on_connected(struct conn *c)
 	case K_OP: snprintf(path, sizeof(path), "/pubsub"); break;
 	case K_TG: snprintf(path, sizeof(path), "/telegraphy"); break;
 	case K_COMET: snprintf(path, sizeof(path), "/comet/Comet/Subscribe"); break;
+	case K_CONTENT: snprintf(path, sizeof(path), "/content"); break;
 	case K_MQTTWS: snprintf(path, sizeof(path), "/mqtt"); sub = "mqtt"; break;
 	case K_MQTT:
 		send_connect(c);
@@ -517,8 +539,14 @@ static bool publish(struct chan *ch)
 	atomic_store_explicit(&ch->want[slot], nsubs, memory_order_relaxed);
 	ch->sent_ns[slot] = t;
 	atomic_store(&ch->next_seq, seq + 1);
-	int n = snprintf(payload, sizeof(payload), "%s{\"t\":%llu,\"s\":%u,\"c\":%u,\"p\":\"", ch->pre,
-			(unsigned long long)t, seq, (unsigned)(ch - chans));
+	/* A content document keeps its size and the length of each member from
+	 * one version to the next: t and s are padded with blanks (whitespace
+	 * to JSON), so that a change is a patch of /t and /s only. A "p" whose
+	 * length followed their digits would be replaced whole, a patch larger
+	 * than the document, and the gateway then sends none. */
+	bool doc = cfg.sc->dialect == D_CONTENT;
+	int n = snprintf(payload, sizeof(payload), doc ? "%s{\"t\":%-20llu,\"s\":%-10u,\"c\":%u,\"p\":\""
+			: "%s{\"t\":%llu,\"s\":%u,\"c\":%u,\"p\":\"", ch->pre, (unsigned long long)t, seq, (unsigned)(ch - chans));
 	int pad = cfg.size - (n - (int)strlen(ch->pre)) - 2;
 	if(pad > (int)sizeof(payload) - n - 4) pad = (int)sizeof(payload) - n - 4;
 	for(int i = 0; i < pad; i++) payload[n++] = 'x';
@@ -536,7 +564,7 @@ static bool publish(struct chan *ch)
 	case K_MQTT: {
 		struct buf b = {0};
 		if(cfg.pub_qos) c->pid = (uint16_t)(c->pid % 65535 + 1);
-		mqtt_publish(&b, ch->topic, payload, (size_t)n, cfg.pub_qos, c->pid);
+		mqtt_publish_retain(&b, ch->topic, payload, (size_t)n, cfg.pub_qos, c->pid, doc);
 		send_mqtt(c, &b);
 		buf_free(&b);
 		break;
@@ -657,13 +685,9 @@ static void timeline_print(const char *phase)
 
 /* ---- receiving ---- */
 
-static void on_delivery(struct conn *c, const uint8_t *p, size_t n, uint64_t now)
+/* The message sent at t with sequence number s reached c at now. */
+static void delivered(struct conn *c, uint64_t t, uint64_t s, uint64_t now)
 {
-	uint64_t t, s;
-	if(!json_find_u64(p, n, "\"t\":", &t) || !json_find_u64(p, n, "\"s\":", &s)){
-		R.bad_payload++;
-		return;
-	}
 	R.deliveries++;
 	note_time(&g_last_delivery, &R.last_delivery_ns, now);
 	if(now >= R.win_start && now < R.win_end){
@@ -682,6 +706,16 @@ static void on_delivery(struct conn *c, const uint8_t *p, size_t n, uint64_t now
 			}
 		}
 	}
+}
+
+static void on_delivery(struct conn *c, const uint8_t *p, size_t n, uint64_t now)
+{
+	uint64_t t, s;
+	if(!json_find_u64(p, n, "\"t\":", &t) || !json_find_u64(p, n, "\"s\":", &s)){
+		R.bad_payload++;
+		return;
+	}
+	delivered(c, t, s, now);
 }
 
 /* A delivery whose payload is the value of key (op's data, Comet's evt). */
@@ -795,6 +829,46 @@ static void on_comet_text(struct conn *c, const uint8_t *p, size_t n, uint64_t n
 	}
 }
 
+/* Content sync (docs/protocols/content-sync.md): login, then get_content with
+ * subscribe:true of the channel's document, ready at its 200. A change is a
+ * "changed" notification whose patch replaces /t and /s; "subscribe" (the
+ * watch started) is a set-up frame. Anything else (an error, a revoke) is
+ * unexpected, and ends a watcher that is not ready yet. */
+static void on_content_text(struct conn *c, const uint8_t *p, size_t n, uint64_t now)
+{
+	if(has(p, n, "\"cls\":\"changed\"")){
+		uint64_t t, s;
+		/* without a patch (the gateway had none from the client's ver)
+		 * the client would fetch the document again */
+		if(!json_find_u64_after(p, n, "\"/t\"", "\"value\":", &t)
+				|| !json_find_u64_after(p, n, "\"/s\"", "\"value\":", &s)){
+			char text[200];
+			R.bad_payload++;
+			snprintf(text, sizeof(text), "%.*s", (int)(n < 190 ? n : 190), (const char *)p);
+			complain("change without a patch of /t and /s", c, text);
+			return;
+		}
+		delivered(c, t, s, now);
+	}else if(has(p, n, "\"type\":\"notify\"") && has(p, n, "\"cls\":\"subscribe\"")){
+		ctrl_seen(now);
+	}else if(has(p, n, "\"type\":\"result\"") && has(p, n, "\"status\":200")){
+		ctrl_seen(now);
+		if(c->state == S_AUTHENTICATING && has(p, n, "\"cls\":\"login\"")){
+			char msg[256];
+			snprintf(msg, sizeof(msg), "{\"type\":\"request\",\"id\":\"g\",\"cls\":\"get_content\",\"data\":"
+					"{\"key\":{\"type\":\"bench\",\"id\":\"%s\"},\"ver\":null,\"subscribe\":true}}",
+					chans[c->chan].name);
+			send_text(c, msg);
+			c->state = S_SUBSCRIBING;
+		}else if(c->state == S_SUBSCRIBING && has(p, n, "\"cls\":\"get_content\"")){
+			set_ready(c, now);
+		}
+	}else{
+		unexpected(c, p, n, now);
+		if(c->state != S_READY) conn_kill(c, "refused");
+	}
+}
+
 static void on_mqtt(struct conn *c, int type, int flags, const uint8_t *body, size_t blen, uint64_t now)
 {
 	struct buf b = {0};
@@ -872,6 +946,7 @@ static void on_ws_message(struct conn *c, int opcode, uint8_t *p, size_t n, uint
 		case K_OP: on_op_text(c, p, n, now); break;
 		case K_TG: on_tg_text(c, p, n, now); break;
 		case K_COMET: on_comet_text(c, p, n, now); break;
+		case K_CONTENT: on_content_text(c, p, n, now); break;
 		case K_NCHAN: on_delivery(c, p, n, now); break;
 		default: break;
 		}
@@ -1335,6 +1410,16 @@ static void sc_comet_uids(struct defaults *d)
 	d->subs = 1000; d->chan = -1; d->pub = cfg.sys == SYS_NATIVE ? K_MQTTWS : K_HTTP; d->window = "1";
 }
 
+/* Content sync: one document that every client watches, republished
+ * retained by a device at a fixed rate (10 updates/s for 1,000 watchers),
+ * QoS 1. No closed loop: a device does not wait for its watchers. 512 bytes,
+ * so that a patch of /t and /s is smaller than the document and the gateway
+ * sends it. */
+static void sc_content(struct defaults *d)
+{
+	d->subs = 1000; d->chan = 1; d->pub = K_MQTT; d->window = ""; d->pub_qos = 1; d->size = 512;
+}
+
 #define ALL (SYS_GW | SYS_NATIVE | SYS_NCHAN)
 #define BROKERS (SYS_GW | SYS_NATIVE)
 
@@ -1352,6 +1437,7 @@ static const struct scenario scenarios[] = {
 	{"tg_channels", BROKERS, D_TG, sc_dialect_channels, "Telegraphy: 1,000 events of one subscriber"},
 	{"comet_room", BROKERS, D_COMET_ROOM, sc_comet_room, "Comet: Broadcast to a room of 1,000"},
 	{"comet_uids", BROKERS, D_COMET_UID, sc_comet_uids, "Comet: Publish to 1,000 uids"},
+	{"content", BROKERS, D_CONTENT, sc_content, "content sync: 1,000 watchers of one document, a device republishing it"},
 };
 
 static const struct scenario *find_scenario(const char *name)
@@ -1391,6 +1477,10 @@ static void chan_names(struct chan *ch, int i)
 	case D_TG:
 		snprintf(ch->topic, sizeof(ch->topic), "wsgw/telegraphy/bench/%s", n);
 		break;
+	case D_CONTENT:
+		/* the document {"type":"bench","id":<channel>} */
+		snprintf(ch->topic, sizeof(ch->topic), "wsgw/content/bench/%s", n);
+		break;
 	case D_COMET_ROOM:
 		snprintf(ch->topic, sizeof(ch->topic), "wsgw/comet/room/%s", n);
 		snprintf(ch->path, sizeof(ch->path), "/comet/Comet/Broadcast");
@@ -1406,8 +1496,8 @@ static void chan_names(struct chan *ch, int i)
 
 static enum kind sub_kind(void)
 {
-	static const enum kind gw[] = { [D_WSDO] = K_WSDO, [D_OP] = K_OP, [D_TG] = K_TG, [D_COMET_ROOM] = K_COMET,
-		[D_COMET_UID] = K_COMET };
+	static const enum kind gw[] = { [D_WSDO] = K_WSDO, [D_OP] = K_OP, [D_TG] = K_TG, [D_CONTENT] = K_CONTENT,
+		[D_COMET_ROOM] = K_COMET, [D_COMET_UID] = K_COMET };
 	if(cfg.sys == SYS_NATIVE) return K_MQTTWS;
 	if(cfg.sys == SYS_NCHAN) return K_NCHAN;
 	return gw[cfg.sc->dialect];
@@ -1445,6 +1535,7 @@ static void usage(void)
 		"  --pid P,P,...     the server's processes (CPU, RSS and descriptors are summed)\n"
 		"  --secret S        the gateway's jwt_hs256_secret (op and Comet subscribers)\n"
 		"  --token T         the gateway's comet_service_token (Comet's HTTP API)\n"
+		"  --login U:P       the user and password of the content clients' login\n"
 		"  --subs N          subscribers (WebSocket sessions)\n"
 		"  --channels N      channels; subscriber i joins channel i %% N\n"
 		"  --pub KIND        http | mqttws | mqtt | none (publisher per channel)\n"
@@ -1455,7 +1546,7 @@ static void usage(void)
 		"  --sat-duration S  measured seconds per closed-loop window (default 4)\n"
 		"  --qos Q           QoS of MQTT publishes (the gateway's emits are QoS 1)\n"
 		"  --sub-qos Q       QoS of native subscriptions (the gateway's sessions use 1)\n"
-		"  --size BYTES      payload size (default 64)\n"
+		"  --size BYTES      payload size (default 64; content 512)\n"
 		"  --duration S      measured seconds per phase (default 10); --warmup S (default 2)\n"
 		"  --conc N          handshakes in flight while connecting (default 8; burst 500)\n"
 		"  --src N           source addresses 127.0.0.1..127.0.0.N (default 8)\n"
@@ -1491,9 +1582,23 @@ static void parse_pids(const char *list)
 	}
 }
 
+/* USER:PASSWORD, each 1..63 bytes, nothing that the login frame would have
+ * to escape. 0, or -1. */
+static int parse_login(const char *s)
+{
+	const char *colon = strchr(s, ':');
+	size_t ul = colon ? (size_t)(colon - s) : 0, pl = colon ? strlen(colon + 1) : 0;
+	if(!ul || ul >= sizeof(cfg.user) || !pl || pl >= sizeof(cfg.password) || strpbrk(s, "\"\\")) return -1;
+	for(const char *q = s; *q; q++) if((unsigned char)*q < 0x20) return -1;
+	memcpy(cfg.user, s, ul);
+	cfg.user[ul] = '\0';
+	memcpy(cfg.password, colon + 1, pl + 1);
+	return 0;
+}
+
 static void preset(void)
 {
-	struct defaults d = { .pub_conns = 1, .pub_qos = -1, .rate = 10000 };
+	struct defaults d = { .pub_conns = 1, .pub_qos = -1, .rate = 10000, .size = 64 };
 	cfg.sc->preset(&d);
 	if(cfg.subs < 0) cfg.subs = d.subs;
 	if(cfg.channels < 0) cfg.channels = d.chan == -1 ? cfg.subs : d.chan < 0 ? (cfg.subs + 9) / 10 : d.chan;
@@ -1504,6 +1609,7 @@ static void preset(void)
 	if(cfg.rate < 0) cfg.rate = d.rate;
 	if(!cfg.nwindows) parse_windows(d.window);
 	if(cfg.conc < 0) cfg.conc = 8;
+	if(cfg.size < 0) cfg.size = d.size;
 	if(cfg.pub_qos < 0) cfg.pub_qos = d.pub_qos >= 0 ? d.pub_qos : cfg.pub_kind == K_MQTT ? 0 : 1;
 	if(cfg.pub_kind == K_NONE){
 		cfg.rate = 0;
@@ -1523,6 +1629,11 @@ static void preset(void)
 	}
 	if(cfg.sys == SYS_GW && cfg.pub_kind == K_HTTP && cfg.sc->dialect >= D_COMET_ROOM && !cfg.token){
 		fprintf(stderr, "wsbench: %s needs --token (the gateway's comet_service_token)\n", cfg.scenario);
+		exit(2);
+	}
+	if(cfg.sys == SYS_GW && cfg.sc->dialect == D_CONTENT && !cfg.user[0]){
+		fprintf(stderr, "wsbench: %s needs --login USER:PASSWORD (a user of the gateway broker's password file)\n",
+				cfg.scenario);
 		exit(2);
 	}
 }
@@ -1600,6 +1711,17 @@ static void *worker(void *arg)
 	int npubs = nconns - cfg.subs;
 	sync_all();
 
+	/* The content scenario's device publishes every document first: a
+	 * get_content of a document that is not there is a 404, not a watch. */
+	struct connect_result pc = {0};
+	bool pubs_first = cfg.sc->dialect == D_CONTENT && npubs;
+	if(pubs_first){
+		connect_all(cfg.subs, npubs, &pc);
+		for(int i = self; i < cfg.channels; i += cfg.threads) publish(&chans[i]);
+		run_for(300 * MS);
+		sync_all();
+	}
+
 	/* Subscribers. */
 	run_for(200 * MS);
 	long rss0 = self == 0 ? broker_rss_kb() : -1;
@@ -1646,8 +1768,7 @@ static void *worker(void *arg)
 		}
 		quiet_point();
 	}else{
-		struct connect_result pc = {0};
-		if(npubs){
+		if(npubs && !pubs_first){
 			connect_all(cfg.subs, npubs, &pc);
 			run_for(300 * MS);
 			sync_all();
@@ -1736,13 +1857,13 @@ int main(int argc, char **argv)
 		{"conc", 1, 0, 'x'}, {"src", 1, 0, 's'}, {"rest", 1, 0, 'R'}, {"settle-ms", 1, 0, 'T'},
 		{"out", 1, 0, 'o'}, {"verbose", 0, 0, 'v'}, {"sat-duration", 1, 0, 'D'}, {"timeline", 1, 0, 'L'},
 		{"threads", 1, 0, 'j'}, {"label", 1, 0, 'l'}, {"secret", 1, 0, 'K'}, {"token", 1, 0, 'A'},
-		{"help", 0, 0, 'h'}, {0, 0, 0, 0}
+		{"login", 1, 0, 'U'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}
 	};
 	cfg.subs = cfg.channels = cfg.pub_conns = cfg.pub_qos = -1;
 	cfg.pub_kind = -2;
 	cfg.rate = -1;
 	cfg.sub_qos = 1;
-	cfg.size = 64;
+	cfg.size = -1;
 	cfg.conc = -1;
 	cfg.src_count = 8;
 	cfg.keepalive = 60;
@@ -1791,6 +1912,7 @@ int main(int argc, char **argv)
 		case 'l': cfg.label = optarg; break;
 		case 'K': cfg.secret = optarg; break;
 		case 'A': cfg.token = optarg; break;
+		case 'U': if(parse_login(optarg)) usage(); break;
 		default: usage();
 		}
 	}
