@@ -312,15 +312,18 @@ async def test_content_snippet(start_gateway):
         assert (await b.login("bob", "pw-b"))["status"] == 200
         r = await b.get({"type": "note", "id": 1})
         assert r["data"]["content"] == {"title": "b", "tags": ["x", "y"]}, r
-        # bob writes first; the page's write on the version it had is a 409, its copy
-        # is refreshed (through the notification or the re-read) to bob's
+        # bob writes first; the page's write on the version it had is a 409, and its
+        # copy is read again
         assert (await b.patch({"type": "note", "id": 1}, r["data"]["ver"],
                               [{"op": "replace", "path": "/title", "value": "bob"}]))["status"] == 200
-        await page.eval("c.docs.get(JSON.stringify(key)).ver = ['stale', 1], true")
+        await page.wait_for("doc().title === 'bob'")   # the change reached the page
+        # make the page's copy old, as if bob's change had not come yet
+        await page.eval("Object.assign(c.docs.get(JSON.stringify(key)), "
+                        "{ver: ['stale', 1], content: {title: 'old', tags: []}}), true")
         code = await page.eval("c.patch(key, [{op: 'replace', path: '/title', value: 'page'}])"
                                ".then(() => 0, (e) => e.code)")
         assert code == 4090630
-        await page.wait_for("doc().title === 'bob'")
+        await page.wait_for("doc().title === 'bob'")      # re-read after the 409
         # the broker restarts: the gateway no longer knows the session (4010220), the
         # snippet logs in again and watches the document again
         gw.restart()
