@@ -28,7 +28,9 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 PLUGIN = os.environ.get("WSGW_PLUGIN", "/work/main/build/mosquitto_wsgw.so")
 MOSQUITTO = os.environ.get("WSGW_MOSQUITTO", "/usr/sbin/mosquitto")
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+# ASan, LSan, UBSan (build-asan, scripts/test.sh), TSan (build-tsan, scripts/tsan.sh)
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer", "FATAL: ThreadSanitizer")
 
 CLIENT_ID_RE = re.compile(r"^client_[A-Za-z0-9]{8}$")
 EVENT_ID_RE = re.compile(r"^evt_.{8}$")
