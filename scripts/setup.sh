@@ -12,7 +12,7 @@ libwebsockets-dev libwebsockets-evlib-ev libev-dev libjansson-dev libjwt-dev lib
 # clang, which clang only recommends: clang 14 on Debian 12, 19 on Debian 13.
 CLANG_RT=libclang-rt-14-dev
 [ "$(. /etc/os-release 2>/dev/null; echo "${VERSION_ID:-}")" = 13 ] && CLANG_RT=libclang-rt-19-dev
-TEST_PKGS="libcmocka-dev python3 python3-websockets python3-paho-mqtt python3-pytest python3-jwt python3-cryptography python3-jsonpatch iproute2 valgrind clang $CLANG_RT"
+TEST_PKGS="libcmocka-dev python3 python3-websockets python3-paho-mqtt python3-pytest python3-jwt python3-cryptography python3-jsonpatch iproute2 valgrind clang $CLANG_RT clang-tidy cppcheck"
 
 want="$PKGS"
 tests=OFF
