@@ -21,6 +21,7 @@ import urllib.parse
 import uuid
 
 import paho.mqtt.client as mqtt
+import pytest
 import websockets
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -197,6 +198,12 @@ class Broker:
 
     def _spawn(self, plugin):
         self.write_conf(plugin)
+        if "libtsan" in os.environ.get("WSGW_PRELOAD", ""):
+            with open(self.conf) as f:
+                if any(line.startswith("connection ") for line in f):
+                    # Mosquitto 2.0.11's bridge dies (SIGSEGV) at its first
+                    # connect with libtsan preloaded, without the plugin too.
+                    pytest.skip("a bridge under ThreadSanitizer: mosquitto's bridge crashes there")
         if os.path.exists(self.sock):
             os.unlink(self.sock)
         env = dict(os.environ)
