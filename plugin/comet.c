@@ -639,7 +639,7 @@ static void api_dump(struct wsgw_http *h, bool cluster)
 		return;
 	}
 	v = calloc(cap ? cap : 1, sizeof(*v));
-	keep = calloc(cap ? cap : 1, sizeof(*keep));
+	keep = calloc(cap ? cap : 1, sizeof(*keep));   /* NOLINT(bugprone-sizeof-expression): an array of pointers */
 	if(!v || !keep){
 		free(all);
 		free(v);

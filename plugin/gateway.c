@@ -97,6 +97,9 @@ static void *gw_thread(void *arg)
 			break;
 		}
 	}
+	/* gw_stop wakes the loop through the context after it has set stop:
+	 * the context (its eventfd) stays until gw_stop is done with it. */
+	while(atomic_load(&gw->stop) < 2) usleep(1000);
 	mux_stop_all(gw);
 	core_stop(gw);
 	lws_sul_cancel(&gw->tick_sul);
@@ -231,8 +234,14 @@ fail:
 void gw_stop(struct wsgw_gw *gw)
 {
 	if(!gw->thread_running) return;
-	gw->stop = 1;
+	/* The thread may see stop and leave its loop before the wake-up below
+	 * (any event wakes it): it waits for stop 2 before it destroys the
+	 * context, which lws_cancel_service still uses (ThreadSanitizer: this
+	 * read of gw->ctx and lws's eventfd raced the gateway thread's
+	 * lws_context_destroy). */
+	atomic_store(&gw->stop, 1);
 	lws_cancel_service(gw->ctx);
+	atomic_store(&gw->stop, 2);
 	pthread_join(gw->thread, NULL);
 	gw->thread_running = false;
 	gw_free_keys(gw);

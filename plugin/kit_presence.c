@@ -73,7 +73,7 @@ int kit_members(struct wsgw_gw *gw, const char *key, const struct mirror_member 
 	*out = NULL;
 	*n = 0;
 	if(!ch || !ch->count) return 0;
-	*out = calloc(ch->count, sizeof(**out));
+	*out = calloc(ch->count, sizeof(**out));   /* NOLINT(bugprone-sizeof-expression): an array of pointers */
 	if(!*out) return -1;
 	HASH_ITER(hh, ch->members, m, tmp) (*out)[i++] = m;
 	*n = i;

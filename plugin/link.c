@@ -28,6 +28,7 @@
 #define LINK_RX_ROUNDS 4           /* recv() calls per readable event, at most (fairness) */
 #define LINK_OUT_KEEP 4096         /* an emptied output buffer larger than this is freed */
 #define LINK_RECEIVE_MAX_DEFAULT 65535
+#define LINK_LINGER_S 2            /* a closed link's descriptor waits this long for the broker's EOF */
 
 /* Why a session ends, as the reason code `lost` gets (the internal steps
  * return 0 or one of these). MQTT has no code for a connection that closes
@@ -646,6 +647,17 @@ void dedicated_close(struct wsgw_link *link, bool send_will)
 			link->in_rx = false;
 			flush(link);
 		}
+		/* All sent: the descriptor lingers, write side shut, until the broker
+		 * closes it (link_raw_handle drains it). Closed at once, it made the
+		 * broker's answer to a packet it had not read yet (the PUBACK of a
+		 * presence entry published just before) fail, and Mosquitto then drops
+		 * the connection unread: the entry's clear and the DISCONNECT were
+		 * lost, and the entry stayed for presence_ttl (found by the soak). */
+		if(!link->werr && link->raw && link->out.len == 0 && !shutdown(link->fd, SHUT_WR)){
+			lws_set_opaque_user_data(link->raw, NULL);
+			lws_set_timeout(link->raw, PENDING_TIMEOUT_CLOSE_SEND, LINK_LINGER_S);
+			link->raw = NULL;
+		}
 	}
 	detach_raw(link, true);
 	connq_remove(link);
@@ -777,6 +789,20 @@ void dedicated_misc(struct wsgw_link *link)
 	if(link->connack && !link->ping_sent_ms && now - link->last_out_ms >= link->keepalive_ms) send_ping(link, false);
 }
 
+/* The descriptor of a closed link (dedicated_close) or one being killed:
+ * what the broker still sends is read and dropped; its EOF (or an error)
+ * closes the descriptor (-1), and so does the linger's timeout. */
+static int linger_drain(struct lws *wsi)
+{
+	char buf[4096];
+	for(;;){
+		ssize_t n = recv(lws_get_socket_fd(wsi), buf, sizeof(buf), 0);
+		if(n > 0) continue;
+		if(n < 0 && errno == EINTR) continue;
+		return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+	}
+}
+
 int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason)
 {
 	struct wsgw_link *link = lws_get_opaque_user_data(wsi);
@@ -784,7 +810,7 @@ int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason)
 
 	switch(reason){
 	case LWS_CALLBACK_RAW_RX_FILE:
-		if(!link) return -1;
+		if(!link) return linger_drain(wsi);
 		if(link->werr){
 			link_fail(link, link->werr, true);
 			return -1;
@@ -801,7 +827,7 @@ int link_raw_handle(struct lws *wsi, enum lws_callback_reasons reason)
 		flush(link);
 		break;
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-		if(!link) return -1;
+		if(!link) return 0;   /* lingering (it has nothing to write) or being killed */
 		if(link->connecting){
 			int err = 0;
 			socklen_t len = sizeof(err);

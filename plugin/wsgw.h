@@ -241,7 +241,7 @@ struct wsgw_gw {
 	struct ev_loop *evloop;          /* the gateway thread's epoll loop (libev), or NULL */
 	void *foreign_loops[1];
 	pthread_t thread;
-	atomic_int stop;                 /* set by the broker thread */
+	atomic_int stop;                 /* set by the broker thread (gw_stop): 1 stop, 2 done with ctx */
 	atomic_int tls_reload;           /* set by the broker thread (SIGHUP): read the certificate again */
 	bool stopping;                   /* gateway thread: shutdown under way */
 	bool thread_running;

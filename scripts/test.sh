@@ -3,10 +3,15 @@
 # (unit + integration, plus a valgrind shutdown check) and an AddressSanitizer +
 # UBSan build (unit + integration with the sanitizer runtime preloaded into
 # mosquitto). ctest prints its summary line for each. Then every libFuzzer
-# harness of tests/fuzz/ for 20 s from its corpus (scripts/fuzz.sh).
+# harness of tests/fuzz/ for 20 s from its corpus (scripts/fuzz.sh). First of
+# all, the static analysis of plugin/ and mapping/ (scripts/lint.sh). The
+# ThreadSanitizer run (scripts/tsan.sh) is not part of it: docs/TESTING.md.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
+
+echo "== static analysis: clang-tidy, cppcheck =="
+scripts/lint.sh
 
 echo "== tests: normal build =="
 (cd build && WSGW_VALGRIND=1 ctest --output-on-failure)

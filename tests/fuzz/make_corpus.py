@@ -274,6 +274,37 @@ for i, p in enumerate(payloads[:12]):
 add("mirror", seq + bytes([3, 0, 255, 0]))
 
 
+# ---- JSON Patch and Pointer (content sync) ----
+def jdump(v):
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+NOLIM = b"\0\0"   # the limit bytes: the defaults
+SMALL = b"\x34\x10"   # 5 operations, depth 3, 65 values
+d = os.path.join(GOLDEN, "jsonpatch")
+for case in sorted(os.listdir(d)):
+    inp = json.loads(open(os.path.join(d, case, "input"), encoding="utf-8").read())
+    doc, patch = jdump(inp["doc"]), jdump(inp["patch"])
+    for lim in (NOLIM, SMALL):
+        add("jsonpatch", b"\0" + lim + doc + b"\0" + patch)
+    out = os.path.join(d, case, "output")
+    if os.path.exists(out):
+        add("jsonpatch", b"\1" + NOLIM + doc + b"\0" + jdump(json.loads(open(out, encoding="utf-8").read())["doc"]))
+    for op in inp["patch"] if isinstance(inp["patch"], list) else [inp["patch"]]:
+        if isinstance(op, dict) and isinstance(op.get("path"), str):
+            add("jsonpatch", b"\2" + NOLIM + op["path"].encode() + b"\0" + doc)
+lits = c_literals(os.path.join(UNIT, "test_jsonpatch.c"))
+docs = [s for s in lits if s[:1] in (b"{", b"[")]
+for a, b in zip(docs, docs[1:]):
+    add("jsonpatch", b"\0" + NOLIM + a + b"\0" + b)
+    add("jsonpatch", b"\1" + NOLIM + a + b"\0" + b)
+for s in lits:
+    if s[:1] == b"/" or s == b"":
+        add("jsonpatch", b"\2" + NOLIM + s + b"\0" + b'{"a":{"b":[1,2,{"c":3}]},"":0,"~/":[]}')
+add("jsonpatch", b"\2\x30\0" + b"/a/b/c/d/e" + b"\0" + b'{"a":{"b":{"c":{"d":{"e":1}}}}}')
+add("jsonpatch", b"\0" + SMALL + b'{"a":[1,2,3]}\0[{"op":"copy","from":"","path":"/b"},{"op":"copy","from":"","path":"/c"}]')
+
+
 # ---- MQTT 5 wire format ----
 def varint(n):
     out = bytearray()

@@ -21,6 +21,7 @@ import urllib.parse
 import uuid
 
 import paho.mqtt.client as mqtt
+import pytest
 import websockets
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -28,7 +29,9 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 PLUGIN = os.environ.get("WSGW_PLUGIN", "/work/main/build/mosquitto_wsgw.so")
 MOSQUITTO = os.environ.get("WSGW_MOSQUITTO", "/usr/sbin/mosquitto")
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+# ASan, LSan, UBSan (build-asan, scripts/test.sh), TSan (build-tsan, scripts/tsan.sh)
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer", "FATAL: ThreadSanitizer")
 
 CLIENT_ID_RE = re.compile(r"^client_[A-Za-z0-9]{8}$")
 EVENT_ID_RE = re.compile(r"^evt_.{8}$")
@@ -195,6 +198,12 @@ class Broker:
 
     def _spawn(self, plugin):
         self.write_conf(plugin)
+        if "libtsan" in os.environ.get("WSGW_PRELOAD", ""):
+            with open(self.conf) as f:
+                if any(line.startswith("connection ") for line in f):
+                    # Mosquitto 2.0.11's bridge dies (SIGSEGV) at its first
+                    # connect with libtsan preloaded, without the plugin too.
+                    pytest.skip("a bridge under ThreadSanitizer: mosquitto's bridge crashes there")
         if os.path.exists(self.sock):
             os.unlink(self.sock)
         env = dict(os.environ)
