@@ -256,18 +256,18 @@ int content_template_key(const char *tmpl, const char *username, struct content_
 
 char *content_doc_topic(const char *prefix, const char *root, const struct content_key *k)
 {
-	return topic_join(prefix, root, k->type, k->id, NULL);
+	return topic_join(prefix, root, k->type, k->id, (char *)NULL);
 }
 
 char *content_link_topic(const char *prefix, const char *root, const struct content_key *parent,
 		const struct content_key *child)
 {
-	return topic_join(prefix, root, parent->type, parent->id, "children", child->type, child->id, NULL);
+	return topic_join(prefix, root, parent->type, parent->id, "children", child->type, child->id, (char *)NULL);
 }
 
 char *content_children_filter(const char *prefix, const char *root, const struct content_key *parent)
 {
-	return topic_join(prefix, root, parent->type, parent->id, "children", "+", "+", NULL);
+	return topic_join(prefix, root, parent->type, parent->id, "children", "+", "+", (char *)NULL);
 }
 
 /* Skips "<part>/" at *p. */
