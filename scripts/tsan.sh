@@ -7,6 +7,7 @@
 # report (tests/integration/wsgw.py, SANITIZER_MARKERS); tests/tsan.supp
 # holds what is Mosquitto's or libwebsockets' own, each with its reason.
 #   scripts/tsan.sh [ctest arguments...]   e.g. scripts/tsan.sh -R integration_test_op
+# (no arguments: -E bench_smoke, the load tool's check, which needs no TSan).
 # Mosquitto and libwebsockets are not instrumented: TSan sees their locks and
 # threads through its interceptors, not their own memory accesses.
 set -eu
@@ -14,11 +15,12 @@ cd "$(dirname "$0")/.."
 CC=gcc cmake -S . -B build-tsan -DWSGW_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-tsan -j"$(nproc)"
 TSAN_LIB=$(gcc -print-file-name=libtsan.so)
+[ $# -gt 0 ] || set -- -E bench_smoke
 start=$(date +%s)
 rc=0
 (cd build-tsan && \
 	WSGW_PRELOAD="$TSAN_LIB" \
 	TSAN_OPTIONS="suppressions=$(pwd)/../tests/tsan.supp halt_on_error=0 second_deadlock_stack=1" \
-	ctest --output-on-failure -E bench_smoke "$@") || rc=$?
+	ctest --output-on-failure "$@") || rc=$?
 echo "tsan: $(( $(date +%s) - start )) s"
 exit $rc
