@@ -271,3 +271,41 @@ def test_bad_tls_configuration_is_refused_at_start(start_gateway, pki):
     openssl("pkey", "-in", key, "-aes256", "-passout", "pass:secret", "-out", "enc.key", cwd=pki.dir)
     log = refused_start(start_gateway, certfile=cert, keyfile=pki.path("enc.key"))
     assert "encrypted with a passphrase (not supported" in log
+
+
+def spki_hash(cert_path):
+    """base64 of the SHA-256 of the certificate's public key, what Chromium's
+    --ignore-certificate-errors-spki-list takes (it has no flag for a CA file)."""
+    pub = subprocess.run(["openssl", "x509", "-pubkey", "-noout", "-in", cert_path],
+                         check=True, capture_output=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
+                         check=True, capture_output=True).stdout
+    import base64
+    import hashlib
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+async def test_chromium_https_page_over_wss(start_gateway, pki):
+    """A page served over https (the gateway's own demo page, with TLS on) connects
+    back over wss:// and shows the channel live: what a page on an https site needs
+    (ws:// from it would be mixed content). Chromium trusts the test server's key."""
+    import browser
+    browser.require_chromium()
+    gw = tls_gateway(start_gateway, pki, demo_enable="true")
+    url = f"https://127.0.0.1:{gw.ws_port}/demo/?channel=secure"
+    async with browser.Browser(args=[f"--ignore-certificate-errors-spki-list={spki_hash(pki.server[0])}"]) as b:
+        page = await b.new_page()
+        await page.goto(url)
+        deadline = time.monotonic() + 15
+        while await page.eval("document.getElementById('status').textContent") != "live":
+            assert time.monotonic() < deadline, await page.eval("document.body.innerText")
+            await asyncio.sleep(0.1)
+        assert await page.eval("location.protocol") == "https:"
+        ws_url = await page.eval("ch.ws.url")
+        assert ws_url.startswith("wss://127.0.0.1:"), ws_url
+        status, body, _ = https(gw, client_ctx(pki, pki.client), "GET", "/secure/emit?text=over%20tls")
+        assert status == 200, body
+        deadline = time.monotonic() + 10
+        while "over tls" not in await page.eval("document.getElementById('messages').textContent"):
+            assert time.monotonic() < deadline, await page.eval("document.body.innerText")
+            await asyncio.sleep(0.1)
