@@ -30,7 +30,7 @@ import warnings
 import websockets
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
-START_TIMEOUT = 20  # seconds for the browser to open its DevTools endpoint
+START_TIMEOUT = 60  # seconds for the browser to open its DevTools endpoint (a loaded 2-core machine running ASan brokers once took over 20)
 
 
 def chromium_path():
