@@ -12,9 +12,9 @@ clients of every dialect that connect and vanish without a close; slow readers
 then read again and vanish). The broker restarts every RESTART_EVERY waves.
 
 After every wave, once the detached sessions have expired: the broker's VmRSS
-is back within MARGIN_KB of its baseline (its RSS after the first wave since
-it started: the warm-up fills malloc's arenas, lws's pools and the hash
-tables); no resumed session lost a QoS 1 message (each one came, in order);
+is back within MARGIN_KB of its baseline (the highest RSS of the first
+WARMUP_WAVES waves since it started: the warm-up fills malloc's arenas, lws's
+pools and the hash tables, and on a loaded machine one wave may not finish it); no resumed session lost a QoS 1 message (each one came, in order);
 the presence tree is empty (no retained entry under wsgw/presence/). At the
 end (and at every restart) the broker log has no sanitizer report.
 
@@ -47,7 +47,12 @@ SESSION_EXPIRY = 4          # s: op and Telegraphy sessions outlive their socket
 OPTS = {"op_anonymous": "true", "jwt_hs256_secret": JWT_SECRET, "session_expiry": str(SESSION_EXPIRY),
         "telegraphy_token_secret": TG_SECRET, "telegraphy_events": "soak.event",
         "comet_service_token": SERVICE, "wsdo_ack_timeout": "5"}
-# Growth allowed over the baseline (the RSS after a broker's first wave): a
+# Waves of a broker process whose highest RSS is its baseline; the later ones
+# are judged. (With one, a 30-minute run on a loaded machine failed at its
+# 43rd wave: a process's first wave reached 10.6 MB where every other process's
+# reached 11.4-11.9 MB, and its third wave, at 11.7 MB, was "over" it.)
+WARMUP_WAVES = 2
+# Growth allowed over the baseline (the RSS after a broker's warm-up): a
 # page here and there, malloc's heap top moving; a leak of a few hundred bytes
 # per client or message passes it within a few waves (a wave sees thousands).
 MARGIN_KB = 1024
@@ -409,12 +414,14 @@ async def soak(gw, waves=None, minutes=None, wave_seconds=20, restart_every=5, m
     rows = []
     baseline = None
     n = 0
+    k = 0   # waves of the current broker process
     t0 = time.monotonic()
     while (waves is None or n < waves) and (deadline is None or time.monotonic() < deadline):
         if n and restart_every and n % restart_every == 0:
             assert not gw.sanitizer_errors(), "sanitizer report in the broker log:\n" + gw.log_tail()
             gw.restart()
             baseline = None
+            k = 0
             log(f"soak: broker restarted (pid {gw.proc.pid})")
         device = wsgw.Mqtt(gw.mqtt_port)
         msgs0 = st.total()
@@ -427,14 +434,15 @@ async def soak(gw, waves=None, minutes=None, wave_seconds=20, restart_every=5, m
         left = await presence_left(gw)
         assert not left, f"wave {n}: presence entries left: {left}"
         rss = vmrss_kb(gw.proc.pid)
-        first = baseline is None
-        if first:
-            baseline = rss
+        warming = k < WARMUP_WAVES
+        if warming:
+            baseline = rss if baseline is None else max(baseline, rss)
         rows.append({"wave": n, "rss_kb": rss, "baseline_kb": baseline, "messages": st.total() - msgs0})
         log(f"soak: wave {n}: {st.total() - msgs0} messages, VmRSS {rss} kB "
-            f"({'baseline' if first else f'{rss - baseline:+d} kB over the baseline'}), "
+            f"({'warm-up, baseline ' + str(baseline) + ' kB' if warming else f'{rss - baseline:+d} kB over the baseline'}), "
             f"{time.monotonic() - t0:.0f} s")
-        if check_rss and not SANITIZED and not first:
+        k += 1
+        if check_rss and not SANITIZED and not warming:
             assert rss - baseline <= margin_kb, \
                 f"wave {n}: broker RSS {rss} kB is {rss - baseline} kB over its baseline {baseline} kB " \
                 f"(margin {margin_kb} kB)"
