@@ -316,7 +316,10 @@ static void req_when_known(struct ct_req *r)
 	r->doc->waiting = r;
 }
 
-static void do_get_content(struct ct_client *c, const struct content_request *q)
+/* get_content and get_children: the read goes through the user's own
+ * session (SUBSCRIBE, then the PINGREQ barrier) while the cache loads the
+ * document or the children set on its feed. */
+static void do_read(struct ct_client *c, const struct content_request *q, bool children)
 {
 	struct wsgw_gw *gw = session_gw(c->s);
 	struct ct_req *r = req_new(c, q);
@@ -326,31 +329,7 @@ static void do_get_content(struct ct_client *c, const struct content_request *q)
 		ct_reply_error(c, q->cls, q->id, CONTENT_E_UNAVAILABLE, "out of memory");
 		return;
 	}
-	r->doc = ct_doc_get(gw, &q->key, false);
-	if(!r->doc || !ct_state_of(gw)->feed_up){
-		req_fail(r, CONTENT_E_UNAVAILABLE, "the gateway's content feed is not up");
-		return;
-	}
-	if(link_subscribe(session_link(c->s), &mid, r->doc->topic, 0) || pendtab_await(&c->requests, &r->pr, mid, 0)
-			|| link_ping(session_link(c->s))){
-		req_fail(r, CONTENT_E_UNAVAILABLE, "the broker session cannot take the read");
-		return;
-	}
-	r->ping = ++c->pings;
-	req_when_known(r);
-}
-
-static void do_get_children(struct ct_client *c, const struct content_request *q)
-{
-	struct wsgw_gw *gw = session_gw(c->s);
-	struct ct_req *r = req_new(c, q);
-	int mid = 0;
-
-	if(!r){
-		ct_reply_error(c, q->cls, q->id, CONTENT_E_UNAVAILABLE, "out of memory");
-		return;
-	}
-	r->doc = ct_doc_get(gw, &q->key, true);
+	r->doc = ct_doc_get(gw, &q->key, children);
 	if(!r->doc || !ct_state_of(gw)->feed_up){
 		req_fail(r, CONTENT_E_UNAVAILABLE, "the gateway's content feed is not up");
 		return;
@@ -733,11 +712,11 @@ static void ct_ws_text(struct wsgw_session *s, const char *buf, size_t len)
 	}else if(!link_is_up(session_link(s))){
 		ct_reply_error(c, q.cls, q.id, CONTENT_E_UNAVAILABLE, "the broker session was lost");
 	}else if(q.cls == CONTENT_GET_CONTENT){
-		do_get_content(c, &q);
+		do_read(c, &q, false);
 	}else if(q.cls == CONTENT_PATCH_CONTENT){
 		do_patch_content(c, &q);
 	}else if(q.cls == CONTENT_GET_CHILDREN){
-		do_get_children(c, &q);
+		do_read(c, &q, true);
 	}else{
 		do_add_child(c, &q);
 	}
