@@ -938,13 +938,6 @@ void content_request_clear(struct content_request *r)
 
 /* ---- replies and notifications ---- */
 
-static char *dump(json_t *o)
-{
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	return text;
-}
-
 static json_t *frame(const char *type, const char *cls, const json_t *id, bool with_id)
 {
 	json_t *o = json_pack("{s:s}", "type", type);
@@ -965,7 +958,7 @@ char *content_result(const char *cls, const json_t *id, int status, json_t *data
 	if(o && json_object_set_new(o, "status", json_integer(status))) o = (json_decref(o), NULL);
 	if(o && data && json_object_set(o, "data", data)) o = (json_decref(o), NULL);
 	json_decref(data);
-	return dump(o);
+	return jsonutil_dump_take(o);
 }
 
 char *content_error(const char *cls, const json_t *id, int code, const char *msg)
@@ -978,7 +971,7 @@ char *content_error(const char *cls, const json_t *id, int code, const char *msg
 		json_decref(o);
 		o = NULL;
 	}
-	return dump(o);
+	return jsonutil_dump_take(o);
 }
 
 char *content_notify(const char *cls, json_t *data)
@@ -987,7 +980,7 @@ char *content_notify(const char *cls, json_t *data)
 
 	if(o && json_object_set(o, "data", data ? data : json_null())) o = (json_decref(o), NULL);
 	json_decref(data);
-	return dump(o);
+	return jsonutil_dump_take(o);
 }
 
 /* o with "key" and "ver", or NULL (o released). */

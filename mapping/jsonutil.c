@@ -108,6 +108,13 @@ char *jsonutil_dump(const json_t *v)
 	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
+char *jsonutil_dump_take(json_t *v)
+{
+	char *text = v ? jsonutil_dump(v) : NULL;
+	json_decref(v);
+	return text;
+}
+
 static const char b64url_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 char *jsonutil_b64url_encode(const void *buf, size_t len)

@@ -42,6 +42,9 @@ json_t *jsonutil_from_payload(const void *payload, size_t len);
 
 /* Compact text of v (caller frees), or NULL. Accepts any JSON value. */
 char *jsonutil_dump(const json_t *v);
+/* The same, taking v (decref'd; NULL gives NULL): for replies built with
+ * json_pack, whose failure is NULL too. */
+char *jsonutil_dump_take(json_t *v);
 
 /* base64url (RFC 4648 section 5) without padding. Both return new buffers
  * (caller frees), NUL-terminated, or NULL; decode refuses other characters. */

@@ -198,19 +198,12 @@ static json_t *base(const char *op, const char *type, const json_t *id)
 	return o;
 }
 
-static char *dump(json_t *o)
-{
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	return text;
-}
-
 char *op_success(const char *op, const json_t *id, json_t *extra)
 {
 	json_t *o = base(op, "success", id);
 	if(o && extra) json_object_update_missing(o, extra);   /* op, type and id stay */
 	json_decref(extra);
-	return dump(o);
+	return jsonutil_dump_take(o);
 }
 
 char *op_error(const char *op, const json_t *id, int code, const char *message)
@@ -220,21 +213,21 @@ char *op_error(const char *op, const json_t *id, int code, const char *message)
 		json_object_set_new(o, "code", json_integer(code));
 		json_object_set_new(o, "message", json_string(message));
 	}
-	return dump(o);
+	return jsonutil_dump_take(o);
 }
 
 char *op_mesg(const char *id, const char *topic, json_t *data, json_t *sender)
 {
 	json_t *o = json_pack("{s:s,s:s,s:s,s:[s],s:o,s:o}", "op", "mesg", "type", "push", "id", id,
 			"topics", topic, "data", data ? data : json_null(), "sender", sender ? sender : json_null());
-	return dump(o);
+	return jsonutil_dump_take(o);
 }
 
 char *op_pres(const char *type, const char *id, const char *topic, json_t *sender)
 {
 	json_t *o = json_pack("{s:s,s:s,s:s,s:[s],s:o}", "op", "pres", "type", type, "id", id,
 			"topics", topic, "sender", sender ? sender : json_null());
-	return dump(o);
+	return jsonutil_dump_take(o);
 }
 
 /* ---- options ---- */

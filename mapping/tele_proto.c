@@ -91,23 +91,16 @@ void tele_request_clear(struct tele_request *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static char *dump(json_t *o)
-{
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	return text;
-}
-
 char *tele_response(bool success, const char *status, bool has_id, long long id, json_t *data)
 {
 	json_t *o = json_pack("{s:b,s:s,s:o}", "success", success, "status", status, "data", data ? data : json_object());
 	if(o && has_id) json_object_set_new(o, "id", json_integer(id));
-	return dump(o);
+	return jsonutil_dump_take(o);
 }
 
 char *tele_event(const char *name, json_t *data)
 {
-	return dump(json_pack("{s:s,s:o}", "event", name, "data", data ? data : json_null()));
+	return jsonutil_dump_take(json_pack("{s:s,s:o}", "event", name, "data", data ? data : json_null()));
 }
 
 char *tele_event_path(const char *name, bool *wildcard)
