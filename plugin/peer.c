@@ -24,19 +24,27 @@ static char *header(struct lws *wsi, int token, const char *name)
 	return v;
 }
 
-void gw_client_addr(struct wsgw_gw *gw, struct lws *wsi, char *addr, size_t addrlen)
+void gw_client_addr(struct wsgw_gw *gw, struct lws *wsi, char *addr, size_t addrlen,
+		bool *secure)
 {
 	const struct wsgw_config *cfg = gw->cfg;
-	char peer[64], *fwd, *xff;
+	char peer[64], proto[8] = "", *fwd, *xff, *xproto;
 
 	lws_get_peer_simple(wsi, peer, sizeof(peer));
+	if(secure) *secure = cfg->certfile != NULL;
 	if(!cfg->nproxy_nets || !proxy_trusted(cfg->proxy_nets, cfg->nproxy_nets, peer)){
 		snprintf(addr, addrlen, "%s", peer);
 		return;
 	}
 	fwd = header(wsi, -1, "forwarded:");
 	xff = header(wsi, WSI_TOKEN_X_FORWARDED_FOR, NULL);
-	proxy_client(cfg->proxy_nets, cfg->nproxy_nets, peer, fwd, xff, NULL, addr, addrlen, NULL, 0);
+	xproto = header(wsi, -1, "x-forwarded-proto:");
+	proxy_client(cfg->proxy_nets, cfg->nproxy_nets, peer, fwd, xff, xproto, addr, addrlen,
+			proto, sizeof(proto));
+	/* A trusted proxy's word on the scheme replaces the socket's (TLS
+	 * ended at the proxy, or a plain hop behind it); no word keeps it. */
+	if(secure && proto[0]) *secure = !strcmp(proto, "https");
 	free(fwd);
 	free(xff);
+	free(xproto);
 }

@@ -3,6 +3,7 @@
 #ifndef WSGW_PEER_H
 #define WSGW_PEER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct lws;
@@ -12,7 +13,10 @@ struct wsgw_gw;
  * peer, or, when that peer is one of plugin_opt_trusted_proxies, the client
  * its Forwarded or X-Forwarded-For header names (mapping/proxy.h). While the
  * request headers are there (up to LWS_CALLBACK_ESTABLISHED, or an HTTP
- * request's callbacks). */
-void gw_client_addr(struct wsgw_gw *gw, struct lws *wsi, char *addr, size_t addrlen);
+ * request's callbacks). *secure (when not NULL): whether the client used
+ * TLS, the listener's own or, from a trusted proxy, X-Forwarded-Proto /
+ * Forwarded proto= "https". */
+void gw_client_addr(struct wsgw_gw *gw, struct lws *wsi, char *addr, size_t addrlen,
+		bool *secure);
 
 #endif

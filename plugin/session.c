@@ -471,7 +471,8 @@ int session_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reason
 		rt = s->priv;
 		s->priv = NULL;
 		s->opened = true;
-		gw_client_addr(gw, wsi, s->peer, sizeof(s->peer));
+		gw_client_addr(gw, wsi, s->peer, sizeof(s->peer), &s->secure);
+		LOG_I("%s client from %s over %s", s->dialect->name, s->peer, s->secure ? "wss" : "ws");
 		s->last_rx_ms = s->tokens_ms = gw_now_ms();
 		s->next_ping_ms = s->last_rx_ms + session_ping_period(gw->cfg);
 		s->tokens = gw->cfg->rate_burst;

@@ -55,6 +55,7 @@ struct wsgw_session {
 	int64_t last_rx_ms;
 
 	char peer[64];                   /* client address */
+	bool secure;                     /* the client used TLS (wss://), see peer.h */
 	int64_t link_lost_ms;            /* when the broker session was lost, or 0 */
 	int link_lost_rc;                /* and why (an MQTT reason code, see link.h) */
 	bool opened;                     /* ESTABLISHED ran: ws_close is owed */

@@ -14,8 +14,9 @@ CLANG_RT=libclang-rt-14-dev
 [ "$(. /etc/os-release 2>/dev/null; echo "${VERSION_ID:-}")" = 13 ] && CLANG_RT=libclang-rt-19-dev
 # chromium: the browser tests (tests/integration/browser.py drives it over the
 # DevTools protocol); python3-prometheus-client: its parser reads /metrics;
-# python3-pil reads the demo page's screenshot.
-TEST_PKGS="libcmocka-dev python3 python3-websockets python3-paho-mqtt python3-pytest python3-jwt python3-cryptography python3-jsonpatch python3-prometheus-client python3-pil openssl chromium iproute2 valgrind clang $CLANG_RT clang-tidy cppcheck"
+# python3-pil reads the demo page's screenshot; nginx: docs/deploy/nginx.conf
+# is tested in front of the gateway (test_web_proxy.py).
+TEST_PKGS="libcmocka-dev python3 python3-websockets python3-paho-mqtt python3-pytest python3-jwt python3-cryptography python3-jsonpatch python3-prometheus-client python3-pil openssl nginx chromium iproute2 valgrind clang $CLANG_RT clang-tidy cppcheck"
 
 want="$PKGS"
 tests=OFF

@@ -73,6 +73,23 @@ async def refused_connect_logs(gw, headers=None, local_host=None):
     raise AssertionError(f"no refusal line:\n{gw.log()[-2000:]}")
 
 
+async def scheme_logged(gw, headers=None, local_host=None):
+    """(address, scheme) of the connect line the gateway logs for a new client."""
+    pat = r"Telegraphy client from (\S+) over (\S+)"
+    n = len(re.findall(pat, gw.log()))
+    c = await tele(gw, headers, local_host)
+    try:
+        for _ in range(100):
+            found = re.findall(pat, gw.log())
+            if len(found) > n:
+                return found[-1]
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no connect line:\n{gw.log()[-2000:]}")
+    finally:
+        c.abort()
+        await c.closed.wait()
+
+
 async def test_headers_of_an_untrusted_peer_are_ignored(start_gateway):
     gw = gateway(start_gateway, trusted_proxies="10.9.9.9 2001:db8::/32")
     forged = {"X-Forwarded-For": "203.0.113.9", "Forwarded": "for=203.0.113.9"}
@@ -80,6 +97,9 @@ async def test_headers_of_an_untrusted_peer_are_ignored(start_gateway):
     # bound to the real address: a forged header does not move it
     session = await session_of(gw, forged)
     assert await reconnect(gw, session, {"X-Forwarded-For": "198.51.100.1"}) == "CONNECTED"
+    # nor what it says about the scheme
+    assert await scheme_logged(gw, {"X-Forwarded-Proto": "https"}) == ("127.0.0.1", "ws")
+    assert await scheme_logged(gw, {"Forwarded": "for=203.0.113.9;proto=https"}) == ("127.0.0.1", "ws")
 
 
 async def test_no_list_no_proxy(start_gateway):
@@ -96,6 +116,14 @@ async def test_trusted_proxy_names_the_client(start_gateway):
     assert await refused_connect_logs(gw, {"Forwarded": 'for="[2001:db8::5]:4711";proto=https'}) == "2001:db8::5"
     # from a peer not on the list (127.0.0.2), the same headers count for nothing
     assert await refused_connect_logs(gw, {"X-Forwarded-For": "203.0.113.9"}, "127.0.0.2") == "127.0.0.2"
+
+    # X-Forwarded-Proto (the nearest proxy's, right-most) or Forwarded proto=: what the client used
+    assert await scheme_logged(gw, {"X-Forwarded-For": "203.0.113.9"}) == ("203.0.113.9", "ws")
+    assert await scheme_logged(gw, {"X-Forwarded-For": "203.0.113.9",
+                                    "X-Forwarded-Proto": "http, https"}) == ("203.0.113.9", "wss")
+    assert await scheme_logged(gw, {"X-Forwarded-Proto": "https, http"}) == ("127.0.0.1", "ws")
+    assert await scheme_logged(gw, {"Forwarded": "for=203.0.113.9;proto=https"}) == ("203.0.113.9", "wss")
+    assert await scheme_logged(gw, {"X-Forwarded-Proto": "https"}, "127.0.0.2") == ("127.0.0.2", "ws")
 
     # same-host RECONNECT: the host is the client behind the proxy
     session = await session_of(gw, {"X-Forwarded-For": "203.0.113.9"})
@@ -171,7 +199,12 @@ async def test_behind_nginx(start_gateway):
             assert "from 6.6.6.6" not in gw.log() and time.monotonic() < deadline, gw.log()[-2000:]
             await asyncio.sleep(0.05)
 
+        n = gw.log().count("Telegraphy client from 127.0.0.2 over wss")
         c = await via_nginx("127.0.0.2")
+        deadline = time.monotonic() + 5
+        while gw.log().count("Telegraphy client from 127.0.0.2 over wss") == n:   # X-Forwarded-Proto
+            assert time.monotonic() < deadline, gw.log()[-2000:]
+            await asyncio.sleep(0.05)
         token = (await issue_token(gw, SECRET, user="alice")).json["auth_token"]
         r = await c.connect(token)
         assert r["status"] == "CONNECTED", r
