@@ -912,6 +912,8 @@ static void diff_array(struct diff_ctx *d, const json_t *a, const json_t *b)
 				diff_pop(d, mark);
 				i++;
 				break;
+			default:   /* the walk above writes only the four moves */
+				break;
 			}
 		}
 		free(cost);

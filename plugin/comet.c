@@ -620,6 +620,7 @@ static void api_publish(struct wsgw_http *h, const char *topic, const struct com
 		return;
 	}
 	kit_http_wait(&p->w, h);
+	/* cppcheck-suppress memleak ; p is owned by the pending table (pendtab_add above) until answered or expired */
 }
 
 /* DumpSession from the presence mirror: this gateway's sessions (the seed's

@@ -613,6 +613,7 @@ static void do_login(struct ct_client *c, const struct content_request *q)
 	if(!st->r.username || !st->r.password){
 		kit_resumable_free(&st->g->store, &st->r);
 		ct_reply_error(c, q->cls, q->id, CONTENT_E_UNAVAILABLE, "out of memory");
+		/* cppcheck-suppress memleak ; kit_resumable_free freed st through the store's free hook */
 		return;
 	}
 	kit_store_add(&st->g->store, &st->r, CONTENT_MEMBER_PREFIX, c);
