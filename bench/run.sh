@@ -26,7 +26,8 @@
 #   PLUGIN         the mosquitto_wsgw.so to measure (default: the one built here)
 #   REPEAT         runs of every scenario (default 1); the table shows medians
 #   GW_SHARED      wsdo_shared_sessions of the gateway (default: unset, the
-#                  plugin's default; 8 = eight shared broker sessions). The burst
+#                  plugin's default, 8 shared broker sessions; 0 = a broker
+#                  session per listener). The burst
 #                  scenario always runs with 0 (1,000 broker sessions opened at
 #                  once) and fails the run unless all 1,000 get in.
 # nchan needs Debian's nginx-light and libnginx-mod-nchan: installed here with
@@ -55,14 +56,13 @@ case " $SYSTEMS " in *" nchan "*) bench_need_nchan ;; esac
 # (its WebSocket), like a native client; with its own broker session it holds 3
 # (WebSocket, the gateway's MQTT socket, the broker's end). Raise the soft limit
 # to the hard one; without CAP_SYS_RESOURCE the hard limit is all there is.
-# Unset GW_SHARED (the plugin's default) counts 3, so that the idle run fits
-# whatever that default is. The plugin keeps fd_reserve (1024) descriptors and
+# Unset GW_SHARED is the plugin's default (wsdo_shared_sessions 8): 1. The plugin keeps fd_reserve (1024) descriptors and
 # room for max_http_connections (2000) out of what max_connections may use.
 ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
 export GW_SHARED=${GW_SHARED:-}
-GW_FDS_PER_SESSION=3
-[ -z "$GW_SHARED" ] || [ "$GW_SHARED" = 0 ] || GW_FDS_PER_SESSION=1
+GW_FDS_PER_SESSION=1
+if [ "$GW_SHARED" = 0 ]; then GW_FDS_PER_SESSION=3; fi
 GW_IDLE_CAP=$(( (NOFILE - 1024 - 2000) / GW_FDS_PER_SESSION / 100 * 100 ))
 IDLE_N=$IDLE_SESSIONS
 if [ "$GW_IDLE_CAP" -lt "$IDLE_N" ]; then

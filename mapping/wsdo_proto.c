@@ -340,7 +340,7 @@ void wsdo_pick(size_t n, size_t k, size_t *idx, uint32_t (*rnd)(void *), void *u
 static const struct wsgw_option wsdo_options[] = {
 	{"root",            WSGW_OPT_PREFIX, O(root),            0, 0, "wsdo"},
 	{"username",        WSGW_OPT_LEVEL,  O(username),        0, 0, "wsdo"},
-	{"shared_sessions", WSGW_OPT_INT,    O(shared_sessions), 0, 64, "0"},
+	{"shared_sessions", WSGW_OPT_INT,    O(shared_sessions), 0, 64, "8"},
 	{"ping_interval",   WSGW_OPT_DOUBLE, O(ping_interval),   0.1, 3600, "20"},
 	{"ping_timeout",    WSGW_OPT_DOUBLE, O(ping_timeout),    0.1, 3600, "10"},
 	{"ack_timeout",     WSGW_OPT_DOUBLE, O(ack_timeout),     0.1, 3600, "5"},

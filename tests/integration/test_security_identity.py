@@ -38,7 +38,8 @@ def publish_raw(dev, topic, payload, retain=False):
 
 
 async def test_reserved_ids_are_refused_to_others(start_gateway):
-    gw = start_gateway(passwords={DEV_USER: DEV_PASSWORD}, jwt_hs256_secret=SECRET)
+    # a listener with a broker session of its own (the shared ones are tried below too)
+    gw = start_gateway(passwords={DEV_USER: DEV_PASSWORD}, jwt_hs256_secret=SECRET, wsdo_shared_sessions=0)
     listener = await gw.listen("lobby")
     op = await OpClient.open(gw)
     assert (await op.connect("jwt", token("olga")))["type"] == "success"

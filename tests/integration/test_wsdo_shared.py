@@ -1,6 +1,8 @@
-"""websockets.do listeners on shared broker sessions (wsdo_shared_sessions N).
+"""websockets.do listeners on shared broker sessions (wsdo_shared_sessions N,
+the default).
 
-The other websockets.do files run in this mode too (ctest's integration_shared_*);
+The other websockets.do files run in this mode, and again with a session per
+listener (ctest's integration_dedicated_*);
 these tests are about what only the shared session does: one broker connection
 for many listeners, retained messages routed to the listener that subscribed,
 filters given back when the last listener leaves, the loss of the shared

@@ -762,7 +762,7 @@ static void test_dialect_defaults(void **state)
 	assert_false(OP(cfg)->anonymous);
 	assert_null(OP(cfg)->provider_names);
 	assert_null(OP(cfg)->provider_kinds);
-	assert_int_equal(WSDO(cfg)->shared_sessions, 0);
+	assert_int_equal(WSDO(cfg)->shared_sessions, 8);
 	assert_true(SET(cfg, tele_conf)->enable);
 	assert_string_equal(SET(cfg, tele_conf)->mount, "/telegraphy");
 	assert_string_equal(TELE(cfg)->root, "telegraphy");
@@ -968,7 +968,9 @@ static void test_dialect_conf_data(void **state)
 	/* the root option the ACL guard's filters are built on */
 	assert_string_equal(*(char **)((char *)ds->opts + wsdo_conf.root), "wsdo");
 	assert_string_equal(*(char **)((char *)SET(cfg, comet_conf)->opts + comet_conf.root), "comet");
-	/* shared broker sessions: one descriptor per client */
+	/* shared broker sessions (the default): one descriptor per client */
+	assert_true(wsdo_conf.shares_sessions(ds->opts));
+	set_ok(cfg, "wsdo_shared_sessions", "0");
 	assert_false(wsdo_conf.shares_sessions(ds->opts));
 	set_ok(cfg, "wsdo_shared_sessions", "4");
 	assert_true(wsdo_conf.shares_sessions(ds->opts));
