@@ -105,6 +105,7 @@ void presence_dispatch(struct wsgw_gw *gw, const char *key, enum wsgw_presence_e
 
 	HASH_FIND_STR(gw->channels, key, ci);
 	if(!ci) return;
+	gw->presence_seq++;
 	for(struct wsgw_watch *w = ci->head; w; w = w->cnext){
 		struct wsgw_session *s = w->s;
 		if(!s->closing && s->dialect->presence) s->dialect->presence(s, key, ev, m);

@@ -71,10 +71,20 @@ struct wsdo_data_cache {
 	bool requires_ack;
 };
 
+/* The same for a presence event: a channel of n listeners that one member
+ * joins sends n-1 JOINED frames (n^2/2 for n joining), which differ only in
+ * the recipient's part. One eventID per event (only DATA's means something). */
+struct wsdo_pres_cache {
+	uint64_t seq;            /* gw->presence_seq it was built for; 0 = none */
+	char *head;
+	size_t head_len;
+};
+
 struct wsdo_gw {
 	char *base;              /* topic_prefix/wsdo_root */
 	struct wsdo_pending *pending;
 	struct wsdo_data_cache data;
+	struct wsdo_pres_cache pres;
 };
 
 static struct wsdo_gw *wsdo_state(struct wsgw_gw *gw)
@@ -441,26 +451,35 @@ static void wsdo_ws_close(struct wsgw_session *s)
 	session_set_priv(s, NULL);
 }
 
+/* Builds the event's frame once per dispatch (see struct wsdo_pres_cache). */
+static struct wsdo_pres_cache *pres_frame(struct wsgw_gw *gw, enum wsgw_presence_event ev,
+		const struct mirror_member *m)
+{
+	struct wsdo_pres_cache *pc = &wsdo_state(gw)->pres;
+	char eid[WSDO_EVENT_ID_SIZE];
+	const char *type = ev == WSGW_PRESENCE_JOINED ? "PRESENCE:JOINED"
+		: ev == WSGW_PRESENCE_UPDATED ? "PRESENCE:UPDATED" : "PRESENCE:LEFT";
+
+	if(pc->seq == gw->presence_seq) return pc->head ? pc : NULL;
+	free(pc->head);
+	pc->seq = gw->presence_seq;
+	new_event_id(eid);
+	pc->head = wsdo_frame_head(type, member_json(m, ev != WSGW_PRESENCE_LEFT), eid, &pc->head_len);
+	return pc->head ? pc : NULL;
+}
+
 static void wsdo_on_presence(struct wsgw_session *s, const char *key, enum wsgw_presence_event ev,
 		const struct mirror_member *m)
 {
 	struct wsdo_client *c = session_priv(s);
-	bool self;
+	struct wsdo_pres_cache *pc;
 
 	(void)key;   /* a listener watches its one channel */
 	if(!c || !c->ready) return;
-	self = !strcmp(m->id, c->id);
-	switch(ev){
-	case WSGW_PRESENCE_JOINED:
-		if(!self) send_frame(c, "PRESENCE:JOINED", member_json(m, true), NULL, -1);
-		break;
-	case WSGW_PRESENCE_UPDATED:
-		send_frame(c, "PRESENCE:UPDATED", member_json(m, true), NULL, -1);
-		break;
-	case WSGW_PRESENCE_LEFT:
-		if(!self) send_frame(c, "PRESENCE:LEFT", member_json(m, false), NULL, -1);
-		break;
-	}
+	/* JOINED and LEFT are not sent about yourself; UPDATED confirms yours */
+	if(ev != WSGW_PRESENCE_UPDATED && !strcmp(m->id, c->id)) return;
+	if(!(pc = pres_frame(session_gw(s), ev, m))) return;
+	session_send(s, wsdo_frame_finish(pc->head, pc->head_len, c->id, c->latency_ms, -1));
 }
 
 /* ---- HTTP emit ---- */
@@ -760,6 +779,7 @@ static void wsdo_gw_free(struct wsgw_gw *gw)
 		wsdo_pending_free(p);
 	}
 	free(st->data.head);
+	free(st->pres.head);
 	free(st->base);
 	free(st);
 }

@@ -286,6 +286,9 @@ struct wsgw_gw {
 	/* The last struct wsgw_msg seq a link gave (link.c's alone: owners
 	 * read msg->seq). */
 	uint64_t msg_seq;
+	/* Presence events dispatched (presence.c's alone): one number per
+	 * event, the same for every watcher it reaches. */
+	uint64_t presence_seq;
 	uint8_t *link_rx;                /* links' receive buffer (link.c), shared: one thread */
 	unsigned mux_seq;
 	struct mirror mirror;
