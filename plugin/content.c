@@ -801,6 +801,13 @@ static void ct_gw_tick(struct wsgw_gw *gw, int64_t now)
 
 	kit_store_expire(&g->store, now);
 	if(!g->feed && !gw->stopping && now >= g->feed_retry_ms) ct_feed_open(gw, g);
+	/* The feed is no session's link: its keepalive is driven here (without
+	 * it, a quiet feed was dropped by the broker after 1.5 x mqtt_keepalive:
+	 * "exceeded timeout" from mosquitto 2.0.21) */
+	if(g->feed && now - g->feed_misc_ms >= 1000){
+		g->feed_misc_ms = now;
+		link_misc(g->feed);
+	}
 }
 
 /* The core session is up: the broker takes the gateway's sessions now. */

@@ -157,6 +157,7 @@ struct ct_gw {
 	struct wsgw_link *feed;
 	bool feed_up;
 	int64_t feed_retry_ms;
+	int64_t feed_misc_ms;        /* the feed's last link_misc (keepalive), once a second */
 	unsigned feed_pings, feed_pongs;
 	struct content_idgen ids;
 };
