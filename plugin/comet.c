@@ -570,7 +570,7 @@ static int api_auth(struct wsgw_http *h)
 		http_reply_error(h, 503, "OUT_OF_MEMORY", NULL);
 		return -1;
 	}
-	if(http_header(h, WSI_TOKEN_HTTP_AUTHORIZATION, buf, AUTH_HEADER_MAX) < 0 || !(token = comet_bearer(buf))){
+	if(http_header(h, "authorization", buf, AUTH_HEADER_MAX) < 0 || !(token = comet_bearer(buf))){
 		http_reply_error(h, 401, "UNAUTHORIZED", "Authorization: Bearer <token> is required");
 		goto out;
 	}

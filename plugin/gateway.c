@@ -30,6 +30,7 @@ static void gateway_tick(lws_sorted_usec_list_t *sul)
 	}
 	core_tick(gw, now);
 	http_reap(gw);
+	front_tick(gw, now);
 	for(struct wsgw_session *s = gw->sessions, *next; s; s = next){
 		next = s->next;
 		if(misc && s->link) link_misc(s->link);

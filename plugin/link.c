@@ -490,7 +490,7 @@ static int try_connect(struct wsgw_link *link)
 		return again ? ATTEMPT_AGAIN : ATTEMPT_FAIL;
 	}
 	fd.filefd = sock;
-	link->raw = lws_adopt_descriptor_vhost(gw->vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "wsgw-mqtt", NULL);
+	link->raw = lws_adopt_descriptor_vhost(gw->link_vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "wsgw-mqtt", NULL);
 	if(!link->raw){
 		close(sock);
 		errno = ENOMEM;

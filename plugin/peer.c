@@ -7,38 +7,35 @@
 #include <string.h>
 
 /* A request header into a new string, or NULL when absent, unreadable or
- * out of memory (then the proxy's word is not taken). name: lowercase with
- * its colon, for a header lws does not know (token < 0); else the token. */
-static char *header(struct lws *wsi, int token, const char *name)
+ * out of memory (then the proxy's word is not taken). */
+static char *header(struct wsgw_conn *c, const char *name)
 {
-	int n = token >= 0 ? lws_hdr_total_length(wsi, (enum lws_token_indexes)token)
-		: lws_hdr_custom_length(wsi, name, (int)strlen(name));
+	int n = front_header_len(c, name);
 	char *v;
 
 	if(n <= 0 || !(v = malloc((size_t)n + 1))) return NULL;
-	if((token >= 0 ? lws_hdr_copy(wsi, v, n + 1, (enum lws_token_indexes)token)
-				: lws_hdr_custom_copy(wsi, v, n + 1, name, (int)strlen(name))) != n){
+	if(front_header(c, name, v, (size_t)n + 1) != n){
 		free(v);
 		return NULL;
 	}
 	return v;
 }
 
-void gw_client_addr(struct wsgw_gw *gw, struct lws *wsi, char *addr, size_t addrlen,
+void gw_client_addr(struct wsgw_gw *gw, struct wsgw_conn *c, char *addr, size_t addrlen,
 		bool *secure)
 {
 	const struct wsgw_config *cfg = gw->cfg;
-	char peer[64], proto[8] = "", *fwd, *xff, *xproto;
+	const char *peer = front_peer(c);
+	char proto[8] = "", *fwd, *xff, *xproto;
 
-	lws_get_peer_simple(wsi, peer, sizeof(peer));
-	if(secure) *secure = cfg->certfile != NULL;
+	if(secure) *secure = front_tls(c);
 	if(!cfg->nproxy_nets || !proxy_trusted(cfg->proxy_nets, cfg->nproxy_nets, peer)){
 		snprintf(addr, addrlen, "%s", peer);
 		return;
 	}
-	fwd = header(wsi, -1, "forwarded:");
-	xff = header(wsi, WSI_TOKEN_X_FORWARDED_FOR, NULL);
-	xproto = header(wsi, -1, "x-forwarded-proto:");
+	fwd = header(c, "forwarded");
+	xff = header(c, "x-forwarded-for");
+	xproto = header(c, "x-forwarded-proto");
 	proxy_client(cfg->proxy_nets, cfg->nproxy_nets, peer, fwd, xff, xproto, addr, addrlen,
 			proto, sizeof(proto));
 	/* A trusted proxy's word on the scheme replaces the socket's (TLS

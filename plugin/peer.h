@@ -6,17 +6,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct lws;
+struct wsgw_conn;
 struct wsgw_gw;
 
-/* The address of the client on wsi's connection into addr: the socket's
+/* The address of the client on connection c into addr: the socket's
  * peer, or, when that peer is one of plugin_opt_trusted_proxies, the client
  * its Forwarded or X-Forwarded-For header names (mapping/proxy.h). While the
- * request headers are there (up to LWS_CALLBACK_ESTABLISHED, or an HTTP
- * request's callbacks). *secure (when not NULL): whether the client used
+ * request headers are there (the upgrade's handling, or an HTTP request's
+ * until its reply). *secure (when not NULL): whether the client used
  * TLS, the listener's own or, from a trusted proxy, X-Forwarded-Proto /
  * Forwarded proto= "https". */
-void gw_client_addr(struct wsgw_gw *gw, struct lws *wsi, char *addr, size_t addrlen,
+void gw_client_addr(struct wsgw_gw *gw, struct wsgw_conn *c, char *addr, size_t addrlen,
 		bool *secure);
 
 #endif

@@ -13,9 +13,9 @@ int gw_filter_mount_root(struct wsgw_gw *gw, const char *subpath, char **route)
 	return (!subpath[0] || !strcmp(subpath, "/")) ? 0 : 404;
 }
 
-bool gw_origin_ok(struct wsgw_gw *gw, struct lws *wsi)
+bool gw_origin_ok(struct wsgw_gw *gw, struct wsgw_conn *c)
 {
-	int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+	int n = front_header_len(c, "origin");
 	char *origin;
 	bool ok;
 
@@ -23,7 +23,7 @@ bool gw_origin_ok(struct wsgw_gw *gw, struct lws *wsi)
 	/* The whole header, however long: one that cannot be read is refused. */
 	origin = malloc((size_t)n + 1);
 	if(!origin) return false;
-	ok = lws_hdr_copy(wsi, origin, n + 1, WSI_TOKEN_ORIGIN) == n && config_origin_allowed(gw->cfg, origin);
+	ok = front_header(c, "origin", origin, (size_t)n + 1) == n && config_origin_allowed(gw->cfg, origin);
 	free(origin);
 	return ok;
 }

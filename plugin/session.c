@@ -67,7 +67,6 @@ static void slow_cut(struct wsgw_session *s, const char *why)
 	s->dialect->ws_error(s, "SLOW_CONSUMER", "the client did not read fast enough");
 	session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "SLOW_CONSUMER");
 	s->close_deadline_ms = now + 2000;
-	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
 }
 
 /* The open client holding the most queued bytes, or NULL. */
@@ -165,7 +164,7 @@ void session_send(struct wsgw_session *s, char *text)
 	s->qtail = f;
 	s->qframes++;
 	held_set(s, s->qbytes + cost, s->lws_held);
-	lws_callback_on_writable(s->wsi);
+	front_want_write(s->conn);
 }
 
 /* The kernel's share of max_queue_bytes: Linux doubles SO_SNDBUF for its own
@@ -174,7 +173,7 @@ void session_send(struct wsgw_session *s, char *text)
  * default, whatever max_queue_bytes says). */
 static void session_sndbuf(struct wsgw_session *s)
 {
-	int fd = (int)lws_get_socket_fd(s->wsi);
+	int fd = front_fd(s->conn);
 	int want = (int)(s->gw->cfg->max_queue_bytes / 4);
 	if(fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) != 0){
 		LOG_D("SO_SNDBUF %d refused", want);
@@ -187,11 +186,10 @@ void session_close(struct wsgw_session *s, int code, const char *reason)
 	s->closing = true;
 	s->close_code = code;
 	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
-	lws_callback_on_writable(s->wsi);
+	front_want_write(s->conn);
 	/* A client that never lets us write still goes, a little later
-	 * (session_tick enforces it too). */
+	 * (session_tick). */
 	s->close_deadline_ms = gw_now_ms() + 5000;
-	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 }
 
 void session_link_end(struct wsgw_session *s, bool send_will)
@@ -244,7 +242,7 @@ void session_ping_tick(struct wsgw_session *s, int64_t now)
 	if(!period || !s->opened || s->closing || now < s->next_ping_ms) return;
 	s->next_ping_ms = now + period;
 	s->ping_due = true;
-	lws_callback_on_writable(s->wsi);
+	front_want_write(s->conn);
 }
 
 void session_tick(struct wsgw_session *s, int64_t now)
@@ -255,81 +253,115 @@ void session_tick(struct wsgw_session *s, int64_t now)
 	if(s->opened || s->link || s->refused) session_release(s);
 	if(now >= s->close_deadline_ms && !s->killed){
 		s->killed = true;
-		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		front_kill(s->conn);
 	}
 }
 
 /* Answers a refused upgrade with a status and a JSON body {"error":code}
  * (and "message", if any), then closes. retry_after: a Retry-After header. */
-static int refuse_with(struct lws *wsi, int status, const char *code, const char *message,
+static void refuse_with(struct wsgw_conn *c, int status, const char *code, const char *message,
 		const char *retry_after)
 {
-	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-	char body[256];
+	char body[256], headers[128];
 	int n = message ? snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}", code, message)
 		: snprintf(body, sizeof(body), "{\"error\":\"%s\"}", code);
 
-	http_count_upgrade_refusal(lws_context_user(lws_get_context(wsi)), wsi, code);
-	if(n < 0 || (size_t)n >= sizeof(body)
-			|| lws_add_http_common_headers(wsi, (unsigned)status, "application/json", (lws_filepos_t)n, &p, end)
-			|| (retry_after && lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
-				(const unsigned char *)retry_after, (int)strlen(retry_after), &p, end))
-			|| lws_finalize_http_header(wsi, &p, end)
-			|| end - p < n){
-		return -1;
+	http_count_upgrade_refusal(front_gw(c), c, code);
+	if(n < 0 || (size_t)n >= sizeof(body)) n = 0;
+	snprintf(headers, sizeof(headers), "content-type: application/json\r\n%s%s%s",
+			retry_after ? "retry-after: " : "", retry_after ? retry_after : "", retry_after ? "\r\n" : "");
+	front_respond(c, status, headers, body, (size_t)n, true);
+}
+
+static void session_refuse(struct wsgw_conn *c, int status, const char *code)
+{
+	refuse_with(c, status, code, NULL, NULL);
+}
+
+/* The upgrade is accepted: the dialect opens the session. */
+static void established(struct wsgw_session *s)
+{
+	struct wsgw_gw *gw = s->gw;
+	char *rt = s->priv;
+
+	s->priv = NULL;
+	s->opened = true;
+	gw_client_addr(gw, s->conn, s->peer, sizeof(s->peer), &s->secure);
+	LOG_I("%s client from %s over %s", s->dialect->name, s->peer, s->secure ? "wss" : "ws");
+	s->last_rx_ms = s->tokens_ms = gw_now_ms();
+	s->next_ping_ms = s->last_rx_ms + session_ping_period(gw->cfg);
+	s->tokens = gw->cfg->rate_burst;
+	metrics_add(&gw->metrics, s->dialect->name, WSGW_M_CONNECTS, 1);
+	session_sndbuf(s);
+	if(s->dialect->ws_open(s, rt)){
+		s->dialect->ws_error(s, "BROKER_UNAVAILABLE", "cannot open a broker session");
+		session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
 	}
-	memcpy(p, body, (size_t)n);
-	p += n;
-	lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS);
-	return -1;
+	free(rt);
 }
 
-static int session_refuse(struct lws *wsi, int status, const char *code)
+void session_upgrade(struct wsgw_conn *c)
 {
-	return refuse_with(wsi, status, code, NULL, NULL);
-}
-
-static int filter(struct wsgw_gw *gw, struct lws *wsi, struct wsgw_pss *pss)
-{
-	char uri[HDR_MAX];
+	struct wsgw_gw *gw = front_gw(c);
+	struct wsgw_pss *pss = front_pss(c);
+	const char *uri = front_path(c);
 	const struct wsgw_mount *m;
 	const char *sub = NULL;
 	char *rt = NULL;
 	struct wsgw_session *s;
 	int status;
 
-	if(gw->stopping) return session_refuse(wsi, 503, "SHUTDOWN");
+	if(gw->stopping){
+		session_refuse(c, 503, "SHUTDOWN");
+		return;
+	}
 	if(!gw->ready){
 		/* the gateway's own broker session is not up yet (start, or the broker
 		 * dropped it): a client that retries gets in */
-		return refuse_with(wsi, 503, "NOT_READY", "the gateway is not connected to the broker yet; retry shortly", "1");
+		refuse_with(c, 503, "NOT_READY", "the gateway is not connected to the broker yet; retry shortly", "1");
+		return;
 	}
-	if(lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) return session_refuse(wsi, 400, "BAD_REQUEST");
-	if(!gw_origin_ok(gw, wsi)) return session_refuse(wsi, 403, "ORIGIN_NOT_ALLOWED");
+	if(!gw_origin_ok(gw, c)){
+		session_refuse(c, 403, "ORIGIN_NOT_ALLOWED");
+		return;
+	}
 	m = gw_route(gw, uri, &sub);
-	if(!m) return session_refuse(wsi, 404, "NOT_FOUND");
-	if(gw->nsessions >= gw->cfg->max_connections) return session_refuse(wsi, 503, "TOO_MANY_CONNECTIONS");
+	if(!m){
+		session_refuse(c, 404, "NOT_FOUND");
+		return;
+	}
+	if(gw->nsessions >= gw->cfg->max_connections){
+		session_refuse(c, 503, "TOO_MANY_CONNECTIONS");
+		return;
+	}
 	status = m->dialect->ws_filter(gw, sub, &rt);
 	if(status){
 		free(rt);
-		return session_refuse(wsi, status, status == 404 ? "NOT_FOUND" : status == 400 ? "BAD_CHANNEL" : "REFUSED");
+		session_refuse(c, status, status == 404 ? "NOT_FOUND" : status == 400 ? "BAD_CHANNEL" : "REFUSED");
+		return;
 	}
 	s = calloc(1, sizeof(*s));
 	if(!s){
 		free(rt);
-		return session_refuse(wsi, 503, "OUT_OF_MEMORY");
+		session_refuse(c, 503, "OUT_OF_MEMORY");
+		return;
+	}
+	if(front_ws_accept(c)){
+		free(rt);
+		free(s);
+		return;
 	}
 	s->gw = gw;
-	s->wsi = wsi;
+	s->conn = c;
 	s->dialect = m->dialect;
-	s->priv = rt;   /* the route, until ESTABLISHED hands it to ws_open */
+	s->priv = rt;   /* the route, until established hands it to ws_open */
 	s->next = gw->sessions;
 	if(gw->sessions) gw->sessions->prev = s;
 	gw->sessions = s;
 	gw->nsessions++;
 	pss->kind = WSGW_PSS_SESSION;
 	pss->u.session = s;
-	return 0;
+	established(s);
 }
 
 void session_free(struct wsgw_session *s)
@@ -366,23 +398,24 @@ static bool rate_ok(struct wsgw_session *s, int64_t now)
 	return false;
 }
 
-static void receive(struct wsgw_session *s, struct lws *wsi, const void *in, size_t len)
+static void receive(struct wsgw_session *s, const unsigned char *in, size_t len, bool first,
+		bool final, bool binary)
 {
 	size_t max = (size_t)s->gw->cfg->max_frame_size;
 	int64_t now = gw_now_ms();
 
 	s->last_rx_ms = now;
-	if(lws_is_first_fragment(wsi)){
+	if(first){
 		s->rxlen = 0;
 		s->rx_discard = false;
-		s->rx_binary = lws_frame_is_binary(wsi);
+		s->rx_binary = binary;
 	}
 	if(s->closing || s->rx_discard) return;
 	if(s->rx_binary){
-		if(lws_is_final_fragment(wsi) && rate_ok(s, now)){
+		if(final && rate_ok(s, now)){
 			s->dialect->ws_error(s, "BINARY_UNSUPPORTED", "only text frames are understood");
 		}
-		s->rx_discard = !lws_is_final_fragment(wsi);
+		s->rx_discard = !final;
 		return;
 	}
 	if(s->rxlen + len > max){
@@ -404,9 +437,9 @@ static void receive(struct wsgw_session *s, struct lws *wsi, const void *in, siz
 		s->rx = grown;
 		s->rxcap = cap;
 	}
-	memcpy(s->rx + s->rxlen, in, len);
+	if(len) memcpy(s->rx + s->rxlen, in, len);
 	s->rxlen += len;
-	if(!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi)) return;
+	if(!final) return;
 	metrics_rx(&s->gw->metrics, s->dialect->name, s->rxlen);
 	/* No dialect state: its ws_open failed and the session is closing. */
 	if(s->priv && rate_ok(s, now)) s->dialect->ws_text(s, s->rx, s->rxlen);
@@ -427,11 +460,11 @@ static void receive(struct wsgw_session *s, struct lws *wsi, const void *in, siz
  * than per frame. 1 if it wrote, 0 if fewer than two frames fit, -1 on a
  * failed write. */
 #define WRITE_BATCH 65536
-static int write_batch(struct wsgw_session *s, struct lws *wsi)
+static int write_batch(struct wsgw_session *s)
 {
 	size_t total = 0, cost = 0, nframes = 0;
 	unsigned char *buf, *p;
-	int n;
+	int rc;
 
 	for(struct wsgw_frame *g = s->qhead; g; g = g->next){
 		size_t k = wsframe_header_len(g->len) + g->len;
@@ -439,8 +472,8 @@ static int write_batch(struct wsgw_session *s, struct lws *wsi)
 		total += k;
 		nframes++;
 	}
-	if(nframes < 2 || !(buf = malloc(LWS_PRE + total))) return 0;
-	p = buf + LWS_PRE;
+	if(nframes < 2 || !(buf = malloc(total))) return 0;
+	p = buf;
 	while(nframes--){
 		struct wsgw_frame *g = s->qhead;
 		p += wsframe_text_header(p, g->len);
@@ -453,107 +486,83 @@ static int write_batch(struct wsgw_session *s, struct lws *wsi)
 		s->qframes--;
 		free(g);
 	}
-	n = lws_write(wsi, buf + LWS_PRE, total, LWS_WRITE_RAW);
-	held_set(s, s->qbytes - cost, n >= 0 && lws_partial_buffered(wsi) ? cost : 0);
+	rc = front_write(s->conn, buf, total);
+	held_set(s, s->qbytes - cost, !rc && front_partial(s->conn) ? cost : 0);
 	free(buf);
-	if(n < 0) return -1;
-	if(s->qhead || s->closing) lws_callback_on_writable(wsi);
+	if(rc) return -1;
+	if(s->qhead || s->closing) front_want_write(s->conn);
 	return 1;
 }
 
-static int writeable(struct wsgw_session *s, struct lws *wsi)
+int session_writeable(struct wsgw_conn *c)
 {
-	struct wsgw_frame *f = s->qhead;
+	struct wsgw_pss *pss = front_pss(c);
+	struct wsgw_session *s = pss->kind == WSGW_PSS_SESSION ? pss->u.session : NULL;
+	struct wsgw_frame *f;
 	int batched;
 
-	/* lws calls back only once a write it had to buffer is out. */
+	if(!s) return 0;
+	f = s->qhead;
+	/* The front calls back only once a write lws had to buffer is out. */
 	held_set(s, s->qbytes, 0);
 	if(s->ping_due && !s->closing){
-		/* Not empty: lws 4.1 hands an empty pong to no callback. And ASCII:
-		 * it checks the pong's payload as UTF-8 (VALIDATE_UTF8). */
-		unsigned char ping[LWS_PRE + 17];
-		int n = snprintf((char *)ping + LWS_PRE, 17, "%016llx", (unsigned long long)gw_now_ms());
+		char ping[17];
+		int n = snprintf(ping, sizeof(ping), "%016llx", (unsigned long long)gw_now_ms());
 		s->ping_due = false;
 		s->pings_unanswered++;
-		if(lws_write(wsi, ping + LWS_PRE, (size_t)n, LWS_WRITE_PING) < 0) return -1;
-		if(s->qhead) lws_callback_on_writable(wsi);
+		if(front_ping(c, ping, (size_t)n)) return -1;
+		if(s->qhead) front_want_write(c);
 		return 0;
 	}
-	if(f && f->next && (batched = write_batch(s, wsi)) != 0) return batched < 0 ? -1 : 0;
+	if(f && f->next && (batched = write_batch(s)) != 0) return batched < 0 ? -1 : 0;
 	if(f){
-		int n = lws_write(wsi, f->buf + LWS_PRE, f->len, LWS_WRITE_TEXT);
-		if(n >= 0) metrics_tx(&s->gw->metrics, s->dialect->name, f->len, f->rx_us);
+		/* the header goes into the room before the text: one write */
+		size_t h = wsframe_header_len(f->len);
+		unsigned char *start = f->buf + LWS_PRE - h;
+		int rc;
+		wsframe_text_header(start, f->len);
+		rc = front_write(c, start, h + f->len);
+		if(!rc) metrics_tx(&s->gw->metrics, s->dialect->name, f->len, f->rx_us);
 		s->qhead = f->next;
 		if(!s->qhead) s->qtail = NULL;
 		s->qframes--;
 		/* What the socket did not take, lws keeps a copy of until it is out. */
-		held_set(s, s->qbytes - frame_cost(f->len), n >= 0 && lws_partial_buffered(wsi) ? frame_cost(f->len) : 0);
+		held_set(s, s->qbytes - frame_cost(f->len), !rc && front_partial(c) ? frame_cost(f->len) : 0);
 		free(f);
-		if(n < 0) return -1;
-		if(s->qhead || s->closing) lws_callback_on_writable(wsi);
+		if(rc) return -1;
+		if(s->qhead || s->closing) front_want_write(c);
 		return 0;
 	}
-	if(s->closing){
-		lws_close_reason(wsi, (enum lws_close_status)s->close_code,
-				(unsigned char *)s->close_reason, strlen(s->close_reason));
-		return -1;
-	}
+	if(s->closing) front_ws_close(c, (unsigned)s->close_code, s->close_reason);
 	return 0;
 }
 
-int session_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons reason,
-		struct wsgw_pss *pss, void *in, size_t len)
+static struct wsgw_session *session_of(struct wsgw_conn *c)
 {
-	struct wsgw_session *s = pss && pss->kind == WSGW_PSS_SESSION ? pss->u.session : NULL;
+	struct wsgw_pss *pss = front_pss(c);
+	return pss->kind == WSGW_PSS_SESSION ? pss->u.session : NULL;
+}
 
-	switch(reason){
-	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-		if(!pss) return -1;
-		return filter(gw, wsi, pss);
-	case LWS_CALLBACK_ESTABLISHED: {
-		char *rt;
-		if(!s) return -1;
-		rt = s->priv;
-		s->priv = NULL;
-		s->opened = true;
-		gw_client_addr(gw, wsi, s->peer, sizeof(s->peer), &s->secure);
-		LOG_I("%s client from %s over %s", s->dialect->name, s->peer, s->secure ? "wss" : "ws");
-		s->last_rx_ms = s->tokens_ms = gw_now_ms();
-		s->next_ping_ms = s->last_rx_ms + session_ping_period(gw->cfg);
-		s->tokens = gw->cfg->rate_burst;
-		metrics_add(&gw->metrics, s->dialect->name, WSGW_M_CONNECTS, 1);
-		session_sndbuf(s);
-		if(s->dialect->ws_open(s, rt)){
-			s->dialect->ws_error(s, "BROKER_UNAVAILABLE", "cannot open a broker session");
-			session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "BROKER_UNAVAILABLE");
-		}
-		free(rt);
-		return 0;
+void session_message(struct wsgw_conn *c, const unsigned char *data, size_t len, bool first,
+		bool final, bool binary)
+{
+	struct wsgw_session *s = session_of(c);
+	if(s) receive(s, data, len, first, final, binary);
+}
+
+/* An answer to the gateway's ping (or an unsolicited pong): the client is
+ * alive, which is all idle_timeout asks. */
+void session_pong(struct wsgw_conn *c)
+{
+	struct wsgw_session *s = session_of(c);
+	if(s){
+		s->last_rx_ms = gw_now_ms();
+		s->pings_unanswered = 0;
 	}
-	case LWS_CALLBACK_RECEIVE:
-		if(s) receive(s, wsi, in, len);
-		return 0;
-	case LWS_CALLBACK_RECEIVE_PONG:
-		/* An answer to the gateway's ping (or an unsolicited pong): the
-		 * client is alive, which is all idle_timeout asks. */
-		if(s){
-			s->last_rx_ms = gw_now_ms();
-			s->pings_unanswered = 0;
-		}
-		return 0;
-	case LWS_CALLBACK_SERVER_WRITEABLE:
-		return s ? writeable(s, wsi) : 0;
-	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		if(s) s->closing = true;
-		return 0;
-	case LWS_CALLBACK_CLOSED:
-		if(s){
-			session_free(s);
-			pss->kind = WSGW_PSS_NONE;
-			pss->u.session = NULL;
-		}
-		return 0;
-	default:
-		return 0;
-	}
+}
+
+void session_peer_close(struct wsgw_conn *c)
+{
+	struct wsgw_session *s = session_of(c);
+	if(s) s->closing = true;
 }

@@ -11,7 +11,7 @@ struct wsgw_frame {
 	struct wsgw_frame *next;
 	size_t len;
 	int64_t rx_us;                  /* the broker read it answers (metrics.h), or 0 */
-	unsigned char buf[];            /* LWS_PRE bytes, then len bytes of text */
+	unsigned char buf[];            /* LWS_PRE bytes (room for the frame's header), then len bytes of text */
 };
 
 /* A session's broker link with its owner's ops (plugin/kit_link.c): the
@@ -26,7 +26,7 @@ struct wsgw_session_link {
 
 struct wsgw_session {
 	struct wsgw_gw *gw;
-	struct lws *wsi;
+	struct wsgw_conn *conn;         /* its connection (front.h) */
 	const struct wsgw_dialect *dialect;
 	void *priv;                      /* the dialect's, freed by ws_close */
 	struct wsgw_link *link;          /* the client's broker session, closed after ws_close */

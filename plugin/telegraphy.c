@@ -787,7 +787,7 @@ static bool bearer_ok(struct wsgw_http *h, const struct tg_gw *tg)
 {
 	char hdr[512];
 	size_t n;
-	if(!tg->secret || http_header(h, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof(hdr)) < 7) return false;
+	if(!tg->secret || http_header(h, "authorization", hdr, sizeof(hdr)) < 7) return false;
 	if(strncasecmp(hdr, "Bearer ", 7)) return false;
 	n = strlen(hdr + 7);
 	return n == tg->secret_len && CRYPTO_memcmp(hdr + 7, tg->secret, n) == 0;

@@ -183,10 +183,36 @@ void transport_tls_reload(struct wsgw_gw *gw)
 
 /* ---- lws protocols ---- */
 
+/* A connection ends: its request or its session goes with it. */
+static void conn_gone(struct wsgw_conn *c)
+{
+	struct wsgw_pss *pss = front_pss(c);
+
+	if(pss->kind == WSGW_PSS_SESSION && pss->u.session) session_free(pss->u.session);
+	else if(pss->kind == WSGW_PSS_HTTP && pss->u.http) http_free(pss->u.http);
+	pss->kind = WSGW_PSS_NONE;
+}
+
+/* What the front hands up, and to whom (front.h). */
+static void conn_request(struct wsgw_conn *c)
+{
+	if(front_is_upgrade(c)) session_upgrade(c);
+	else http_request(c);
+}
+
+static const struct front_ops front_ops = {
+	.request = conn_request,
+	.body = http_body,
+	.message = session_message,
+	.pong = session_pong,
+	.peer_close = session_peer_close,
+	.writeable = session_writeable,
+	.gone = conn_gone,
+};
+
 static int cb_main(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	struct wsgw_gw *gw = lws_context_user(lws_get_context(wsi));
-	struct wsgw_pss *pss = user;
 
 	switch(reason){
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
@@ -204,34 +230,18 @@ static int cb_main(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 		/* wsi is the listener here: an accepted socket not adopted yet */
 		return user ? http_conn_filter(gw, user) : 0;
-	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-		http_conn_open(gw, wsi);
-		return 0;
-	case LWS_CALLBACK_HTTP:
-	case LWS_CALLBACK_HTTP_BODY:
-	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-	case LWS_CALLBACK_HTTP_WRITEABLE:
-	case LWS_CALLBACK_CLOSED_HTTP:
-	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-		return http_handle(gw, wsi, reason, pss, in, len);
-	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-	case LWS_CALLBACK_ESTABLISHED:
-	case LWS_CALLBACK_RECEIVE:
-	case LWS_CALLBACK_RECEIVE_PONG:
-	case LWS_CALLBACK_SERVER_WRITEABLE:
-	case LWS_CALLBACK_CLOSED:
-	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		return session_handle(gw, wsi, reason, pss, in, len);
+	case LWS_CALLBACK_RAW_ADOPT:
+		return front_adopt(gw, wsi);
+	case LWS_CALLBACK_RAW_RX:
+		return front_rx(wsi, in, len);
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		return front_writeable(wsi);
+	case LWS_CALLBACK_RAW_CLOSE:
 	case LWS_CALLBACK_WSI_DESTROY:
-		/* Whatever a connection still holds when lws frees it (a handshake
-		 * that failed after the filter, a request cut mid-body). */
-		if(pss && pss->kind == WSGW_PSS_SESSION && pss->u.session) session_free(pss->u.session);
-		else if(pss && pss->kind == WSGW_PSS_HTTP && pss->u.http) http_free(pss->u.http);
-		if(pss) pss->kind = WSGW_PSS_NONE;
-		http_conn_close(gw, wsi);
+		front_closed(wsi);
 		return 0;
 	default:
-		return lws_callback_http_dummy(wsi, reason, user, in, len);
+		return 0;
 	}
 }
 
@@ -241,8 +251,13 @@ static int cb_mqtt(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	return link_raw_handle(wsi, reason);
 }
 
+/* A write of up to tx_packet_size bytes goes to the socket at once (lws
+ * sends a larger one in pieces of it, one per turn of the loop): room for
+ * session.c's batches of queued frames. */
+#define TX_PACKET 262144
+
 static const struct lws_protocols protocols[] = {
-	{ "wsgw", cb_main, sizeof(struct wsgw_pss), 4096, 0, NULL, 0 },
+	{ "wsgw", cb_main, 0, 4096, 0, NULL, TX_PACKET },
 	{ "wsgw-mqtt", cb_mqtt, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
@@ -412,6 +427,7 @@ int transport_start(struct wsgw_gw *gw)
 	int rc, before[16], nbefore;
 	char tls_err[512], tls_desc[320];
 
+	front_set_ops(&front_ops);
 	memset(&info, 0, sizeof(info));
 	info.port = gw->cfg->listen_port;
 	rc = listen_resolve(gw->cfg->listen_address, bind_addr, sizeof(bind_addr), &bind_options, &is_ifname);
@@ -459,8 +475,13 @@ int transport_start(struct wsgw_gw *gw)
 	info.keepalive_timeout = gw->cfg->http_keepalive_timeout;
 	/* FAIL_UPON_UNABLE_TO_BIND: an address that is not (yet) this host's is
 	 * an error, not a vhost that waits without a listener. */
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS
+	/* ADOPT_APPLY_LISTEN_ACCEPT_CONFIG: an accepted connection is a raw
+	 * socket of the "wsgw" protocol (TLS is lws's still): HTTP and
+	 * WebSocket are read by the gateway's own front (front.c). */
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG
 		| LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND | bind_options;
+	info.listen_accept_role = "raw-skt";
+	info.listen_accept_protocol = "wsgw";
 	info.vhost_name = "wsgw";
 	/* The loop: epoll through libev (lws's libev event library), so that a
 	 * wake-up costs the same with 10 or 10,000 clients; lws's own loop calls
@@ -502,6 +523,22 @@ int transport_start(struct wsgw_gw *gw)
 		LOG_E("cannot listen on %s:%d (in use, not this host's address, or not permitted?)",
 				bind_addr[0] ? bind_addr : "*", gw->cfg->listen_port);
 		return -1;
+	}
+	{
+		/* The broker links' sockets (link.c) are adopted on a vhost of
+		 * their own, without a listener: the listener's vhost gives every
+		 * socket it adopts to the front. */
+		struct lws_context_creation_info links;
+		memset(&links, 0, sizeof(links));
+		links.port = CONTEXT_PORT_NO_LISTEN;
+		links.protocols = protocols;
+		links.user = gw;
+		links.vhost_name = "wsgw-links";
+		gw->link_vhost = lws_create_vhost(gw->ctx, &links);
+		if(!gw->link_vhost){
+			LOG_E("cannot create the libwebsockets vhost of the broker links");
+			return -1;
+		}
 	}
 	if(gw->cfg->certfile){
 		size_t used = strlen(gw->listen_desc);

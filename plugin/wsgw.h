@@ -26,6 +26,7 @@
 #include "transport.h"
 #include "route.h"
 #include "peer.h"
+#include "front.h"
 #include "presence.h"
 #include "keys.h"
 #include "mqttw.h"
@@ -121,8 +122,14 @@ bool session_link_was_lost(const struct wsgw_session *s);   /* session_link_lost
 void session_send(struct wsgw_session *s, char *text);   /* takes ownership of text */
 /* Queues nothing more: flush what is queued, then close with code and reason. */
 void session_close(struct wsgw_session *s, int code, const char *reason);
-int session_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons reason,
-		struct wsgw_pss *pss, void *in, size_t len);
+/* The front's calls (front.h, wired by transport.c): an upgrade request
+ * on c, and what the WebSocket connection of a session then brings. */
+void session_upgrade(struct wsgw_conn *c);
+void session_message(struct wsgw_conn *c, const unsigned char *data, size_t len, bool first,
+		bool final, bool binary);
+void session_pong(struct wsgw_conn *c);
+void session_peer_close(struct wsgw_conn *c);
+int session_writeable(struct wsgw_conn *c);
 void session_free(struct wsgw_session *s);
 /* Gives up the dialect state and the broker session, and calls
  * gw->session_gone (idempotent). */
@@ -139,7 +146,7 @@ void session_link_lost(struct wsgw_session *s, int rc);
 /* ---- http.c: plain HTTP requests ---- */
 struct wsgw_http {
 	struct wsgw_gw *gw;
-	struct lws *wsi;
+	struct wsgw_conn *conn;          /* NULL once replied to */
 	const struct wsgw_dialect *dialect;
 	void *priv;                      /* the dialect's pending state, if any */
 	char *subpath;
@@ -173,25 +180,26 @@ void http_reply_error(struct wsgw_http *h, int status, const char *code, const c
 /* A plain HTTP request on a WebSocket endpoint (what: its name in the
  * message): 405 with Allow: GET for other methods, else 426. */
 void http_reply_ws_only(struct wsgw_http *h, const char *what);
-/* Copies header t into buf (NUL-terminated); returns its length or -1. */
-int http_header(struct wsgw_http *h, enum lws_token_indexes t, char *buf, size_t len);
+/* Copies the request header name (lower case, no colon) into buf
+ * (NUL-terminated); returns its length or -1. */
+int http_header(struct wsgw_http *h, const char *name, char *buf, size_t len);
 /* Copies the decoded query parameters: returns a count, fills kv from buf. */
 size_t http_query(struct wsgw_http *h, char *buf, size_t buflen, const char **keys,
 		const char **values, size_t max);
-int http_handle(struct wsgw_gw *gw, struct lws *wsi, enum lws_callback_reasons reason,
-		struct wsgw_pss *pss, void *in, size_t len);
+/* The front's calls (front.h, wired by transport.c): a request that is
+ * not an upgrade, its body, and the connection's end. */
+void http_request(struct wsgw_conn *c);
+void http_body(struct wsgw_conn *c, const char *data, size_t len, bool final);
 /* Counts a refused WebSocket upgrade in the metrics, under the dialect its
  * path falls in (session.c). reason: a literal. */
-void http_count_upgrade_refusal(struct wsgw_gw *gw, struct lws *wsi, const char *reason);
+void http_count_upgrade_refusal(struct wsgw_gw *gw, struct wsgw_conn *c, const char *reason);
 void http_free(struct wsgw_http *h);
 void http_reap(struct wsgw_gw *gw);   /* frees the requests replied to */
-/* Client connections (HTTP, handshakes, WebSockets), counted from accept to
- * WSI_DESTROY. conn_filter runs before lws adopts an accepted socket:
- * nonzero refuses it (after a canned 503) when a cap or the descriptor
- * reserve is reached. */
+/* Client connections (HTTP, handshakes, WebSockets) are counted from
+ * adoption to close (front.c). conn_filter runs before lws adopts an
+ * accepted socket: nonzero refuses it (after a canned 503) when a cap or
+ * the descriptor reserve is reached. */
 int http_conn_filter(struct wsgw_gw *gw, const struct lws_filter_network_conn_args *a);
-void http_conn_open(struct wsgw_gw *gw, struct lws *wsi);
-void http_conn_close(struct wsgw_gw *gw, struct lws *wsi);
 
 /* ---- core.c: the gateway's own broker session and the presence mirror ---- */
 int core_start(struct wsgw_gw *gw);
@@ -236,7 +244,8 @@ struct wsgw_gw {
 	struct wsgw_config *cfg;         /* owned by plugin.c */
 	char boot_id[WSGW_BOOT_ID_SIZE];
 	struct lws_context *ctx;
-	struct lws_vhost *vhost;
+	struct lws_vhost *vhost;         /* the listener's: its sockets go to the front (front.c) */
+	struct lws_vhost *link_vhost;    /* the broker links' sockets (link.c) */
 	char listen_desc[192];           /* what the listener really bound, for the log */
 	struct ev_loop *evloop;          /* the gateway thread's epoll loop (libev), or NULL */
 	void *foreign_loops[1];
@@ -252,7 +261,8 @@ struct wsgw_gw {
 	struct wsgw_session *sessions;
 	int nsessions;
 	size_t queued_bytes;             /* every session's qbytes + lws_held (max_total_queue_bytes) */
-	int nclients;                    /* accepted client connections of any kind (http.c) */
+	int nclients;                    /* accepted client connections of any kind (front.c) */
+	struct wsgw_conn *conns_timed;   /* connections with a time limit (front.c) */
 	long fd_limit;                   /* RLIMIT_NOFILE (soft) at start, or 0 if unknown */
 	int fd_reserve;                  /* descriptors left to the broker: no accept at or above fd_limit - fd_reserve */
 	int64_t refuse_log_ms;           /* last "connection refused" log line */

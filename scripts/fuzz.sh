@@ -14,7 +14,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 ALL="mqttw wsdo op tele comet jsonutil jwtauth stoken topic mirror content jsonpatch"
-ALL="$ALL proxy"
+ALL="$ALL proxy http1 wsframe"
 secs=${1:-20}
 [ $# -gt 0 ] && shift
 harnesses=${*:-$ALL}
@@ -25,7 +25,7 @@ cmake --build build-fuzz -j"$(nproc)" --target fuzzers >/dev/null
 
 dict_of() {
 	case $1 in
-	mqttw|wsdo|op|tele|comet|content|jsonpatch) echo "tests/fuzz/$1.dict" ;;
+	mqttw|wsdo|op|tele|comet|content|jsonpatch|http1) echo "tests/fuzz/$1.dict" ;;
 	jsonutil|jwtauth|stoken|mirror) echo "tests/fuzz/json.dict" ;;
 	*) echo "" ;;
 	esac

@@ -379,8 +379,17 @@ for s in c_literals(os.path.join(UNIT, "test_proxy.c")):
     add("proxy", s)
 
 
+# Corpora whose seeds were written by hand (as files, not above): kept as they are.
+HAND_WRITTEN = ("http1", "wsframe")
+
+
 def main():
     out = os.path.join(HERE, "corpus")
+    for h in HAND_WRITTEN:
+        d = os.path.join(out, h)
+        for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            with open(os.path.join(d, name), "rb") as f:
+                add(h, f.read())
     if os.path.isdir(out):
         shutil.rmtree(out)
     for h, seeds in sorted(corpus.items()):

@@ -310,11 +310,8 @@ async def test_pings_off(start_gateway):
 
 # --------------------------------------------------------------------------- 11.8 masking
 
-# libwebsockets refuses unmasked client frames itself from 5.0 (upstream "Audit
-# fixes"); 4.1 (Debian 12) and 4.3 (Debian 13) accept them and do not expose the
-# mask bit (docs/SECURITY.md).
-@pytest.mark.xfail(wsgw.lws_version() < (5, 0), strict=True, reason="lws before 5.0 accepts unmasked client "
-                   "frames and does not expose the mask bit (docs/SECURITY.md)")
+# RFC 6455 5.1: a server must close the connection on an unmasked client frame
+# (the gateway's own front reads the frames: plugin/front.c).
 async def test_unmasked_frame_is_refused(start_gateway):
     gw = start_gateway(ws_ping_interval=0)
     raw = await asyncio.to_thread(RawWS, gw.ws_port, gw.path("m", "listen"))

@@ -44,7 +44,7 @@ LAYERS = [
     ("L0 pure", ["mapping/*", "plugin/config.c"]),
     ("L1 utilities", ["plugin/util.c", "plugin/log.c", "plugin/auth.c", "plugin/metrics.c"]),
     ("L2 link", ["plugin/link_api.c", "plugin/link.c", "plugin/mux.c"]),
-    ("L3 transport", ["plugin/transport.c", "plugin/route.c", "plugin/peer.c", "plugin/session.c", "plugin/http.c"]),
+    ("L3 transport", ["plugin/front.c", "plugin/transport.c", "plugin/route.c", "plugin/peer.c", "plugin/session.c", "plugin/http.c"]),
     ("L4 services", ["plugin/core.c", "plugin/presence.c", "plugin/keys.c"]),
     ("L5 dialect kit", ["plugin/kit_*"]),
     ("L6 dialects", ["plugin/wsdo.c", "plugin/op.c", "plugin/telegraphy.c", "plugin/comet.c", "plugin/demo.c",
