@@ -337,6 +337,9 @@ static void next_request(struct wsgw_conn *c)
 	}
 }
 
+/* The head's last lines: Content-Length, Connection, the blank line. */
+#define TAIL_MAX 96
+
 int front_respond(struct wsgw_conn *c, int status, const char *headers, const char *body, size_t len,
 		bool close)
 {
@@ -351,7 +354,7 @@ int front_respond(struct wsgw_conn *c, int status, const char *headers, const ch
 	keep = !close && c->keep && c->state == CS_WAIT && !c->upgrade;
 	n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, reason_of(status));
 	if(n < 0 || (size_t)n >= sizeof(line)) return -1;
-	total = (size_t)n + hlen + 64 + (nobody ? 0 : len);
+	total = (size_t)n + hlen + TAIL_MAX + (nobody ? 0 : len);
 	if(!(buf = malloc(total))){
 		front_kill(c);
 		return -1;
@@ -362,8 +365,8 @@ int front_respond(struct wsgw_conn *c, int status, const char *headers, const ch
 	/* No Content-Length on a 1xx or 204 (RFC 9110 8.6); a HEAD's is the
 	 * body's it would have had. */
 	n = 0;
-	if(status >= 200 && status != 204) n = snprintf(buf + total, 64, "content-length: %zu\r\n", len);
-	n += snprintf(buf + total + n, 64 - (size_t)n, "%s\r\n",
+	if(status >= 200 && status != 204) n = snprintf(buf + total, TAIL_MAX, "content-length: %zu\r\n", len);
+	n += snprintf(buf + total + n, TAIL_MAX - (size_t)n, "%s\r\n",
 			!keep ? "connection: close\r\n" : c->rq && c->rq->minor == 0 ? "connection: keep-alive\r\n" : "");
 	total += (size_t)n;
 	if(!nobody && len){
@@ -401,9 +404,10 @@ int front_ws_accept(struct wsgw_conn *c)
 
 	if(!c->upgrade || c->replied) return -1;
 	if(front_header(c, "sec-websocket-version", ver, sizeof(ver)) < 0 || strcmp(ver, "13")){
+		static const char body[] = "{\"error\":\"UPGRADE_REQUIRED\",\"message\":\"WebSocket version 13 only\"}";
 		c->upgrade = false;
-		front_respond(c, 426, "sec-websocket-version: 13\r\ncontent-type: application/json\r\n",
-				"{\"error\":\"UPGRADE_REQUIRED\",\"message\":\"WebSocket version 13 only\"}", 66, true);
+		front_respond(c, 426, "sec-websocket-version: 13\r\ncontent-type: application/json\r\n", body,
+				sizeof(body) - 1, true);
 		return -1;
 	}
 	n = front_header(c, "sec-websocket-key", key, sizeof(key));

@@ -346,7 +346,8 @@ void session_upgrade(struct wsgw_conn *c)
 		session_refuse(c, 503, "OUT_OF_MEMORY");
 		return;
 	}
-	if(front_ws_accept(c)){
+	if(front_ws_accept(c)){   /* answered 400 or 426 */
+		http_count_upgrade_refusal(gw, c, "BAD_HANDSHAKE");
 		free(rt);
 		free(s);
 		return;

@@ -164,6 +164,11 @@ def test_upgrade_with_a_bad_version_or_key(start_gateway):
             assert head.split()[1] == str(status).encode(), (headers, head)
             if status == 426:
                 assert b"sec-websocket-version: 13" in head.lower(), head
+    # counted as refused upgrades
+    status, _, body = ask(gw.ws_port, b"GET /metrics HTTP/1.1\r\n\r\n")
+    assert status == 200
+    line = [l for l in body.decode().splitlines() if 'reason="BAD_HANDSHAKE"' in l and 'on="upgrade"' in l]
+    assert line and line[0].endswith(" 3"), line
 
 
 # --------------------------------------------------------------------------- HTTP/1.1
