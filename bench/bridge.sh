@@ -93,4 +93,24 @@ echo
 echo "results: $RES"
 echo "log:     $LOG"
 echo
-"$WSB" report "$RES" | tee -a "$LOG"
+# Medians of the rounds, local beside bridged (wsbench report knows the
+# systems gw, native and nchan only).
+awk -F'\t' '
+	{ k = $3; v[$2, k, ++n[$2, k]] = $4; keys[k] = 1 }
+	function median(l, k,    m, i, j, t, a) {
+		m = n[l, k]
+		for(i = 1; i <= m; i++) a[i] = v[l, k, i]
+		for(i = 1; i <= m; i++) for(j = i + 1; j <= m; j++) if(a[j] < a[i]){ t = a[i]; a[i] = a[j]; a[j] = t }
+		return m ? (m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2) : "-"
+	}
+	END {
+		split("sat_delivered sat_per_broker_cpu_s sat_broker_cpu_pct sat_tool_cpu_pct rate_offered rate_delivered rate_lost rate_p50_us rate_p99_us rate_p999_us rate_broker_cpu_pct", order, " ")
+		print "| metric (fanout, medians) | local | bridged | bridged/local |"
+		print "|---|---:|---:|---:|"
+		for(i = 1; i in order; i++){
+			k = order[i]
+			if(!(k in keys)) continue
+			a = median("local", k); b = median("bridged", k)
+			printf "| %s | %.6g | %.6g | %s |\n", k, a, b, a + 0 ? sprintf("%.2fx", b / a) : "-"
+		}
+	}' "$RES" | tee -a "$LOG"

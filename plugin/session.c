@@ -119,6 +119,62 @@ bool session_link_was_lost(const struct wsgw_session *s)
 	return s->link_lost_ms != 0;
 }
 
+/* ---- writes before the loop sleeps ----
+ *
+ * A session that queued frames goes on the gateway's dirty list, and
+ * session_flush writes every listed queue once the loop has handled what
+ * woke it and before it waits again (transport_service), as Redis writes
+ * its clients' replies before it sleeps: what one turn queued for a client
+ * leaves in one send (write_batch), and a socket that takes it costs no
+ * writable callback, whose two epoll_ctl calls (POLLOUT on, then off) and
+ * extra loop turn per delivery were the front's largest share of a
+ * fan-out's system time. Only a socket that does not take everything waits
+ * for lws's writable callback. */
+static void dirty_add(struct wsgw_session *s)
+{
+	struct wsgw_gw *gw = s->gw;
+
+	if(s->dirty) return;
+	s->dirty = true;
+	s->dprev = NULL;
+	s->dnext = gw->dirty;
+	if(gw->dirty) gw->dirty->dprev = s;
+	gw->dirty = s;
+}
+
+static void dirty_remove(struct wsgw_session *s)
+{
+	if(!s->dirty) return;
+	if(s->dprev) s->dprev->dnext = s->dnext;
+	else s->gw->dirty = s->dnext;
+	if(s->dnext) s->dnext->dprev = s->dprev;
+	s->dprev = s->dnext = NULL;
+	s->dirty = false;
+}
+
+static int write_queued(struct wsgw_session *s);
+
+void session_flush(struct wsgw_gw *gw)
+{
+	struct wsgw_session *s;
+
+	while((s = gw->dirty)){
+		dirty_remove(s);
+		if(front_partial(s->conn)){
+			front_want_write(s->conn);   /* lws calls back once its copy is out */
+			continue;
+		}
+		held_set(s, s->qbytes, 0);
+		while(s->qhead && !s->ping_due && !front_partial(s->conn)){
+			if(write_queued(s) < 0){
+				front_kill(s->conn);
+				break;
+			}
+		}
+		if(s->qhead || s->ping_due || s->closing) front_want_write(s->conn);
+	}
+}
+
 void session_send(struct wsgw_session *s, char *text)
 {
 	const struct wsgw_config *cfg = s->gw->cfg;
@@ -164,7 +220,7 @@ void session_send(struct wsgw_session *s, char *text)
 	s->qtail = f;
 	s->qframes++;
 	held_set(s, s->qbytes + cost, s->lws_held);
-	front_want_write(s->conn);
+	dirty_add(s);
 }
 
 /* The kernel's share of max_queue_bytes: Linux doubles SO_SNDBUF for its own
@@ -370,6 +426,7 @@ void session_free(struct wsgw_session *s)
 	struct wsgw_gw *gw = s->gw;
 
 	session_release(s);
+	dirty_remove(s);
 	queue_free(s);
 	held_set(s, 0, 0);
 	free(s->rx);
@@ -490,20 +547,40 @@ static int write_batch(struct wsgw_session *s)
 	rc = front_write(s->conn, buf, total);
 	held_set(s, s->qbytes - cost, !rc && front_partial(s->conn) ? cost : 0);
 	free(buf);
-	if(rc) return -1;
-	if(s->qhead || s->closing) front_want_write(s->conn);
-	return 1;
+	return rc ? -1 : 1;
+}
+
+/* Writes the head of the queue: a batch, or one frame. 0, or -1 when the
+ * write failed. */
+static int write_queued(struct wsgw_session *s)
+{
+	struct wsgw_frame *f = s->qhead;
+	int batched, rc;
+	size_t h;
+	unsigned char *start;
+
+	if(f->next && (batched = write_batch(s)) != 0) return batched < 0 ? -1 : 0;
+	/* the header goes into the room before the text: one write */
+	h = wsframe_header_len(f->len);
+	start = f->buf + LWS_PRE - h;
+	wsframe_text_header(start, f->len);
+	rc = front_write(s->conn, start, h + f->len);
+	if(!rc) metrics_tx(&s->gw->metrics, s->dialect->name, f->len, f->rx_us);
+	s->qhead = f->next;
+	if(!s->qhead) s->qtail = NULL;
+	s->qframes--;
+	/* What the socket did not take, lws keeps a copy of until it is out. */
+	held_set(s, s->qbytes - frame_cost(f->len), !rc && front_partial(s->conn) ? frame_cost(f->len) : 0);
+	free(f);
+	return rc ? -1 : 0;
 }
 
 int session_writeable(struct wsgw_conn *c)
 {
 	struct wsgw_pss *pss = front_pss(c);
 	struct wsgw_session *s = pss->kind == WSGW_PSS_SESSION ? pss->u.session : NULL;
-	struct wsgw_frame *f;
-	int batched;
 
 	if(!s) return 0;
-	f = s->qhead;
 	/* The front calls back only once a write lws had to buffer is out. */
 	held_set(s, s->qbytes, 0);
 	if(s->ping_due && !s->closing){
@@ -515,22 +592,8 @@ int session_writeable(struct wsgw_conn *c)
 		if(s->qhead) front_want_write(c);
 		return 0;
 	}
-	if(f && f->next && (batched = write_batch(s)) != 0) return batched < 0 ? -1 : 0;
-	if(f){
-		/* the header goes into the room before the text: one write */
-		size_t h = wsframe_header_len(f->len);
-		unsigned char *start = f->buf + LWS_PRE - h;
-		int rc;
-		wsframe_text_header(start, f->len);
-		rc = front_write(c, start, h + f->len);
-		if(!rc) metrics_tx(&s->gw->metrics, s->dialect->name, f->len, f->rx_us);
-		s->qhead = f->next;
-		if(!s->qhead) s->qtail = NULL;
-		s->qframes--;
-		/* What the socket did not take, lws keeps a copy of until it is out. */
-		held_set(s, s->qbytes - frame_cost(f->len), !rc && front_partial(c) ? frame_cost(f->len) : 0);
-		free(f);
-		if(rc) return -1;
+	if(s->qhead){
+		if(write_queued(s)) return -1;
 		if(s->qhead || s->closing) front_want_write(c);
 		return 0;
 	}

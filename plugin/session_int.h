@@ -35,6 +35,8 @@ struct wsgw_session {
 	bool link_will;                  /* close it with its will (e.g. presence clear) */
 	struct wsgw_watch *watches;      /* presence keys it gets events for */
 	struct wsgw_session *prev, *next;       /* gw->sessions */
+	bool dirty;                      /* on gw->dirty: frames to write before the loop sleeps */
+	struct wsgw_session *dprev, *dnext;
 
 	struct wsgw_frame *qhead, *qtail;
 	size_t qbytes;                   /* memory the queued frames take (frame_cost) */

@@ -463,16 +463,10 @@ int transport_start(struct wsgw_gw *gw)
 	info.iface = bind_addr[0] ? bind_addr : NULL;
 	info.protocols = protocols;
 	info.user = gw;
+	/* lws's time limit of a TLS handshake; the front times the rest
+	 * (handshake_timeout for a request head, http_keepalive_timeout between
+	 * requests: front.c). */
 	info.timeout_secs = (unsigned)(gw->cfg->handshake_timeout + 0.5);
-	info.timeout_secs_ah_idle = info.timeout_secs;
-	/* lws 4.1 keeps every pending timeout in one list sorted by deadline and
-	 * inserts from its head, so re-arming a timeout walks every entry due
-	 * earlier. A request on a keep-alive connection arms three: two of
-	 * timeout_secs while it is read, one of keepalive_timeout after the
-	 * reply. With the keep-alive timeout well above timeout_secs, the first
-	 * two land ahead of the idle connections' entries and cost next to
-	 * nothing (docs/PERFORMANCE.md, "channels"). */
-	info.keepalive_timeout = gw->cfg->http_keepalive_timeout;
 	/* FAIL_UPON_UNABLE_TO_BIND: an address that is not (yet) this host's is
 	 * an error, not a vhost that waits without a listener. */
 	/* ADOPT_APPLY_LISTEN_ACCEPT_CONFIG: an accepted connection is a raw
@@ -551,6 +545,7 @@ int transport_start(struct wsgw_gw *gw)
 
 int transport_service(struct wsgw_gw *gw)
 {
+	session_flush(gw);
 	if(gw->evloop){
 		ev_run(gw->evloop, EVRUN_ONCE);
 		return 0;

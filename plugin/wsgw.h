@@ -130,6 +130,9 @@ void session_message(struct wsgw_conn *c, const unsigned char *data, size_t len,
 void session_pong(struct wsgw_conn *c);
 void session_peer_close(struct wsgw_conn *c);
 int session_writeable(struct wsgw_conn *c);
+/* Writes what every session queued in this turn of the loop (transport_service,
+ * before the loop waits again). */
+void session_flush(struct wsgw_gw *gw);
 void session_free(struct wsgw_session *s);
 /* Gives up the dialect state and the broker session, and calls
  * gw->session_gone (idempotent). */
@@ -260,6 +263,7 @@ struct wsgw_gw {
 
 	struct wsgw_session *sessions;
 	int nsessions;
+	struct wsgw_session *dirty;      /* sessions with frames to write before the loop sleeps (session.c) */
 	size_t queued_bytes;             /* every session's qbytes + lws_held (max_total_queue_bytes) */
 	int nclients;                    /* accepted client connections of any kind (front.c) */
 	struct wsgw_conn *conns_timed;   /* connections with a time limit (front.c) */
