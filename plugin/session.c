@@ -126,10 +126,9 @@ bool session_link_was_lost(const struct wsgw_session *s)
  * woke it and before it waits again (transport_service), as Redis writes
  * its clients' replies before it sleeps: what one turn queued for a client
  * leaves in one send (write_batch), and a socket that takes it costs no
- * writable callback, whose two epoll_ctl calls (POLLOUT on, then off) and
- * extra loop turn per delivery were the front's largest share of a
- * fan-out's system time. Only a socket that does not take everything waits
- * for lws's writable callback. */
+ * writable callback, which costs two epoll_ctl calls (POLLOUT on, then off)
+ * and a turn of the loop per delivery. Only a socket that does not take
+ * everything waits for lws's writable callback. */
 static void dirty_add(struct wsgw_session *s)
 {
 	struct wsgw_gw *gw = s->gw;

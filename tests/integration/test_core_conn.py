@@ -17,7 +17,7 @@ import wsgw
 from opclient import OpClient
 from teleclient import TeleClient
 from test_comet_dialect import SECRET as COMET_SECRET, SUB as COMET_SUB, Comet, hs
-from wsgw import RawWS, handshake_status, has_id
+from wsgw import RawWS, handshake_status, has_id, ws_frame
 
 
 # --------------------------------------------------------------------------- helpers
@@ -51,25 +51,8 @@ def listen_line(gw, timeout=5):
         time.sleep(0.05)
 
 
-def ws_frame(opcode, payload, mask=True):
-    """A client frame; mask=False makes the unmasked frame RFC 6455 forbids."""
-    head = bytes([0x80 | opcode])
-    n = len(payload)
-    bit = 0x80 if mask else 0
-    if n < 126:
-        head += bytes([bit | n])
-    elif n < 65536:
-        head += bytes([bit | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([bit | 127]) + struct.pack("!Q", n)
-    if not mask:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-
-
 def raw_send_text(raw, text, mask=True):
-    raw.sock.sendall(ws_frame(1, text.encode(), mask))
+    raw.sock.sendall(ws_frame(1, text.encode(), mask=mask))
 
 
 def read_until_closed(raw, timeout):

@@ -5,29 +5,11 @@ unknown opcodes, text that is not UTF-8, a continuation without a message), and
 HTTP/1.1 as clients send it (HTTP/1.0 keep-alive, Expect: 100-continue, HEAD) and
 must not (a malformed head, a head too large, chunked bodies, dot segments)."""
 import json
-import os
 import socket
 import struct
 import time
 
-import wsgw
-from wsgw import RawWS
-
-
-def frame(opcode, payload, fin=True, rsv=0, mask=True):
-    head = bytes([(0x80 if fin else 0) | rsv | opcode])
-    n = len(payload)
-    bit = 0x80 if mask else 0
-    if n < 126:
-        head += bytes([bit | n])
-    elif n < 65536:
-        head += bytes([bit | 126]) + struct.pack("!H", n)
-    else:
-        head += bytes([bit | 127]) + struct.pack("!Q", n)
-    if not mask:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+from wsgw import RawWS, ws_frame as frame
 
 
 def frames_until_close(raw, timeout=4):

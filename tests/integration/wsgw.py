@@ -496,6 +496,24 @@ async def close_all_listeners():
     await asyncio.gather(*(l.close() for l in ls), return_exceptions=True)
 
 
+def ws_frame(opcode, payload, fin=True, rsv=0, mask=True):
+    """A client frame as a raw socket sends it; mask=False makes the unmasked frame
+    RFC 6455 forbids, rsv sets reserved bits (0x40, 0x20, 0x10)."""
+    head = bytes([(0x80 if fin else 0) | rsv | opcode])
+    n = len(payload)
+    bit = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([bit | n])
+    elif n < 65536:
+        head += bytes([bit | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([bit | 127]) + struct.pack("!Q", n)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
 def ws_handshake_head(sock, port, path, origin=None):
     """Send a WebSocket upgrade on `sock`; return (HTTP status, {header: value} with
     lower-case names, bytes after the head). Done by hand: the status of a refusal
